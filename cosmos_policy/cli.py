@@ -1,0 +1,55 @@
+"""The ``cosmos-policy`` command.
+
+Subcommands are listed in :data:`COMMANDS`, a visible dict from name to the module that
+implements it. Each module has ``add_arguments(parser)`` and ``run(args) -> int``; it is
+imported only when its command runs, so ``cosmos-policy --help`` stays fast.
+A :class:`~cosmos_policy.errors.UserError` ends in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from cosmos_policy import __version__
+from cosmos_policy.errors import UserError
+
+# name -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "embodiments": ("cosmos_policy.commands.embodiments", "list and check embodiments"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cosmos-policy", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(_module=module)
+        # Arguments are added lazily below, once the command is known.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # First pass: which command? Then let that command's module declare its arguments.
+    known, _ = parser.parse_known_args(argv)
+    module = importlib.import_module(known._module)
+    sub = parser._subparsers._group_actions[0].choices[known.command]  # noqa: SLF001
+    module.add_arguments(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(module.run(args) or 0)
+    except UserError as exc:
+        print(f"cosmos-policy {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"cosmos-policy {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
