@@ -1,0 +1,35 @@
+"""The compact mixture-of-transformers world-action model (torch) and its training.
+
+``load_model(path)`` returns a :class:`CompactWAM` (the WorldActionModel contract);
+``WorldActionNet`` is the network, with ``encode_context`` / ``denoise_step`` as the two
+export seams. See docs/MODEL.md. Heavy modules import lazily so ``import
+cosmos_policy.models`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "WAMConfig": "cosmos_policy.models.config",
+    "DomainSpec": "cosmos_policy.models.config",
+    "WorldActionNet": "cosmos_policy.models.network",
+    "FrameAutoencoder": "cosmos_policy.models.autoencoder",
+    "Mode": "cosmos_policy.models.flow",
+    "PromptEncoder": "cosmos_policy.models.text",
+    "save_bundle": "cosmos_policy.models.checkpoint",
+    "load_bundle": "cosmos_policy.models.checkpoint",
+    "default_model_path": "cosmos_policy.models.checkpoint",
+    "CompactWAM": "cosmos_policy.models.compact",
+    "load_model": "cosmos_policy.models.compact",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cosmos_policy.models' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

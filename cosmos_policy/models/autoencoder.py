@@ -1,0 +1,97 @@
+"""The frame autoencoder and the one image preprocessing path shared by training and inference.
+
+Frames of any size are resized to the model resolution by :func:`resize_frames` (uint8 in,
+uint8 out, area-weighted bilinear) both when the training cache is built and at inference,
+so the model sees exactly the same pixels in both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Resize uint8 frames (..., H, W, 3) to uint8 (..., size, size, 3).
+
+    Antialiased bilinear, rounded to the nearest integer; a no-op at the model size.
+    """
+    if frames.dtype != np.uint8 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 (..., H, W, 3) frames, got {frames.dtype} "
+                         f"{frames.shape}")
+    lead, (h, w) = frames.shape[:-3], frames.shape[-3:-1]
+    if (h, w) == (size, size):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames.reshape(-1, h, w, 3))).permute(0, 3, 1, 2)
+    out = []
+    for chunk in torch.split(x, 512):
+        y = nn.functional.interpolate(chunk.float(), size=(size, size), mode="bilinear",
+                                      antialias=True, align_corners=False)
+        out.append(y.round().clamp(0, 255).to(torch.uint8))
+    y = torch.cat(out).permute(0, 2, 3, 1).numpy()
+    return y.reshape(*lead, size, size, 3)
+
+
+def frames_to_tensor(frames: np.ndarray | Tensor) -> Tensor:
+    """uint8 (..., S, S, 3) -> float (..., 3, S, S) in [0, 1]."""
+    x = torch.as_tensor(frames)
+    return x.movedim(-1, -3).float() / 255.0
+
+
+def tensor_to_frames(images: Tensor) -> np.ndarray:
+    """float (..., 3, S, S) in [0, 1] -> uint8 (..., S, S, 3)."""
+    x = (images.detach().clamp(0, 1) * 255.0).round().to(torch.uint8)
+    return x.movedim(-3, -1).cpu().numpy()
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.GroupNorm(8, c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1),
+                                  nn.GroupNorm(8, c), nn.SiLU(), nn.Conv2d(c, c, 3, padding=1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class FrameAutoencoder(nn.Module):
+    """Convolutional autoencoder: (N, 3, S, S) in [0, 1] <-> (N, C, S/f, S/f) latents.
+
+    Stride-2 stages give channels (w, 2w, 4w, 4w, ...); residual blocks sit only at the
+    coarse levels (from S/4 down), which keeps a CPU training step cheap.
+    """
+
+    def __init__(self, latent_channels: int, downsample: int, width: int) -> None:
+        super().__init__()
+        stages = int(round(np.log2(downsample)))
+        chans = [min(width * 2**i, 4 * width) for i in range(stages + 1)]
+        enc: list[nn.Module] = [nn.Conv2d(3, chans[0], 3, padding=1)]
+        for i in range(stages):
+            enc += [nn.SiLU(), nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1)]
+            if i + 1 >= 2:
+                enc.append(_ResBlock(chans[i + 1]))
+        enc += [nn.GroupNorm(8, chans[-1]), nn.SiLU(), nn.Conv2d(chans[-1], latent_channels, 1)]
+        self.encoder = nn.Sequential(*enc)
+        dec: list[nn.Module] = [nn.Conv2d(latent_channels, chans[-1], 3, padding=1)]
+        for i in reversed(range(stages)):
+            if i + 1 >= 2:
+                dec.append(_ResBlock(chans[i + 1]))
+            dec += [nn.SiLU(), nn.ConvTranspose2d(chans[i + 1], chans[i], 4, 2, 1)]
+        dec += [nn.GroupNorm(8, chans[0]), nn.SiLU(), nn.Conv2d(chans[0], 3, 3, padding=1)]
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, images: Tensor) -> Tensor:
+        """images: (N, 3, S, S) in [0, 1] -> raw latents (N, C, S/f, S/f)."""
+        return self.encoder(images * 2.0 - 1.0)
+
+    def decode(self, latents: Tensor) -> Tensor:
+        """raw latents (N, C, S/f, S/f) -> images (N, 3, S, S) in [0, 1] (not clamped)."""
+        return self.decoder(latents) * 0.5 + 0.5
+
+    def loss(self, images: Tensor) -> Tensor:
+        """Reconstruction loss (L1 + MSE) with a small latent-norm penalty; images in [0, 1]."""
+        z = self.encode(images)
+        rec = self.decode(z)
+        err = rec - images
+        return err.abs().mean() + (err**2).mean() + 1e-4 * (z**2).mean()

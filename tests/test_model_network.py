@@ -1,0 +1,174 @@
+"""The compact WAM network: shapes, the MoT attention mask, the export split, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cosmos_policy.errors import ConfigError
+from cosmos_policy.models.config import WAMConfig
+from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss, sample
+from cosmos_policy.models.network import WorldActionNet
+
+TINY = WAMConfig(d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, image_size=32,
+                 latent_channels=4, ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4,
+                 max_state_dim=8, max_action_dim=10, n_domains=2, max_prompt_tokens=6,
+                 text_dim=16)
+
+
+def _perturb(net: WorldActionNet, seed: int = 0) -> WorldActionNet:
+    """Give zero-initialised output layers non-zero weights so every path matters."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    return net.eval()
+
+
+def _inputs(c: WAMConfig, b: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lat = (b, c.n_cameras, c.latent_channels, c.latent_size, c.latent_size)
+    mask = torch.ones(b, c.max_prompt_tokens)
+    mask[0, 3:] = 0  # a short prompt with padding
+    return {
+        "latents": torch.randn(lat, generator=g),
+        "prompt_emb": torch.randn(b, c.max_prompt_tokens, c.text_dim, generator=g),
+        "prompt_mask": mask,
+        "state": torch.randn(b, c.max_state_dim, generator=g),
+        "domain": torch.tensor([0, 1, 0][:b]),
+        "noisy_actions": torch.randn(b, c.chunk, c.max_action_dim, generator=g),
+        "noisy_latents": torch.randn(lat, generator=g),
+        "t_actions": torch.rand(b, generator=g),
+        "t_latents": torch.rand(b, generator=g),
+    }
+
+
+CTX = ("latents", "prompt_emb", "prompt_mask", "state", "domain")
+GEN = ("noisy_actions", "noisy_latents", "t_actions", "t_latents", "domain")
+
+
+@pytest.fixture(scope="module")
+def net() -> WorldActionNet:
+    torch.manual_seed(0)
+    return _perturb(WorldActionNet(TINY))
+
+
+def test_shapes_of_every_output(net: WorldActionNet) -> None:
+    c, x = TINY, _inputs(TINY)
+    kv, key_bias = net.encode_context(*(x[k] for k in CTX))
+    assert kv.shape == (c.n_layers, 2, 3, c.n_heads, c.reasoner_len, c.head_dim)
+    assert key_bias.shape == (3, c.reasoner_len)
+    v_a, v_l = net.denoise_step(kv, key_bias, *(x[k] for k in GEN))
+    assert v_a.shape == x["noisy_actions"].shape
+    assert v_l.shape == x["noisy_latents"].shape
+    images = torch.rand(3, c.n_cameras, 3, c.image_size, c.image_size)
+    assert net.encode_frames(images).shape == x["latents"].shape
+    assert net.decode_latents(x["latents"]).shape == images.shape
+    assert torch.equal(net.unpatchify(net.patchify(x["latents"])), x["latents"])
+
+
+def test_split_equals_full_forward(net: WorldActionNet) -> None:
+    x = _inputs(TINY)
+    kv, key_bias = net.encode_context(*(x[k] for k in CTX))
+    v_a, v_l = net.denoise_step(kv, key_bias, *(x[k] for k in GEN))
+    f_a, f_l, f_kv = net.forward_full(**x)
+    torch.testing.assert_close(kv, f_kv, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(v_a, f_a, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(v_l, f_l, rtol=1e-5, atol=1e-5)
+    assert v_a.abs().mean() > 1e-3  # a non-trivial output, so the comparison means something
+
+
+def test_reasoner_never_sees_generator_tokens(net: WorldActionNet) -> None:
+    x = _inputs(TINY)
+    y = dict(x, noisy_actions=x["noisy_actions"] + 1.0, noisy_latents=-x["noisy_latents"],
+             t_actions=1 - x["t_actions"])
+    a1, _, kv1 = net.forward_full(**x)
+    a2, _, kv2 = net.forward_full(**y)
+    assert torch.equal(kv1, kv2)
+    assert not torch.allclose(a1, a2)  # the generator did see its own changed inputs
+
+
+def test_reasoner_is_causal_and_ignores_prompt_padding(net: WorldActionNet) -> None:
+    x = _inputs(TINY)
+    kv1, _ = net.encode_context(*(x[k] for k in CTX))
+    # Changing the state (the last reasoner token) leaves every earlier token's K/V alone.
+    y = dict(x, state=x["state"] + 1.0)
+    kv2, _ = net.encode_context(*(y[k] for k in CTX))
+    last = TINY.reasoner_len - 1
+    torch.testing.assert_close(kv1[..., :last, :], kv2[..., :last, :], rtol=0, atol=1e-6)
+    assert not torch.allclose(kv1[1, :, :, :, last], kv2[1, :, :, :, last])
+    # Changing padded prompt positions of example 0 changes no valid token's output.
+    emb = x["prompt_emb"].clone()
+    emb[0, 3:] += 5.0
+    z = dict(x, prompt_emb=emb)
+    kv3, _ = net.encode_context(*(z[k] for k in CTX))
+    v1 = net.denoise_step(kv1, *net.encode_context(*(x[k] for k in CTX))[1:],
+                          *(x[k] for k in GEN))[0]
+    v3 = net.denoise_step(kv3, *net.encode_context(*(z[k] for k in CTX))[1:],
+                          *(z[k] for k in GEN))[0]
+    torch.testing.assert_close(v1[0], v3[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(kv1[1:, :, 0, :, 6:], kv3[1:, :, 0, :, 6:], rtol=1e-5, atol=1e-5)
+
+
+def test_domain_selects_projectors(net: WorldActionNet) -> None:
+    x = _inputs(TINY)
+    y = dict(x, domain=1 - x["domain"])
+    a1, _, _ = net.forward_full(**x)
+    a2, _, _ = net.forward_full(**y)
+    assert not torch.allclose(a1, a2)
+
+
+def test_sampler_is_deterministic_under_a_seed(net: WorldActionNet) -> None:
+    x = _inputs(TINY)
+    kv, kb = net.encode_context(*(x[k] for k in CTX))
+    amask = torch.ones(3, TINY.max_action_dim)
+    runs = [sample(net, kv, kb, x["domain"], Mode.POLICY, amask, 4,
+                   torch.Generator().manual_seed(s)) for s in (7, 7, 8)]
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert torch.equal(runs[0][1], runs[1][1])
+    assert not torch.equal(runs[0][0], runs[2][0])
+    # Condition tokens come back unchanged in the dynamics modes.
+    a, _ = sample(net, kv, kb, x["domain"], Mode.FORWARD, amask, 3, torch.Generator(),
+                  actions=x["noisy_actions"])
+    assert torch.equal(a, x["noisy_actions"])
+    _, f = sample(net, kv, kb, x["domain"], Mode.INVERSE, amask, 3, torch.Generator(),
+                  future=x["noisy_latents"])
+    assert torch.equal(f, x["noisy_latents"])
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_each_mode_loss_falls_on_a_fixed_batch(mode: Mode) -> None:
+    torch.manual_seed(0)
+    net = WorldActionNet(TINY).train()
+    x = _inputs(TINY, b=8, seed=3)
+    amask = torch.zeros(8, TINY.max_action_dim)
+    amask[:, :7] = 1
+    batch = FlowBatch(latents=x["latents"], future=x["latents"] * 0.5 + 0.3,
+                      prompt_emb=x["prompt_emb"], prompt_mask=torch.ones(8, 6),
+                      state=x["state"], actions=torch.tanh(x["noisy_actions"]) * amask[:, None],
+                      action_mask=amask, domain=torch.zeros(8, dtype=torch.long),
+                      mode=torch.full((8,), int(mode)))
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+
+    def evaluate() -> float:
+        with torch.no_grad():
+            return float(flow_loss(net, batch, torch.Generator().manual_seed(99))[0])
+
+    before = evaluate()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(80):
+        loss, metrics = flow_loss(net, batch, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert set(metrics) == {
+        Mode.POLICY: {"policy/action", "policy/latent"}, Mode.FORWARD: {"forward/latent"},
+        Mode.INVERSE: {"inverse/action"}}[mode]
+    assert evaluate() < 0.7 * before
+
+
+def test_config_validation_names_the_field() -> None:
+    with pytest.raises(ConfigError, match="d_model"):
+        WAMConfig(d_model=30, n_heads=4)
+    with pytest.raises(ConfigError, match="patch"):
+        WAMConfig(patch=3)
