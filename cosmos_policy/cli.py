@@ -18,6 +18,7 @@ from cosmos_policy.errors import UserError
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "embodiments": ("cosmos_policy.commands.embodiments", "list and check embodiments"),
+    "train": ("cosmos_policy.commands.train", "train the compact world-action model"),
 }
 
 

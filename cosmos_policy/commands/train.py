@@ -1,0 +1,57 @@
+"""``cosmos-policy train``: train the compact world-action model on LeRobot v3 datasets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cosmos_policy.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("datasets", nargs="+", type=Path,
+                        help="LeRobot v3 dataset folders; robot_type picks each one's domain")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="model bundle folder to write (with train/ state and metrics)")
+    parser.add_argument("--steps", type=int, default=2000, help="total optimizer steps")
+    parser.add_argument("--batch", type=int, default=32, help="examples per step")
+    parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    parser.add_argument("--ae-steps", type=int, default=None,
+                        help="autoencoder steps at the start (default: steps / 5)")
+    parser.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from this model bundle (e.g. engines/default)")
+    parser.add_argument("--projector-only", action="store_true",
+                        help="train only the new embodiments' projectors (needs --init)")
+    parser.add_argument("--d-model", type=int, default=128, help="model width (new models)")
+    parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
+    parser.add_argument("--cameras", default="front,wrist",
+                        help="comma-separated camera names, in token order (new models)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cosmos_policy.models.config import WAMConfig
+    from cosmos_policy.models.training import TrainConfig, Trainer
+
+    if args.projector_only and args.init is None:
+        raise UserError("--projector-only needs --init MODEL (the bundle whose backbone to keep)")
+    if args.init is not None and args.resume:
+        raise UserError("--init starts a new run and --resume continues one; pass only one")
+    for d in args.datasets:
+        if not d.is_dir():
+            raise UserError(f"dataset {d} is not a folder; pass LeRobot v3 dataset roots")
+    model_config = None
+    if args.init is None and not args.resume:
+        model_config = WAMConfig(d_model=args.d_model, n_layers=args.layers,
+                                 cameras=tuple(c for c in args.cameras.split(",") if c))
+    cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
+                      ckpt_every=args.ckpt_every, seed=args.seed,
+                      projector_only=args.projector_only)
+    trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,
+                      resume=args.resume)
+    out = trainer.run()
+    print(f"model bundle written to {out} (step {trainer.step}; metrics in "
+          f"{out / 'metrics.jsonl'})")
+    return 0

@@ -1,0 +1,220 @@
+"""In-memory training data: episodes decoded once at model resolution, grouped by domain.
+
+Each dataset (LeRobot v3, through :func:`cosmos_policy.data.open_dataset`) is read once:
+its videos are decoded, resized with :func:`resize_frames` (the inference path) and kept as
+uint8; its ``robot_type`` picks the embodiment domain. Statistics of state and action are
+computed per domain. After the autoencoder phase the frames are also kept as latents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from cosmos_policy.errors import UserError
+from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames
+from cosmos_policy.models.config import DomainSpec, WAMConfig
+
+STD_FLOOR = 1e-2  # a constant dimension must not blow up under normalisation
+
+
+class DatasetLike(Protocol):
+    """What training reads from a dataset (``cosmos_policy.data.lerobot.LeRobotDataset``)."""
+
+    info: dict[str, Any]
+    num_episodes: int
+
+    def episode(self, i: int) -> dict[str, Any]: ...
+
+
+@dataclass
+class Episode:
+    """One episode at model resolution.
+
+    frames: uint8 (L, V, S, S, 3); state: float32 (L, state_dim); action: float32
+    (L, action_dim); prompt: the task; domain: index into the domain table.
+    """
+
+    frames: np.ndarray
+    state: np.ndarray
+    action: np.ndarray
+    prompt: str
+    domain: int
+    latents: np.ndarray | None = None  # float16 (L, V, C, s, s), after the AE phase
+
+
+def _prompt_of(ep: dict[str, Any], ds: DatasetLike) -> str:
+    task = ep.get("task", ep.get("tasks"))
+    if isinstance(task, np.ndarray):
+        task = task.reshape(-1)[0] if task.size else None
+    if isinstance(task, (list, tuple)):
+        task = task[0] if task else None
+    if isinstance(task, bytes):
+        task = task.decode()
+    if task is None and "task_index" in ep and hasattr(ds, "tasks"):
+        task = ds.tasks[int(np.asarray(ep["task_index"]).reshape(-1)[0])]
+    if not isinstance(task, str):
+        raise UserError("an episode has no task text; write datasets with "
+                        "LeRobotWriter.add_episode(frames, task)")
+    return task
+
+
+def _open(source: str | Path | DatasetLike) -> tuple[str, DatasetLike]:
+    if isinstance(source, (str, Path)):
+        from cosmos_policy.data import open_dataset
+
+        return str(source), open_dataset(Path(source))
+    return getattr(source, "root", repr(source)), source
+
+
+def read_episodes(source: str | Path | DatasetLike, config: WAMConfig
+                  ) -> tuple[str, list[dict[str, Any]]]:
+    """Decode one dataset into dicts (frames at model size, state, action, prompt);
+    returns (robot_type, episodes)."""
+    name, ds = _open(source)
+    robot_type = ds.info.get("robot_type")
+    if not robot_type:
+        raise UserError(f"{name}: meta/info.json has no robot_type; set it to the embodiment")
+    out = []
+    for i in tqdm(range(ds.num_episodes), desc=f"decode {Path(str(name)).name}", leave=False):
+        ep = ds.episode(i)
+        keys = [f"observation.images.{cam}" for cam in config.cameras]
+        missing = [k for k in keys if k not in ep]
+        if missing:
+            raise UserError(f"{name}: no video {missing[0]}; the model needs cameras "
+                            f"{list(config.cameras)} (dataset has "
+                            f"{sorted(k for k in ep if k.startswith('observation.images'))})")
+        frames = np.stack([resize_frames(np.asarray(ep[k]), config.image_size) for k in keys],
+                          axis=1)
+        state = np.asarray(ep["observation.state"], dtype=np.float32)
+        action = np.asarray(ep["action"], dtype=np.float32)
+        if not len(frames) == len(state) == len(action) or len(frames) < 2:
+            raise UserError(f"{name}: episode {i} has {len(frames)} frames, {len(state)} "
+                            f"states and {len(action)} actions; they must match (>= 2)")
+        out.append({"frames": frames, "state": state, "action": action,
+                    "prompt": _prompt_of(ep, ds)})
+    return str(robot_type), out
+
+
+def domain_stats(name: str, episodes: list[dict[str, Any]],
+                 aliases: tuple[str, ...] = ()) -> DomainSpec:
+    """Mean and (floored) std of state and action over all frames of a domain."""
+    state = np.concatenate([e["state"] for e in episodes])
+    action = np.concatenate([e["action"] for e in episodes])
+    def floor(x: np.ndarray) -> tuple[float, ...]:
+        return tuple(float(v) for v in np.maximum(x, STD_FLOOR))
+    return DomainSpec(name=name, state_dim=state.shape[1], action_dim=action.shape[1],
+                      state_mean=tuple(float(v) for v in state.mean(0)),
+                      state_std=floor(state.std(0)),
+                      action_mean=tuple(float(v) for v in action.mean(0)),
+                      action_std=floor(action.std(0)), aliases=aliases)
+
+
+def _aliases(robot_type: str) -> tuple[str, ...]:
+    """Embodiment names whose robot_type is this dataset's (so either name finds it)."""
+    from cosmos_policy.embodiment import available_embodiments, load_embodiment
+
+    names = []
+    for n in available_embodiments():
+        try:
+            e = load_embodiment(n)
+        except UserError:
+            continue
+        if robot_type in (e.name, e.robot_type) and n != robot_type:
+            names.append(n)
+    return tuple(names)
+
+
+class TrainingData:
+    """All episodes of all datasets, the domain table, and batch sampling."""
+
+    def __init__(self, episodes: list[Episode], domains: list[DomainSpec],
+                 config: WAMConfig) -> None:
+        if not episodes:
+            raise UserError("no episodes to train on; pass at least one non-empty dataset")
+        self.episodes, self.domains, self.config = episodes, domains, config
+        lengths = np.array([len(e.frames) for e in episodes])
+        self.index = np.concatenate([np.stack([np.full(n, i), np.arange(n)], 1)
+                                     for i, n in enumerate(lengths)])
+        self.prompts = sorted({e.prompt for e in episodes})
+
+    @classmethod
+    def build(cls, sources: Sequence[str | Path | DatasetLike], config: WAMConfig,
+              domains: list[DomainSpec] | None = None) -> TrainingData:
+        """Read ``sources``; reuse the statistics of domains already in ``domains`` (a loaded
+        model's table) and compute them for new ones, which are appended."""
+        table = list(domains or [])
+        by_robot: dict[str, list[dict[str, Any]]] = {}
+        for src in sources:
+            robot, eps = read_episodes(src, config)
+            by_robot.setdefault(robot, []).extend(eps)
+        episodes = []
+        for robot, eps in by_robot.items():
+            idx = next((i for i, d in enumerate(table) if d.matches(robot)), None)
+            if idx is None:
+                table.append(domain_stats(robot, eps, _aliases(robot)))
+                idx = len(table) - 1
+            d = table[idx]
+            for e in eps:
+                if e["state"].shape[1] != d.state_dim or e["action"].shape[1] != d.action_dim:
+                    raise UserError(f"robot_type {robot!r}: state/action widths "
+                                    f"{e['state'].shape[1]}/{e['action'].shape[1]} differ "
+                                    f"from the domain's {d.state_dim}/{d.action_dim}")
+                episodes.append(Episode(e["frames"], e["state"], e["action"], e["prompt"], idx))
+        return cls(episodes, table, config)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.index)
+
+    def random_images(self, rng: np.random.Generator, n: int) -> torch.Tensor:
+        """n random single-camera frames, float (n, 3, S, S) in [0, 1] (autoencoder phase)."""
+        picks = self.index[rng.integers(0, len(self.index), n)]
+        cams = rng.integers(0, self.config.n_cameras, n)
+        imgs = np.stack([self.episodes[e].frames[t, v] for (e, t), v in zip(picks, cams,
+                                                                          strict=True)])
+        return frames_to_tensor(imgs)
+
+    @torch.no_grad()
+    def encode_latents(self, encode: Any, batch: int = 256) -> None:
+        """Store every frame's normalised latents: encode (B, V, 3, S, S) -> (B, V, C, s, s)."""
+        for ep in tqdm(self.episodes, desc="encode latents", leave=False):
+            parts = [encode(frames_to_tensor(ep.frames[i: i + batch]))
+                     for i in range(0, len(ep.frames), batch)]
+            ep.latents = torch.cat(parts).to(torch.float16).numpy()
+
+    def sample(self, rng: np.random.Generator, n: int) -> dict[str, Any]:
+        """n training examples (normalised, padded): latents, future, state, actions,
+        action_mask, domain, prompt (list of str). Needs :meth:`encode_latents` first."""
+        c = self.config
+        picks = self.index[rng.integers(0, len(self.index), n)]
+        lat, fut, st, act, amask, dom, prompts = [], [], [], [], [], [], []
+        for e, t in picks:
+            ep = self.episodes[e]
+            d = self.domains[ep.domain]
+            n_steps = len(ep.frames)
+            lat.append(ep.latents[t])
+            fut.append(ep.latents[min(t + c.horizon, n_steps - 1)])
+            s = np.zeros(c.max_state_dim, np.float32)
+            s[: d.state_dim] = (ep.state[t] - d.state_mean) / d.state_std
+            steps = np.minimum(np.arange(t, t + c.chunk), n_steps - 1)
+            a = np.zeros((c.chunk, c.max_action_dim), np.float32)
+            a[:, : d.action_dim] = (ep.action[steps] - d.action_mean) / d.action_std
+            m = np.zeros(c.max_action_dim, np.float32)
+            m[: d.action_dim] = 1.0
+            st.append(s)
+            act.append(a)
+            amask.append(m)
+            dom.append(ep.domain)
+            prompts.append(ep.prompt)
+        def f32(x: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(x).astype(np.float32))
+        return {"latents": f32(lat), "future": f32(fut), "state": f32(st), "actions": f32(act),
+                "action_mask": f32(amask), "domain": torch.tensor(dom, dtype=torch.long),
+                "prompts": prompts}

@@ -1,0 +1,299 @@
+"""Training of the compact WAM: autoencoder phase, then the three modes jointly.
+
+Phase 1 (``ae_steps``) trains the frame autoencoder on reconstruction. At its end the
+per-channel latent statistics are fixed (stored as buffers with the weights), every frame
+is encoded once, and the autoencoder is frozen. Phase 2 trains both towers and the domain
+projectors with flow matching, sampling the mode (policy / forward / inverse dynamics) per
+example. AdamW with linear warm-up and cosine decay, per phase.
+
+``--out DIR`` is a model bundle (see :mod:`checkpoint`) plus ``DIR/train/`` (optimizer
+state and RNG as safetensors, step and settings as JSON) and ``DIR/metrics.jsonl``; a run
+resumes from them. Projector-only mode starts from another bundle, adds a domain per new
+embodiment and trains only the per-domain state/action projectors of the new domains.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from cosmos_policy.errors import ConfigError, UserError
+from cosmos_policy.models.checkpoint import load_bundle, save_bundle
+from cosmos_policy.models.config import WAMConfig
+from cosmos_policy.models.datacache import DatasetLike, TrainingData
+from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
+from cosmos_policy.models.network import WorldActionNet
+from cosmos_policy.models.text import PromptEncoder
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run (stored in ``train/state.json``).
+
+    steps: total optimizer steps including ``ae_steps`` (default: a fifth of ``steps``;
+    forced to 0 when starting from ``init``). mode_probs: policy, forward, inverse.
+    """
+
+    steps: int = 2000
+    batch: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup: int = 100
+    ae_steps: int | None = None
+    ae_batch: int = 64
+    ae_lr: float = 1e-3
+    mode_probs: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    prompt_dropout: float = 0.1
+    log_every: int = 10
+    ckpt_every: int = 200
+    seed: int = 0
+    projector_only: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "ae_batch", "log_every", "ckpt_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError("train", name, "a positive integer", getattr(self, name))
+        if self.ae_steps is not None and not 0 <= self.ae_steps <= self.steps:
+            raise ConfigError("train", "ae_steps", f"between 0 and steps={self.steps}",
+                              self.ae_steps)
+        if len(self.mode_probs) != 3 or min(self.mode_probs) < 0 or sum(self.mode_probs) <= 0:
+            raise ConfigError("train", "mode_probs", "three non-negative weights")
+
+    def ae_phase(self, from_init: bool) -> int:
+        if from_init or self.projector_only:
+            return 0
+        return self.ae_steps if self.ae_steps is not None else self.steps // 5
+
+
+def lr_at(step: int, start: int, end: int, peak: float, warmup: int) -> float:
+    """Linear warm-up then cosine decay to 5% of ``peak`` over [start, end)."""
+    n, i = max(end - start, 1), step - start
+    w = min(warmup, n // 10 + 1)
+    if i < w:
+        return peak * (i + 1) / w
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (i - w) / max(n - w, 1))))
+
+
+def _save_optimizer(path: Path, net: WorldActionNet, opt: torch.optim.Optimizer,
+                    gen: torch.Generator) -> None:
+    tensors = {"rng.torch": gen.get_state()}
+    for name, p in net.named_parameters():
+        for key, value in opt.state.get(p, {}).items():
+            tensors[f"{name}/{key}"] = torch.as_tensor(value).contiguous().clone()
+    save_file(tensors, str(path))
+
+
+def _load_optimizer(path: Path, net: WorldActionNet, opt: torch.optim.Optimizer,
+                    gen: torch.Generator) -> None:
+    tensors = load_file(str(path))
+    gen.set_state(tensors.pop("rng.torch"))
+    params = dict(net.named_parameters())
+    for key, value in tensors.items():
+        name, field = key.rsplit("/", 1)
+        if name not in params:
+            raise UserError(f"{path}: optimizer state for unknown weight {name}; start a new "
+                            "--out folder or drop --resume")
+        opt.state[params[name]][field] = value
+
+
+class Trainer:
+    """One training run; ``run()`` trains to ``cfg.steps`` and leaves a bundle in ``out``."""
+
+    def __init__(self, sources: Sequence[str | Path | DatasetLike], out: str | Path,
+                 model_config: WAMConfig | None = None, cfg: TrainConfig | None = None,
+                 init: str | Path | None = None, resume: bool = False) -> None:
+        self.cfg = cfg or TrainConfig()
+        self.out = Path(out)
+        self.state_dir = self.out / "train"
+        self.sources = [str(s) if isinstance(s, (str, Path)) else s for s in sources]
+        state = self._read_state() if resume else None
+        if state is None and (self.out / "manifest.json").exists() and not resume:
+            raise UserError(f"{self.out} already holds a model; pass --resume to continue it "
+                            "or choose a new --out folder")
+        domains = None
+        if state is not None or init is not None:
+            net, domains, _ = load_bundle(self.out if state is not None else init)
+            if model_config is not None and model_config != net.config and state is not None:
+                raise UserError(f"{self.out}: the model config differs from the run being "
+                                "resumed; drop --resume or use the same settings")
+        else:
+            net = WorldActionNet(model_config or WAMConfig())
+        self.data = TrainingData.build(self.sources, net.config, domains)
+        while net.config.n_domains < len(self.data.domains):
+            net.add_domain()
+        self.net = net
+        self.from_init = init is not None or bool(state and state.get("from_init"))
+        self.ae_steps = int(state["ae_steps"]) if state else self.cfg.ae_phase(self.from_init)
+        self.step = int(state["step"]) if state else 0
+        self.rng = np.random.default_rng(self.cfg.seed)
+        if state:
+            self.rng.bit_generator.state = state["numpy_rng"]
+        self.gen = torch.Generator().manual_seed(self.cfg.seed)
+        self.n_old_domains = (int(state["n_old_domains"]) if state else
+                              len(domains or []) if self.cfg.projector_only else 0)
+        if self.cfg.projector_only and self.n_old_domains == len(self.data.domains):
+            raise UserError("--projector-only trains new embodiment domains, but every dataset's "
+                            "robot_type is already a domain of --init; fine-tune without "
+                            "--projector-only")
+        self.prompts = PromptEncoder(net.config.max_prompt_tokens)
+        self.opt = self._make_optimizer()
+        if state and (self.state_dir / "optimizer.safetensors").exists():
+            _load_optimizer(self.state_dir / "optimizer.safetensors", net, self.opt, self.gen)
+
+    # State ---------------------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any] | None:
+        path = self.state_dir / "state.json"
+        if not path.is_file():
+            return None
+        state = json.loads(path.read_text())
+        saved = {k: v for k, v in state["train_config"].items() if k != "steps"}
+        now = {k: v for k, v in json.loads(json.dumps(asdict(self.cfg))).items() if k != "steps"}
+        if saved != now:
+            diff = sorted(k for k in now if saved.get(k) != now[k])
+            raise UserError(f"{path}: settings {diff} differ from the run being resumed; "
+                            "resume with the same settings or start a new --out folder")
+        if state["sources"] != [s for s in self.sources if isinstance(s, str)]:
+            raise UserError(f"{path}: the run was trained on {state['sources']}; resume with "
+                            "the same datasets or start a new --out folder")
+        return state
+
+    def _phase(self) -> str:
+        return "ae" if self.step < self.ae_steps else "wam"
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        net = self.net
+        for p in net.parameters():
+            p.requires_grad_(False)
+        if self._phase() == "ae":
+            params = list(net.ae.parameters())
+            wd = 0.0
+        elif self.cfg.projector_only:
+            params = net.projector_parameters()
+            wd = 0.0  # decay would move the old domains' rows, whose gradients are masked
+        else:
+            params = [p for n, p in net.named_parameters() if not n.startswith("ae.")]
+            wd = self.cfg.weight_decay
+        for p in params:
+            p.requires_grad_(True)
+            if self.cfg.projector_only:
+                p.register_hook(self._mask_old_domains)
+        return torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=wd)
+
+    def _mask_old_domains(self, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        grad[: self.n_old_domains] = 0
+        return grad
+
+    def save(self) -> None:
+        """Write the bundle, optimizer/RNG state and ``state.json`` (last, so a crash mid-save
+        resumes from the previous complete checkpoint)."""
+        save_bundle(self.out, self.net, self.data.domains,
+                    extra={"training": {"step": self.step, "sources": [
+                        s for s in self.sources if isinstance(s, str)]}})
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        _save_optimizer(self.state_dir / "optimizer.safetensors", self.net, self.opt, self.gen)
+        state = {"step": self.step, "phase": self._phase(), "from_init": self.from_init,
+                 "ae_steps": self.ae_steps, "n_old_domains": self.n_old_domains,
+                 "numpy_rng": self.rng.bit_generator.state,
+                 "sources": [s for s in self.sources if isinstance(s, str)],
+                 "train_config": json.loads(json.dumps(asdict(self.cfg)))}
+        tmp = self.state_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.state_dir / "state.json")
+
+    # Steps ---------------------------------------------------------------------------
+    def _ae_step(self) -> dict[str, float]:
+        lr = lr_at(self.step, 0, self.ae_steps, self.cfg.ae_lr, self.cfg.warmup)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        loss = self.net.ae.loss(self.data.random_images(self.rng, self.cfg.ae_batch))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": float(loss.detach()), "lr": lr}
+
+    def _end_ae_phase(self) -> None:
+        """Fix the latent statistics and encode every frame once."""
+        with torch.no_grad():
+            imgs = self.data.random_images(np.random.default_rng(self.cfg.seed), 1024)
+            z = torch.cat([self.net.ae.encode(x) for x in imgs.split(256)])
+            self.net.latent_mean.copy_(z.mean((0, 2, 3)))
+            self.net.latent_std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
+
+    def _wam_batch(self) -> FlowBatch:
+        b = self.data.sample(self.rng, self.cfg.batch)
+        probs = np.asarray(self.cfg.mode_probs, dtype=np.float64)
+        mode = self.rng.choice(3, size=self.cfg.batch, p=probs / probs.sum())
+        drop = self.rng.random(self.cfg.batch) < self.cfg.prompt_dropout
+        prompts = ["" if m == Mode.INVERSE or dr else p
+                   for p, m, dr in zip(b["prompts"], mode, drop, strict=True)]
+        emb, mask = self.prompts.encode(prompts)
+        return FlowBatch(latents=b["latents"], future=b["future"], prompt_emb=emb,
+                         prompt_mask=mask, state=b["state"], actions=b["actions"],
+                         action_mask=b["action_mask"], domain=b["domain"],
+                         mode=torch.from_numpy(mode).long())
+
+    def _wam_step(self) -> dict[str, float]:
+        lr = lr_at(self.step, self.ae_steps, self.cfg.steps, self.cfg.lr, self.cfg.warmup)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        loss, metrics = flow_loss(self.net, self._wam_batch(), self.gen)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(
+            [p for g in self.opt.param_groups for p in g["params"]], 1.0)
+        self.opt.step()
+        return {"loss": float(loss.detach()), "lr": lr, **metrics}
+
+    def run(self, until: int | None = None) -> Path:
+        """Train to ``cfg.steps`` (or stop after step ``until``, as an interruption would),
+        logging to ``metrics.jsonl``; returns the bundle path."""
+        stop = self.cfg.steps if until is None else min(until, self.cfg.steps)
+        self.out.mkdir(parents=True, exist_ok=True)
+        log = (self.out / "metrics.jsonl").open("a")
+        if self._phase() == "wam":
+            self.net.train()
+            self.data.encode_latents(self.net.encode_frames)
+        sums: dict[str, list[float]] = {}
+        t0 = time.monotonic()
+        bar = tqdm(total=self.cfg.steps, initial=self.step, desc="train", unit="step")
+        try:
+            while self.step < stop:
+                phase = self._phase()
+                self.net.train()
+                m = self._ae_step() if phase == "ae" else self._wam_step()
+                self.step += 1
+                for k, v in m.items():
+                    sums.setdefault(k, []).append(v)
+                bar.update(1)
+                bar.set_postfix(phase=phase, loss=f"{m['loss']:.4f}")
+                if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                    row = {"step": self.step, "phase": phase,
+                           "time_s": round(time.monotonic() - t0, 2),
+                           **{k: float(np.mean(v)) for k, v in sums.items()}}
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
+                    sums = {}
+                if phase == "ae" and self._phase() == "wam":
+                    self._end_ae_phase()
+                    self.data.encode_latents(self.net.encode_frames)
+                    self.opt = self._make_optimizer()
+                    self.save()
+                elif self.step % self.cfg.ckpt_every == 0:
+                    self.save()
+            self.save()
+        finally:
+            bar.close()
+            log.close()
+        self.net.eval()
+        return self.out

@@ -1,0 +1,193 @@
+"""Training of the compact WAM on a tiny in-memory dataset: bundles, resume, projector-only,
+loud failures on mismatched bundles, and the CompactWAM contract on the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from cosmos_policy.errors import SpecError, UserError
+from cosmos_policy.models.checkpoint import load_bundle, sha256
+from cosmos_policy.models.compact import CompactWAM, load_model
+from cosmos_policy.models.config import WAMConfig
+from cosmos_policy.models.training import TrainConfig, Trainer
+from cosmos_policy.spec import Observation, WorldActionModel
+
+TINY = WAMConfig(d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, image_size=32,
+                 latent_channels=4, ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4,
+                 max_state_dim=8, max_action_dim=10, max_prompt_tokens=12)
+FAST = TrainConfig(steps=6, batch=4, ae_steps=2, ae_batch=4, warmup=2, log_every=2,
+                   ckpt_every=100, seed=3)
+
+
+class FakeDataset:
+    """A LeRobot-like dataset: a bright square moves with the first state dimension."""
+
+    def __init__(self, robot_type: str, state_dim: int, n_episodes: int = 2, length: int = 10,
+                 size: int = 48, seed: int = 0) -> None:
+        self.info = {"robot_type": robot_type, "fps": 10}
+        self.num_episodes, self.state_dim, self.length, self.size = n_episodes, state_dim, \
+            length, size
+        self.rng = np.random.default_rng(seed)
+        self.root = f"fake://{robot_type}"
+
+    def episode(self, i: int) -> dict[str, Any]:
+        rng = np.random.default_rng(i)
+        n, s = self.length, self.size
+        state = np.cumsum(rng.normal(0, 0.1, (n, self.state_dim)), 0).astype(np.float32)
+        action = np.concatenate([state[1:], state[-1:]])[:, :1].repeat(10, 1).astype(np.float32)
+        frames = np.zeros((n, s, s, 3), np.uint8)
+        for t in range(n):
+            x = int(np.clip((state[t, 0] + 1) / 2 * (s - 8), 0, s - 8))
+            frames[t, 10:18, x: x + 8] = (255, 80, 0)
+        return {"observation.images.front": frames, "observation.images.wrist": 255 - frames,
+                "observation.state": state, "action": action,
+                "task": ["push the block", "slide the block"][i % 2]}
+
+
+def _obs(state_dim: int = 8, seed: int = 0) -> Observation:
+    rng = np.random.default_rng(seed)
+    imgs = {c: rng.integers(0, 256, (48, 48, 3), dtype=np.uint8) for c in ("front", "wrist")}
+    return Observation(images=imgs, state=rng.normal(size=state_dim).astype(np.float32),
+                       prompt="push the block", timestamp=1.5)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "model"
+    torch.manual_seed(0)
+    Trainer([FakeDataset("franka", 8)], out, TINY, FAST).run()
+    return out
+
+
+def test_training_writes_a_bundle_metrics_and_a_working_model(trained: Path) -> None:
+    for name in ("model.safetensors", "config.json", "domains.json", "stats.json",
+                 "manifest.json", "train/optimizer.safetensors", "train/state.json"):
+        assert (trained / name).is_file(), name
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert rows[0]["phase"] == "ae"
+    assert rows[-1]["phase"] == "wam"
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    net, domains, _ = load_bundle(trained)
+    assert [d.name for d in domains] == ["franka"]
+    assert net.latent_std.min() > 0
+    assert not torch.equal(net.latent_mean, torch.zeros_like(net.latent_mean))
+    model = load_model(trained, "franka", steps=3)
+    assert isinstance(model, WorldActionModel)
+    chunk = model.policy(_obs())
+    assert chunk.actions.shape == (TINY.chunk, 10)
+    assert chunk.actions.dtype == np.float32
+    assert chunk.dt == pytest.approx(0.1)  # franka's control.rate_hz
+    future = model.forward_dynamics(_obs(), chunk.actions)
+    assert future["front"].shape == (1, 48, 48, 3)
+    assert future["wrist"].dtype == np.uint8
+    frames = {c: np.stack([_obs(seed=s).images[c] for s in range(TINY.horizon + 1)])
+              for c in ("front", "wrist")}
+    acts = model.inverse_dynamics(frames, _obs().state)
+    assert acts.shape == (TINY.horizon, 10)
+    batch = model.policy_batch([_obs(seed=1), _obs(seed=2)])
+    assert len(batch) == 2
+    with pytest.raises(SpecError, match="expected 5 frames"):
+        model.inverse_dynamics({c: f[:3] for c, f in frames.items()}, _obs().state)
+    with pytest.raises(SpecError, match="state"):
+        model.policy(_obs(state_dim=5))
+
+
+def test_save_load_round_trip_and_seeded_sampling(trained: Path, tmp_path: Path) -> None:
+    from cosmos_policy.models.checkpoint import save_bundle
+
+    net, domains, _ = load_bundle(trained)
+    save_bundle(tmp_path / "copy", net, domains)
+    a = CompactWAM(net, domains, "franka", steps=3, seed=5)
+    b = load_model(tmp_path / "copy", "franka", steps=3, seed=5)
+    first = a.policy(_obs()).actions
+    np.testing.assert_array_equal(first, b.policy(_obs()).actions)
+    assert not np.array_equal(first, a.policy(_obs()).actions)  # fresh noise on the next call
+    a.reset()
+    np.testing.assert_array_equal(first, a.policy(_obs()).actions)  # reset re-seeds
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    straight = Trainer([FakeDataset("franka", 8)], tmp_path / "a", TINY, FAST).run()
+    torch.manual_seed(0)
+    Trainer([FakeDataset("franka", 8)], tmp_path / "b", TINY, FAST).run(until=4)
+    resumed = Trainer([FakeDataset("franka", 8)], tmp_path / "b", TINY, FAST, resume=True)
+    assert resumed.step == 4
+    resumed.run()
+    wa = load_bundle(straight)[0].state_dict()
+    wb = load_bundle(tmp_path / "b")[0].state_dict()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0, msg=k)
+    with pytest.raises(UserError, match="already holds a model"):
+        Trainer([FakeDataset("franka", 8)], tmp_path / "b", TINY, FAST)
+
+
+def test_projector_only_leaves_the_backbone_untouched(trained: Path, tmp_path: Path) -> None:
+    before = load_bundle(trained)[0].state_dict()
+    cfg = TrainConfig(steps=4, batch=4, warmup=1, log_every=2, projector_only=True, lr=1e-2)
+    out = Trainer([FakeDataset("ur5e_like", 7)], tmp_path / "p", cfg=cfg, init=trained).run()
+    net, domains, _ = load_bundle(out)
+    assert [d.name for d in domains] == ["franka", "ur5e_like"]
+    assert domains[1].state_dim == 7
+    after = net.state_dict()
+    projector = ("state_in.", "action_in.", "action_out.")
+    for k, v in before.items():
+        if k.startswith(projector):
+            torch.testing.assert_close(after[k][:1], v, rtol=0, atol=0, msg=k)  # old domain
+        else:
+            torch.testing.assert_close(after[k], v, rtol=0, atol=0, msg=k)
+    moved = [k for k in before if k.startswith(projector)
+             and not torch.allclose(after[k][1], after[k][:1].mean(0))]
+    assert moved  # the new domain's projectors did train
+    model = load_model(out, "ur5e_like", steps=2)
+    assert model.policy(_obs(state_dim=7)).actions.shape == (TINY.chunk, 10)
+    with pytest.raises(UserError, match="not a domain"):
+        load_model(out, "nonexistent_robot")
+
+
+def _rehash(root: Path) -> None:
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["files"] = {n: sha256(root / n) for n in manifest["files"]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_mismatched_bundles_fail_loudly(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    def copy(name: str) -> Path:
+        dst = tmp_path / name
+        shutil.copytree(trained, dst)
+        return dst
+
+    edited = copy("edited")
+    stats = json.loads((edited / "stats.json").read_text())
+    stats["franka"]["action_mean"][0] += 1.0
+    (edited / "stats.json").write_text(json.dumps(stats))
+    with pytest.raises(UserError, match=r"stats.json does not match the hash"):
+        load_bundle(edited)
+
+    wrong_config = copy("config")
+    cfg = json.loads((wrong_config / "config.json").read_text())
+    cfg["d_model"] = 64
+    (wrong_config / "config.json").write_text(json.dumps(cfg))
+    _rehash(wrong_config)
+    with pytest.raises(UserError, match="does not fit config.json"):
+        load_bundle(wrong_config)
+
+    short_stats = copy("stats")
+    stats = json.loads((short_stats / "stats.json").read_text())
+    stats["franka"]["state_std"] = stats["franka"]["state_std"][:3]
+    (short_stats / "stats.json").write_text(json.dumps(stats))
+    _rehash(short_stats)
+    with pytest.raises(UserError, match="state_std"):
+        load_bundle(short_stats)
+
+    with pytest.raises(UserError, match="does not exist"):
+        load_bundle(tmp_path / "nowhere")
