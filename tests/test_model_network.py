@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -172,3 +173,35 @@ def test_config_validation_names_the_field() -> None:
         WAMConfig(d_model=30, n_heads=4)
     with pytest.raises(ConfigError, match="patch"):
         WAMConfig(patch=3)
+
+
+def test_export_seams_run_in_onnxruntime(net: WorldActionNet, tmp_path) -> None:
+    """encode_context and denoise_step export as static ONNX graphs (opset 17) that match."""
+    import warnings
+
+    ort = pytest.importorskip("onnxruntime")
+
+    class Seam(torch.nn.Module):
+        def __init__(self, fn) -> None:
+            super().__init__()
+            self.net, self.fn = net, fn
+
+        def forward(self, *args: torch.Tensor):
+            return getattr(self.net, self.fn)(*args)
+
+    x = _inputs(TINY, b=1)
+    ctx_args = tuple(x[k] for k in CTX)
+    with torch.no_grad():
+        kv, kb = net.encode_context(*ctx_args)
+        gen_args = (kv, kb, *(x[k] for k in GEN))
+        expected = net.denoise_step(*gen_args)
+    for name, args, want in (("encode_context", ctx_args, (kv, kb)),
+                             ("denoise_step", gen_args, expected)):
+        path = tmp_path / f"{name}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Seam(name), args, str(path), opset_version=17, dynamo=False)
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args, strict=True)}
+        for got, ref in zip(sess.run(None, feeds), want, strict=True):
+            np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-5)
