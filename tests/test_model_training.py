@@ -191,3 +191,31 @@ def test_mismatched_bundles_fail_loudly(trained: Path, tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="does not exist"):
         load_bundle(tmp_path / "nowhere")
+
+
+def test_prompt_encoder_caches_and_pads() -> None:
+    from cosmos_policy.models.text import PromptEncoder
+
+    enc = PromptEncoder(max_tokens=12)
+    emb, mask = enc.encode(["push the block", "slide the block", "push the block", ""])
+    assert emb.shape == (4, 12, 384)
+    assert mask.sum(1).tolist() == [5.0, 5.0, 5.0, 2.0]  # [CLS] words [SEP]; "" -> 2
+    torch.testing.assert_close(emb[0], emb[2], rtol=0, atol=0)
+    assert float(emb[0, 6:].abs().sum()) == 0.0  # padding carries nothing
+    assert len(enc._cache) == 3  # noqa: SLF001 - one encoding per distinct prompt
+    # Paraphrases sit closer than unrelated tasks (mean of valid token states).
+    e, m = enc.encode(["push the red block left", "shove the red cube to the left",
+                       "open the drawer"])
+    v = (e * m[..., None]).sum(1) / m.sum(1, keepdim=True)
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(v[0], v[1], dim=0) > cos(v[0], v[2], dim=0)
+
+
+def test_train_command_refuses_bad_arguments(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from cosmos_policy.cli import main
+
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--projector-only"]) == 2
+    assert "--projector-only needs --init" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
