@@ -67,8 +67,11 @@ def _prompt_of(ep: dict[str, Any], ds: DatasetLike) -> str:
 
 def _open(source: str | Path | DatasetLike) -> tuple[str, DatasetLike]:
     if isinstance(source, (str, Path)):
-        from cosmos_policy.data import open_dataset
-
+        try:
+            from cosmos_policy.data.lerobot import open_dataset
+        except ImportError as exc:  # the reader lands separately (docs/CONTRACTS.md)
+            raise UserError("the LeRobot reader cosmos_policy.data.lerobot is not available "
+                            "in this install; update cosmos-policy") from exc
         return str(source), open_dataset(Path(source))
     return getattr(source, "root", repr(source)), source
 
