@@ -181,3 +181,15 @@ def test_quaternion_round_trip() -> None:
         from cosmos_policy.runtime.rotations import matrix_from_quat
 
         np.testing.assert_allclose(quat_from_matrix(matrix_from_quat(q)), q, atol=1e-9)
+
+
+def test_timed_ee_actions_slerp_like_the_layout() -> None:
+    layout = ActionLayout("ee_pose", 10)
+    a = np.stack([np.concatenate([[0.1 * i, 0, 0], rot6d_from_matrix(_rotz(0.7 * i)), [i % 2]])
+                  for i in range(4)])
+    plan = TimedActions(layout, a, np.array([1.0, 1.1, 1.2, 1.3]))
+    for t in (1.03, 1.15, 1.29):
+        i = int((t - 1.0) // 0.1)
+        expected = layout.interpolate(a[i], a[i + 1], (t - 1.0 - 0.1 * i) / 0.1)
+        np.testing.assert_allclose(plan.at(t), expected, atol=1e-9)
+    np.testing.assert_allclose(matrix_from_rot6d(plan.at(1.05)[3:9]), _rotz(0.35), atol=1e-9)

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
-from cosmos_policy.runtime.rotations import mean_rot6d, slerp_rot6d
+from cosmos_policy.runtime.rotations import (
+    matrix_from_quat,
+    matrix_from_rot6d,
+    mean_rot6d,
+    quat_from_matrix,
+    rot6d_from_matrix,
+    slerp,
+    slerp_rot6d,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,10 @@ class TimedActions:
         if self.actions.shape != (len(self.times), layout.dim) or len(self.times) == 0:
             raise ValueError(f"actions: expected ({len(self.times)}, {layout.dim}), "
                              f"got {self.actions.shape}")
+        self._quats = None
+        if layout.kind == "ee_pose":  # once per chunk, so a tick does one slerp only
+            self._quats = np.stack([quat_from_matrix(R)
+                                    for R in matrix_from_rot6d(self.actions[:, 3:9])])
 
     @property
     def start(self) -> float:
@@ -93,5 +105,11 @@ class TimedActions:
         if t >= times[-1]:
             return self.actions[-1].copy()
         i = int(np.searchsorted(times, t, side="right")) - 1
-        u = (t - times[i]) / (times[i + 1] - times[i])
-        return self.layout.interpolate(self.actions[i], self.actions[i + 1], float(u))
+        u = float((t - times[i]) / (times[i + 1] - times[i]))
+        a0, a1 = self.actions[i], self.actions[i + 1]
+        if self._quats is None:
+            return self.layout.interpolate(a0, a1, u)
+        out = a0 + u * (a1 - a0)
+        out[3:9] = rot6d_from_matrix(matrix_from_quat(slerp(self._quats[i], self._quats[i + 1], u)))
+        out[-1] = a0[-1]
+        return out
