@@ -37,7 +37,8 @@ def require(module: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         hint = INSTALL_HINTS.get(module, f"pip install {module}")
-        raise UserError(f"this task needs the '{module}' package ({exc}); install it with: {hint}")
+        msg = f"this task needs the '{module}' package ({exc}); install it with: {hint}"
+        raise UserError(msg) from None
 
 
 def image_hw(image_size: int | Sequence[int] | None) -> tuple[int, int]:

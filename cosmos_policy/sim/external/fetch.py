@@ -98,7 +98,7 @@ class FetchAdapter(gym.Env):
         return br.T @ (np.asarray(world_pos, float) - bp)
 
     def privileged(self) -> dict[str, np.ndarray]:
-        """Simulator truth for scripted experts, in the base frame: ``grip``, ``goal``, ``object``."""
+        """Simulator truth for experts, base frame: ``grip``, ``goal`` and ``object``."""
         d = self._data
         out = {"grip": self.to_base(d.site_xpos[self._grip]), "goal": self.to_base(self._env.goal)}
         if self.has_object:
@@ -111,7 +111,8 @@ class FetchAdapter(gym.Env):
             return {}
         if self._renderer is None:
             vis = self._model.vis.global_
-            vis.offheight, vis.offwidth = max(vis.offheight, self.hw[0]), max(vis.offwidth, self.hw[1])
+            vis.offheight = max(vis.offheight, self.hw[0])
+            vis.offwidth = max(vis.offwidth, self.hw[1])
             self._renderer = mujoco.Renderer(self._model, *self.hw)
         self._env._render_callback()  # moves the visible target sphere onto the goal
         images = {}
@@ -129,7 +130,8 @@ class FetchAdapter(gym.Env):
     def _obs(self) -> dict[str, Any]:
         d = self._data
         bp, br = self._base_pose()
-        pos, rot = C.pose_in_base(bp, br, d.site_xpos[self._grip], d.site_xmat[self._grip].reshape(3, 3))
+        grip_rot = d.site_xmat[self._grip].reshape(3, 3)
+        pos, rot = C.pose_in_base(bp, br, d.site_xpos[self._grip], grip_rot)
         gap = float(d.qpos[self._finger_q].sum())
         state = np.append(d.qpos[self._arm_q], C.closure(gap, FINGER_OPEN_M)).astype(np.float32)
         return {
