@@ -1,0 +1,47 @@
+"""MuJoCo/Gymnasium simulation harness: tabletop scenes, tasks, scripted experts, rollouts.
+
+    from cosmos_policy.sim import make_env, make_expert
+    env = make_env("pick_place", "franka", image_size=128)
+    expert = make_expert(env)
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(expert.act(obs))
+
+Gymnasium ids ``cosmos_policy/Reach-v0``, ``cosmos_policy/Push-v0`` and
+``cosmos_policy/PickPlace-v0`` take the embodiment as a keyword:
+``gymnasium.make("cosmos_policy/Push-v0", embodiment="ur5e")``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Offscreen rendering without a display; must be set before MuJoCo creates a GL context.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+
+from cosmos_policy.sim.env import ACTION_MODES, TabletopEnv, make_env  # noqa: E402
+from cosmos_policy.sim.experts import EXPERTS, Expert, make_expert  # noqa: E402
+from cosmos_policy.sim.tasks import TASKS  # noqa: E402
+
+# Gymnasium id -> task name (Gymnasium's register is the one accepted implicit registry).
+GYM_IDS: dict[str, str] = {
+    "cosmos_policy/Reach-v0": "reach",
+    "cosmos_policy/Push-v0": "push",
+    "cosmos_policy/PickPlace-v0": "pick_place",
+}
+for _gym_id, _task in GYM_IDS.items():
+    if _gym_id not in gym.registry:
+        gym.register(id=_gym_id, entry_point="cosmos_policy.sim.env:TabletopEnv",
+                     kwargs={"task": _task})
+
+__all__ = [
+    "ACTION_MODES",
+    "EXPERTS",
+    "GYM_IDS",
+    "TASKS",
+    "Expert",
+    "TabletopEnv",
+    "make_env",
+    "make_expert",
+]

@@ -1,0 +1,255 @@
+"""Scripted experts with privileged state: they read cube, plate and region positions from the
+MuJoCo data and produce unified absolute ``ee_pose`` actions (10,) (or, for an env in
+``joint`` mode, those actions projected to joint targets).
+
+Each expert is a small phase machine; every phase names a target tcp position (m, base
+frame), a yaw about world z (rad) relative to the embodiment's home tcp orientation, a gripper
+command and a speed. A trapezoidal profile (speed and acceleration limits) moves the commanded
+pose towards the target, so the waypoints are smooth and velocity-limited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from cosmos_policy.errors import UnknownNameError
+from cosmos_policy.sim.scene import CUBE_HALF, PLATE_TOP, Scene
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    """Motion limits and heights of the scripted experts (m, m/s, m/s^2, rad/s)."""
+
+    fast: float = 0.35
+    slow: float = 0.12
+    accel: float = 1.5
+    yaw_rate: float = 2.0
+    hover: float = 0.10  # above the cube centre before descending
+    carry_z: float = 0.14  # tcp height while carrying
+    push_back: float = 0.075  # pusher start behind the cube centre
+    push_z: float = 0.022  # tcp height while pushing
+    tol: float = 0.012  # tcp reached target
+
+
+def _wrap_quarter(a: float) -> float:
+    """Angle (rad) wrapped to [-pi/4, pi/4): a cube looks the same every quarter turn."""
+    return float((a + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def _rot_z(yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _finger_yaw(scene: Scene) -> float:
+    """Yaw (rad) of the gripper's closing direction in the current pose (world frame)."""
+    m, d = scene.model, scene.data
+    jnt = m.joint(scene.embodiment.gripper.joints[0]).id
+    axis = d.xaxis[jnt]
+    if m.jnt_type[jnt] != 2:  # hinge: the jaw tip moves across the axis and the approach
+        axis = np.cross(axis, scene.tcp_rot()[:, 2])
+    return float(np.arctan2(axis[1], axis[0]))
+
+
+class Expert:
+    """Base expert: ``reset()`` at each episode start, then ``act(obs)`` every step."""
+
+    def __init__(self, env: gym.Env, config: ExpertConfig | None = None) -> None:
+        self.env = env.unwrapped
+        self.scene: Scene = self.env.scene
+        self.cfg = config or ExpertConfig()
+        self.dt = 1.0 / self.scene.embodiment.control_rate_hz
+        self.reset()
+
+    @property
+    def color(self) -> str:
+        return self.env.task.color
+
+    def reset(self) -> None:
+        self.phase = 0
+        self.count = 0
+        self.pos: np.ndarray | None = None  # commanded tcp position
+        self.vel = np.zeros(3)
+        self.yaw = 0.0
+
+    def _start(self) -> None:
+        self.pos = self.scene.tcp_pos()
+        self.vel = np.zeros(3)
+        self.yaw = 0.0
+        self.home_rot = self.scene.tcp_rot()
+        self.finger_yaw = _wrap_quarter(_finger_yaw(self.scene))
+
+    def plan(self) -> tuple[np.ndarray, float, float, float]:
+        """(target position (3,), yaw, gripper in [0, 1], speed m/s) for this step."""
+        raise NotImplementedError
+
+    def act(self, obs: dict[str, Any] | None = None) -> np.ndarray:
+        """The next action in the env's action space (privileged state; ``obs`` unused)."""
+        if self.pos is None:
+            self._start()
+        target, yaw, grip, speed = self.plan()
+        self.count += 1
+        self._move(target, yaw, speed)
+        rot = _rot_z(self.yaw) @ self.home_rot
+        action = np.concatenate([self.pos, rot[:, 0], rot[:, 1], [grip]]).astype(np.float32)
+        if self.env.action_mode == "joint":
+            return self._to_joint(action)
+        return action
+
+    def _to_joint(self, action: np.ndarray) -> np.ndarray:
+        from cosmos_policy.kinematics import KinematicProjector
+
+        if getattr(self, "_projector", None) is None:
+            self._projector = KinematicProjector(self.scene.embodiment)
+        q = self.env._q_target  # noqa: SLF001 - warm start from the last joint target
+        return np.asarray(self._projector.to_joint_targets(action, q, representation="absolute"),
+                          dtype=np.float32)
+
+    def _move(self, target: np.ndarray, yaw: float, speed: float) -> None:
+        """Trapezoidal step of the commanded position towards ``target``; yaw rate-limited."""
+        err = target - self.pos
+        dist = float(np.linalg.norm(err))
+        v_des = min(speed, np.sqrt(2.0 * self.cfg.accel * dist)) * (err / dist if dist > 1e-9
+                                                                    else 0.0)
+        dv = v_des - self.vel
+        dv_max = self.cfg.accel * self.dt
+        if np.linalg.norm(dv) > dv_max:
+            dv *= dv_max / np.linalg.norm(dv)
+        self.vel = self.vel + dv
+        step = self.vel * self.dt
+        self.pos = target.copy() if np.linalg.norm(step) >= dist else self.pos + step
+        if np.linalg.norm(step) >= dist:
+            self.vel = np.zeros(3)
+        dyaw = float(np.clip(yaw - self.yaw, -self.cfg.yaw_rate * self.dt,
+                             self.cfg.yaw_rate * self.dt))
+        self.yaw += dyaw
+
+    def _arrived(self, target: np.ndarray, tol: float | None = None) -> bool:
+        tol = self.cfg.tol if tol is None else tol
+        return (np.linalg.norm(self.pos - target) < 1e-6
+                and np.linalg.norm(self.scene.tcp_pos() - target) < tol)
+
+    def _next(self, phase: int | None = None) -> None:
+        self.phase = self.phase + 1 if phase is None else phase
+        self.count = 0
+
+    def _cube_yaw(self) -> float:
+        r = self.scene.cube_rot(self.color)
+        return _wrap_quarter(float(np.arctan2(r[1, 0], r[0, 0])) - self.finger_yaw)
+
+
+class ReachExpert(Expert):
+    """Above the named cube, then down to its centre, gripper open."""
+
+    def plan(self) -> tuple[np.ndarray, float, float, float]:
+        cube = self.scene.cube_pos(self.color)
+        above = cube + [0.0, 0.0, self.cfg.hover]
+        if self.phase == 0:
+            if self._arrived(above, 0.03):
+                self._next()
+            return above, self._cube_yaw(), 0.0, self.cfg.fast
+        return cube + [0.0, 0.0, 0.005], self._cube_yaw(), 0.0, self.cfg.slow
+
+
+class PushExpert(Expert):
+    """Behind the cube (away from the region), down, push along the line; re-align on drift."""
+
+    def plan(self) -> tuple[np.ndarray, float, float, float]:
+        c = self.cfg
+        cube = self.scene.cube_pos(self.color)
+        goal = self.scene.region_pos()
+        d = goal[:2] - cube[:2]
+        d /= max(np.linalg.norm(d), 1e-9)
+        d3 = np.array([d[0], d[1], 0.0])
+        behind = np.array([*(cube[:2] - d * c.push_back), c.push_z])
+        if self.phase == 0:  # above the start point
+            target = behind + [0.0, 0.0, 0.08]
+            if self._arrived(target, 0.02):
+                self._next()
+            return target, 0.0, 1.0, c.fast
+        if self.phase == 1:  # lower behind the cube
+            if self._arrived(behind, 0.008) or self.count > 25:
+                self._next()
+            return behind, 0.0, 1.0, c.slow
+        if self.phase == 2:  # push: a point ahead of contact, along the current line
+            rel = self.scene.tcp_pos()[:2] - cube[:2]
+            along = float(rel @ d)
+            lateral = float(np.linalg.norm(rel - along * d))
+            if lateral > 0.02 or along > -CUBE_HALF:
+                self._next(3)
+            contact = cube - d3 * (CUBE_HALF + 0.012)
+            target = np.array([*(contact[:2] + d * 0.03), c.push_z])
+            return target, 0.0, 1.0, c.slow
+        # phase 3: re-align; lift, then start over
+        lift = np.array([*self.scene.tcp_pos()[:2], c.push_z + 0.08])
+        if self._arrived(lift, 0.02):
+            self._next(0)
+        return lift, 0.0, 1.0, c.slow
+
+
+class PickPlaceExpert(Expert):
+    """Above the cube, descend, close, lift, above the plate, lower, open, retreat."""
+
+    def plan(self) -> tuple[np.ndarray, float, float, float]:
+        c, s = self.cfg, self.scene
+        cube = s.cube_pos(self.color)
+        plate = s.plate_pos()
+        if self.phase == 0:  # above the cube, yaw aligned with its faces
+            target = cube + [0.0, 0.0, c.hover]
+            if self._arrived(target, 0.015) and abs(self.yaw - self._cube_yaw()) < 0.02:
+                self._next()
+            return target, self._cube_yaw(), 0.0, c.fast
+        if self.phase == 1:  # descend around it
+            target = cube + [0.0, 0.0, 0.0]
+            if self._arrived(target, 0.008) or self.count > 25:
+                self._next()
+            return target, self.yaw, 0.0, c.slow
+        if self.phase == 2:  # close
+            if self.count >= 6:
+                self.grasp_dz = float(s.tcp_pos()[2] - cube[2])
+                self._next()
+            return self.pos, self.yaw, 1.0, c.slow
+        lifted = cube[2] > CUBE_HALF + 0.01
+        if self.phase in (3, 4) and self.count > 8 and not lifted:
+            self._next(0)  # dropped it: start over
+            return self.pos, self.yaw, 0.0, c.slow
+        if self.phase == 3:  # lift
+            target = np.array([*self.pos[:2], c.carry_z])
+            if self._arrived(target, 0.02):
+                self._next()
+            return target, self.yaw, 1.0, c.fast
+        if self.phase == 4:  # above the plate
+            target = np.array([plate[0], plate[1], c.carry_z])
+            if self._arrived(target, 0.01):
+                self._next()
+            return target, self.yaw, 1.0, c.fast
+        if self.phase == 5:  # lower onto it
+            z = PLATE_TOP + CUBE_HALF + self.grasp_dz + 0.004
+            target = np.array([plate[0], plate[1], z])
+            if self._arrived(target, 0.008) or self.count > 25:
+                self._next()
+            return target, self.yaw, 1.0, c.slow
+        if self.phase == 6:  # open
+            if self.count >= 4:
+                self._next()
+            return self.pos, self.yaw, 0.0, c.slow
+        target = np.array([*self.pos[:2], c.carry_z])  # retreat
+        return target, self.yaw, 0.0, c.slow
+
+
+# task name -> expert class
+EXPERTS: dict[str, type[Expert]] = {
+    "reach": ReachExpert, "push": PushExpert, "pick_place": PickPlaceExpert,
+}
+
+
+def make_expert(env: gym.Env, config: ExpertConfig | None = None) -> Expert:
+    """The scripted expert for a tabletop env made by :func:`cosmos_policy.sim.make_env`."""
+    task = env.unwrapped.task_name
+    if task not in EXPERTS:
+        raise UnknownNameError("expert task", task, list(EXPERTS))
+    return EXPERTS[task](env, config)
