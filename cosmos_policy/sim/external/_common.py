@@ -9,6 +9,7 @@ matrix); the gripper is in [0, 1] with 0 open and 1 closed.
 from __future__ import annotations
 
 import importlib
+import string
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -81,13 +82,15 @@ def rotvec_from_matrix(rot: np.ndarray) -> np.ndarray:
     angle = float(np.arccos(cos))
     if angle < 1e-6:
         return np.zeros(3)
+    skew = np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0], rot[1, 0] - rot[0, 1]])
     if np.pi - angle < 1e-3:
-        # Near pi the skew part vanishes: take the axis from the symmetric part.
-        sym = (rot + np.eye(3)) / 2.0
-        axis = sym[:, int(np.argmax(np.diag(sym)))]
-        return axis / np.linalg.norm(axis) * angle
-    axis = np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0], rot[1, 0] - rot[0, 1]])
-    return axis / (2.0 * np.sin(angle)) * angle
+        # Near pi the skew part vanishes: the axis comes from the symmetric part, its sign from
+        # what is left of the skew part.
+        outer = ((rot + rot.T) / 2.0 - cos * np.eye(3)) / (1.0 - cos)  # = axis axis^T
+        axis = outer[:, int(np.argmax(np.diag(outer)))]
+        axis = axis / np.linalg.norm(axis)
+        return (-axis if axis @ skew < 0 else axis) * angle
+    return skew / (2.0 * np.sin(angle)) * angle
 
 
 def check_action(action: np.ndarray) -> np.ndarray:
@@ -117,7 +120,7 @@ def observation_space(
         "state": gym.spaces.Box(-inf, inf, (n_joints + 1,), np.float32),
         "joint_vel": gym.spaces.Box(-inf, inf, (n_joints,), np.float32),
         "ee_pose": gym.spaces.Box(-inf, inf, (9,), np.float32),
-        "prompt": gym.spaces.Text(max_length=256),
+        "prompt": gym.spaces.Text(max_length=256, charset=string.printable),
     })
 
 

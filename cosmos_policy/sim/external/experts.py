@@ -146,10 +146,14 @@ def _fetch_push(env: gym.Env) -> PhaseExpert:
         if lateral > 0.02 and np.linalg.norm(p["object"][:2] - p["goal"][:2]) > 0.03:
             m["stage"] = 0  # drifted off the line: lift and come again from behind
             return approach(p, m), 1.0, False
+        remaining = float(np.linalg.norm(p["goal"][:2] - p["object"][:2]))
+        if remaining < 0.015:  # there: stop pushing, or the block slides past the goal
+            return np.array([*p["grip"][:2], p["object"][2]]), 1.0, False
         t = np.array([*(p["goal"][:2] - d * contact), p["object"][2]])
         step = t - p["grip"]
         n = float(np.linalg.norm(step))
-        return (p["grip"] + step * min(1.0, 0.025 / max(n, 1e-9))), 1.0, False
+        speed = float(np.clip(0.5 * remaining, 0.01, 0.025))  # slow down near the goal
+        return (p["grip"] + step * min(1.0, speed / max(n, 1e-9))), 1.0, False
 
     return PhaseExpert(env, [push], max_step_m=0.05)
 

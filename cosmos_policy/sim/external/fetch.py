@@ -11,6 +11,7 @@ the unified action is ignored (documented in docs/EXTERNAL_SUITES.md). Success i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -33,12 +34,26 @@ MAX_STEP_M = 0.05  # the suite scales its [-1, 1] position action by this
 BASE_BODY = "robot0:base_link"
 GRIP_SITE = "robot0:grip"
 
-# Our camera names -> a camera in the model, or a free-camera view (lookat, distance, azimuth,
-# elevation) for names the model lacks. "front" faces the robot across the table.
-CAMERAS: dict[str, str | tuple[tuple[float, float, float], float, float, float]] = {
-    "front": ((1.3, 0.75, 0.42), 1.1, 180.0, -55.0),
-    "side": ((1.3, 0.75, 0.5), 1.6, 90.0, -25.0),
-    "wrist": "gripper_camera_rgb",
+
+
+@dataclass(frozen=True)
+class FreeView:
+    """A MuJoCo free camera; with ``follow`` its ``lookat`` is an offset from the grip site."""
+
+    lookat: tuple[float, float, float]
+    distance: float
+    azimuth: float
+    elevation: float
+    follow: bool = False
+
+
+# Our camera names -> a free view (world-fixed, or riding with the gripper). Fetch's own
+# gripper_camera_rgb looks into the fingers, so "wrist" is a view that rides with the grip site,
+# 30 cm in front of and above it, looking down at the fingers and what is below them.
+CAMERAS: dict[str, FreeView] = {
+    "front": FreeView((1.3, 0.75, 0.42), 1.1, 180.0, -55.0),
+    "side": FreeView((1.3, 0.75, 0.5), 1.6, 90.0, -25.0),
+    "wrist": FreeView((0.0, 0.0, -0.1), 0.3, 180.0, -50.0, follow=True),
 }
 DEFAULT_CAMERAS = ("front", "wrist")
 
@@ -117,13 +132,12 @@ class FetchAdapter(gym.Env):
         self._env._render_callback()  # moves the visible target sphere onto the goal
         images = {}
         for cam in self.cameras:
-            spec = CAMERAS[cam]
-            if isinstance(spec, str):
-                self._renderer.update_scene(self._data, camera=spec)
-            else:
-                free = mujoco.MjvCamera()
-                free.lookat[:], free.distance, free.azimuth, free.elevation = spec
-                self._renderer.update_scene(self._data, camera=free)
+            view, free = CAMERAS[cam], mujoco.MjvCamera()
+            origin = self._data.site_xpos[self._grip] if view.follow else 0.0
+            free.lookat[:] = np.asarray(view.lookat) + origin
+            free.distance, free.azimuth = view.distance, view.azimuth
+            free.elevation = view.elevation
+            self._renderer.update_scene(self._data, camera=free)
             images[cam] = self._renderer.render().copy()
         return images
 
