@@ -1,0 +1,153 @@
+"""Thin helpers over cyclonedds: a participant, ROS 2-named writers and readers, a poller.
+
+:class:`Poller` drains readers from one thread: it waits on a WaitSet, takes samples one
+at a time (so one malformed sample costs only itself) and hands each to its handler. A
+handler that raises :class:`WireRejection` is counted and logged (throttled); anything
+else raised by a handler is logged with its traceback and the poller keeps running, so
+bad input never stops the node.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cyclonedds.core import ReadCondition, SampleState, WaitSet
+from cyclonedds.domain import Domain, DomainParticipant
+from cyclonedds.internal import InvalidSample
+from cyclonedds.pub import DataWriter
+from cyclonedds.sub import DataReader
+from cyclonedds.topic import Topic
+from cyclonedds.util import duration
+
+from cosmos_policy.transport.naming import QosProfile, dds_topic
+from cosmos_policy.transport.rejection import RejectionLog, WireRejection
+
+log = logging.getLogger("cosmos_policy.transport")
+
+
+def make_participant(domain_id: int, config: str | None = None) -> DomainParticipant:
+    """A participant on ``domain_id``; ``config`` is Cyclone XML (else CYCLONEDDS_URI)."""
+    if not 0 <= domain_id <= 232:
+        raise ValueError(f"domain id {domain_id}: expected 0..232 (ROS_DOMAIN_ID range)")
+    if config is not None:
+        # Keep the Domain alive as long as the participant: it holds the configuration.
+        domain = Domain(domain_id, config)
+        participant = DomainParticipant(domain_id)
+        participant._cosmos_domain = domain  # noqa: SLF001
+        return participant
+    return DomainParticipant(domain_id)
+
+
+class Endpoints:
+    """Creates ROS 2-named topics (one per name and type) on one participant."""
+
+    def __init__(self, participant: DomainParticipant, node: str = "cosmos_policy",
+                 namespace: str = "/") -> None:
+        self.participant, self.node, self.namespace = participant, node, namespace
+        self._topics: dict[str, Topic] = {}
+
+    def topic(self, ros_name: str, msg_type: type, *, raw: bool = False) -> Topic:
+        """The DDS topic for a ROS 2 topic name (``raw``: the name is already a DDS name)."""
+        name = ros_name if raw else dds_topic(ros_name, self.node, self.namespace)
+        existing = self._topics.get(name)
+        if existing is not None:
+            if existing.data_type is not msg_type:
+                raise ValueError(f"topic {name} already has type {existing.data_type.__name__}")
+            return existing
+        topic = Topic(self.participant, name, msg_type)
+        self._topics[name] = topic
+        return topic
+
+    def writer(self, ros_name: str, msg_type: type, profile: QosProfile, *,
+               raw: bool = False) -> DataWriter:
+        return DataWriter(self.participant, self.topic(ros_name, msg_type, raw=raw),
+                          qos=profile.to_dds())
+
+    def reader(self, ros_name: str, msg_type: type, profile: QosProfile, *,
+               raw: bool = False) -> DataReader:
+        return DataReader(self.participant, self.topic(ros_name, msg_type, raw=raw),
+                          qos=profile.to_dds())
+
+
+@dataclass
+class _Route:
+    reader: DataReader
+    condition: ReadCondition
+    name: str
+    handler: Callable[[Any], None]
+
+
+class Poller:
+    """Waits on all added readers and dispatches their samples to handlers."""
+
+    def __init__(self, participant: DomainParticipant, rejections: RejectionLog | None = None,
+                 max_per_reader: int = 64) -> None:
+        self._waitset = WaitSet(participant)
+        self._routes: list[_Route] = []
+        self.rejections = rejections or RejectionLog()
+        self.max_per_reader = max_per_reader
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.handler_errors = 0
+
+    def add(self, reader: DataReader, name: str, handler: Callable[[Any], None]) -> None:
+        """Route samples of ``reader`` (logged as ``name``) to ``handler(sample)``."""
+        condition = ReadCondition(reader, SampleState.NotRead)
+        self._waitset.attach(condition)
+        self._routes.append(_Route(reader, condition, name, handler))
+
+    def spin_once(self, timeout_s: float = 0.1) -> int:
+        """Wait up to ``timeout_s`` for data, then dispatch what is there; returns how many."""
+        self._waitset.wait(duration(seconds=max(0.0, timeout_s)))
+        handled = 0
+        for route in self._routes:
+            for _ in range(self.max_per_reader):
+                try:
+                    samples = route.reader.take(1)
+                except Exception as exc:  # a sample that does not deserialize
+                    self.rejections.record(route.name, WireRejection("malformed", repr(exc)))
+                    continue
+                if not samples:
+                    break
+                sample = samples[0]
+                if isinstance(sample, InvalidSample):
+                    continue
+                handled += 1
+                self._dispatch(route, sample)
+        return handled
+
+    def _dispatch(self, route: _Route, sample: Any) -> None:
+        try:
+            route.handler(sample)
+        except WireRejection as rejection:
+            self.rejections.record(route.name, rejection)
+        except Exception:
+            self.handler_errors += 1
+            log.exception("handler for %s failed; sample dropped", route.name)
+
+    def start(self, poll_s: float = 0.05) -> None:
+        """Spin on a daemon thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.is_set():
+                self.spin_once(poll_s)
+
+        self._thread = threading.Thread(target=run, name="cosmos-dds-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop the thread started by :meth:`start` (no-op if none)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+
+__all__ = ["Endpoints", "Poller", "make_participant"]
