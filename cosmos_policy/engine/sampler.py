@@ -1,0 +1,63 @@
+"""The fixed-step Euler sampler outside the graphs, in numpy, step for step the torch one.
+
+:func:`cosmos_policy.models.flow.sample` is the reference: noise from a seeded
+``torch.Generator`` (actions first, then latents, both drawn in every mode), t = i / steps,
+``x += v * (1 / steps)`` on the noisy tokens only (actions masked to the domain's real
+dimensions), condition tokens held at t = 1. Drawing the noise with the same generator
+makes an engine's chunk comparable with the torch model's for the same seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from cosmos_policy.models.flow import Mode
+
+#: (x_actions, x_latents, t_actions, t_latents) -> (v_actions, v_latents)
+StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                  tuple[np.ndarray, np.ndarray]]
+
+
+def draw_noise(generator: torch.Generator, action_shape: tuple[int, ...],
+               latent_shape: tuple[int, ...], action_mask: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Initial noise, as the torch sampler draws it. action_mask: (B, A) float32."""
+    x_a = torch.randn(action_shape, generator=generator) * torch.from_numpy(action_mask)[:, None]
+    x_l = torch.randn(latent_shape, generator=generator)
+    return x_a.numpy(), x_l.numpy()
+
+
+def euler_sample(step: StepFn, x_a: np.ndarray, x_l: np.ndarray, mode: Mode,
+                 action_mask: np.ndarray, steps: int, actions: np.ndarray | None = None,
+                 future: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integrate from noise (t = 0) to data (t = 1) in ``steps`` Euler steps.
+
+    x_a: (B, T, A) and x_l: (B, V, C, s, s) initial noise (:func:`draw_noise`).
+    actions: (B, T, A) normalised clean actions (forward dynamics).
+    future: (B, V, C, s, s) normalised clean latents (inverse dynamics).
+    Returns (actions, latents); condition tokens come back unchanged.
+    """
+    b = x_a.shape[0]
+    mask = action_mask[:, None, :].astype(np.float32)
+    if mode == Mode.FORWARD:
+        if actions is None:
+            raise ValueError("forward dynamics needs actions")
+        x_a = (actions * mask).astype(np.float32)
+    if mode == Mode.INVERSE:
+        if future is None:
+            raise ValueError("inverse dynamics needs the future latents")
+        x_l = future.astype(np.float32)
+    one = np.ones(b, np.float32)
+    h = np.float32(1.0 / steps)
+    for i in range(steps):
+        t = np.full(b, i / steps, np.float32)
+        v_a, v_l = step(x_a, x_l, one if mode == Mode.FORWARD else t,
+                        one if mode == Mode.INVERSE else t)
+        if mode != Mode.FORWARD:
+            x_a = x_a + v_a * h * mask
+        if mode != Mode.INVERSE:
+            x_l = x_l + v_l * h
+    return x_a, x_l
