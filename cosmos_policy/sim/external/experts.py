@@ -284,3 +284,33 @@ def run_expert_episode(env: gym.Env, expert: PhaseExpert, seed: int) -> tuple[bo
         success = success or bool(info["is_success"])
         if terminated or truncated:
             return success, steps
+
+
+def evaluate_expert(name: str, episodes: int = 20, *, cameras: tuple[str, ...] = ()) -> dict:
+    """Success of the expert for task ``name`` over seeds 0..episodes-1 (JSON-ready dict).
+
+    ``success_any``: succeeded at some step; ``success_final``: still succeeding at the end.
+    """
+    from cosmos_policy.sim.external import make_external_env
+
+    env = make_external_env(name, cameras=cameras)
+    expert = make_expert_for(env)
+    anys, finals = 0, 0
+    for seed in range(episodes):
+        obs, info = env.reset(seed=seed)
+        expert.reset()
+        hit, done = bool(info["is_success"]), False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(expert.act(obs))
+            hit, done = hit or bool(info["is_success"]), terminated or truncated
+        anys, finals = anys + hit, finals + bool(info["is_success"])
+    env.close()
+    return {"task": name, "episodes": episodes, "success_any": anys, "success_final": finals}
+
+
+if __name__ == "__main__":  # python -m cosmos_policy.sim.external.experts [episodes]
+    import json
+    import sys
+
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    print(json.dumps([evaluate_expert(task, n) for task in EXPERTS], indent=1))
