@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from unittest.mock import Mock
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ pytest.importorskip("cyclonedds")
 
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.runtime.safety import SentCommand  # noqa: E402
+from cosmos_policy.runtime.sync import ObservationSync  # noqa: E402
 from cosmos_policy.transport import msgs, naming  # noqa: E402
 from cosmos_policy.transport.convert import joint_state_msg, stamp_to_seconds  # noqa: E402
 from cosmos_policy.transport.dds import DdsTransport, TransportConfig  # noqa: E402
@@ -123,6 +125,8 @@ def test_observations_arrive_from_a_ros2_shaped_peer(dds_env, franka, robot):
     with DdsTransport(franka, config) as transport:
         seen = []
         transport.on_image(lambda cam, img, stamp: seen.append(cam))
+        sync = Mock(spec=ObservationSync)
+        transport.feed(sync)
         _spin_until(transport, lambda: transport.observations() is not None, write=publish)
         obs = transport.observations()
         obs.validate(franka.observation_spec())
@@ -133,6 +137,12 @@ def test_observations_arrive_from_a_ros2_shaped_peer(dds_env, franka, robot):
         assert obs.prompt == "put the cube in the bowl"
         assert obs.timestamp > 100.0
         assert {"front", "wrist"} <= set(seen)
+        assert {c.args[0] for c in sync.push_image.call_args_list} == {"front", "wrist"}
+        state, stamp, velocities = sync.push_state.call_args.args
+        np.testing.assert_array_equal(state, obs.state)
+        assert stamp >= obs.timestamp
+        assert velocities.shape == (7,)
+        sync.set_prompt.assert_called_with("put the cube in the bowl")
         assert not transport.rejections.counts
 
 
