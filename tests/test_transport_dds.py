@@ -282,3 +282,26 @@ def test_round_trip_across_two_processes(dds_env, franka, tmp_path):
             proc.wait(5)
     assert proc.returncode == 0, err
     assert out.startswith("GOT 0.25")
+
+
+def test_background_thread_survives_a_failing_callback(dds_env, franka, robot):
+    joints_w = robot.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
+    with DdsTransport(franka, TransportConfig(domain_id=dds_env)) as transport:
+        calls = []
+
+        def flaky(reading):
+            calls.append(reading.stamp)
+            if len(calls) == 1:
+                raise RuntimeError("a bug in a subscriber")
+
+        transport.on_joint_state(flaky)
+        transport.start()
+        deadline = time.monotonic() + TIMEOUT_S
+        k = 0
+        while len(calls) < 3 and time.monotonic() < deadline:
+            k += 1
+            joints_w.write(_joint_msg(franka, float(k)))
+            time.sleep(0.02)
+        assert len(calls) >= 3, "the poller thread stopped after the failing callback"
+        assert transport.poller.handler_errors == 1
+        assert calls == sorted(calls)
