@@ -305,3 +305,15 @@ def test_background_thread_survives_a_failing_callback(dds_env, franka, robot):
         assert len(calls) >= 3, "the poller thread stopped after the failing callback"
         assert transport.poller.handler_errors == 1
         assert calls == sorted(calls)
+
+
+def test_explicit_config_and_domain_checks(dds_env):
+    config = LOOPBACK_XML.replace('id="any"', f'id="{(dds_env + 1) % 233}"')
+    participant = make_participant((dds_env + 1) % 233, config)
+    try:
+        with pytest.raises(ValueError, match="already exists"):
+            make_participant((dds_env + 1) % 233, config)
+    finally:
+        participant.__del__()
+    with pytest.raises(ValueError, match="0..232"):
+        make_participant(233)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cyclonedds.core import ReadCondition, SampleState, WaitSet
+from cyclonedds.core import DDSException, ReadCondition, SampleState, WaitSet
 from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
@@ -34,8 +34,14 @@ def make_participant(domain_id: int, config: str | None = None) -> DomainPartici
     if not 0 <= domain_id <= 232:
         raise ValueError(f"domain id {domain_id}: expected 0..232 (ROS_DOMAIN_ID range)")
     if config is not None:
+        try:
+            domain = Domain(domain_id, config)
+        except DDSException as exc:
+            # Cyclone configures a domain once per process; a second config cannot apply.
+            raise ValueError(
+                f"DDS domain {domain_id} already exists in this process with its own "
+                "configuration; pass dds_config=None to share it") from exc
         # Keep the Domain alive as long as the participant: it holds the configuration.
-        domain = Domain(domain_id, config)
         participant = DomainParticipant(domain_id)
         participant._cosmos_domain = domain  # noqa: SLF001
         return participant
