@@ -135,7 +135,10 @@ class OnnxRuntimeBackend:
         if manifest.precision != "fp32" and _EP["tensorrt"] not in providers:
             raise UserError(f"engine {root} is {manifest.precision}, which onnxruntime runs only "
                             "through the TensorRT execution provider; build an fp32 engine")
-        opts = session_options(self.threads, self.spin)
+        # One thread at batch 1: these graphs are many small kernels and a second thread
+        # costs more in hand-offs than it gains (measured: docs/ENGINES.md).
+        threads = self.threads or (1 if manifest.batch == 1 else None)
+        opts = session_options(threads, self.spin)
         self.sessions = {}
         for graph, entry in manifest.graphs.items():
             chosen = [(p, _provider_options(p, root, manifest)) for p in providers]

@@ -1,0 +1,113 @@
+"""``cosmos-policy engine build|verify|info``: compile, check and describe inference engines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from cosmos_policy.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = sub.add_parser("build", help="export a model to ONNX (and TensorRT) with a manifest")
+    build.add_argument("--model", default="default",
+                       help="model bundle folder, or 'default' for the shipped model")
+    build.add_argument("--embodiment", default=None,
+                       help="embodiment (a domain of the model); optional for one-domain models")
+    build.add_argument("--backend", choices=("onnxruntime", "tensorrt"), default="onnxruntime")
+    build.add_argument("--precision", choices=("fp32", "fp16", "bf16", "fp8"), default="fp32")
+    build.add_argument("--batch", type=int, default=1, help="static batch size")
+    build.add_argument("--steps", type=int, default=10, help="denoising steps")
+    build.add_argument("--cameras", default=None,
+                       help="comma-separated cameras the caller feeds (checked against the model)")
+    build.add_argument("--chunk", type=int, default=None, help="actions per chunk (checked)")
+    build.add_argument("--out", type=Path, default=None,
+                       help="engine folder to write (default: the user engine cache)")
+    build.add_argument("--no-verify", action="store_true", help="skip the parity check")
+    verify = sub.add_parser("verify", help="parity of an engine against its torch model")
+    verify.add_argument("engine", type=Path, help="engine folder (holds manifest.json)")
+    verify.add_argument("--backend", default="auto",
+                        help="auto, onnxruntime[-cpu|-cuda|-tensorrt] or tensorrt")
+    verify.add_argument("--model", type=Path, default=None,
+                        help="the source bundle, if it moved since the build")
+    verify.add_argument("--samples", type=int, default=2, help="random inputs per check")
+    verify.add_argument("--no-sim", action="store_true", help="skip simulator observations")
+    verify.add_argument("--json", type=Path, default=None, help="also write the report here")
+    info = sub.add_parser("info", help="describe an engine folder")
+    info.add_argument("engine", type=Path, help="engine folder (holds manifest.json)")
+
+
+def _build(args: argparse.Namespace) -> int:
+    from cosmos_policy.engine.cache import get_engine
+    from cosmos_policy.engine.default import only_domain, resolve_model
+    from cosmos_policy.engine.export import export_engine
+    from cosmos_policy.engine.manifest import EngineRequest, write_manifest
+    from cosmos_policy.engine.verify import verify_engine
+
+    bundle = resolve_model(args.model)
+    cameras = tuple(c for c in args.cameras.split(",") if c) if args.cameras else None
+    request = EngineRequest(args.embodiment or only_domain(bundle), batch=args.batch,
+                            precision=args.precision, backend=args.backend, cameras=cameras,
+                            chunk=args.chunk)
+    if args.out is None:
+        folder = get_engine(bundle, request, steps=args.steps, verify=not args.no_verify)
+        print(f"engine ready in {folder}")
+        return 0
+    manifest = export_engine(bundle, request, args.out, steps=args.steps)
+    if not args.no_verify:
+        report = verify_engine(args.out, backend=args.backend, bundle=bundle, sim=False)
+        print(report.table())
+        write_manifest(args.out, replace(manifest, verification=report.summary()))
+        if not report.passed:
+            print(f"engine written to {args.out} but it FAILED the parity check")
+            return 1
+    print(f"engine written to {args.out}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from cosmos_policy.engine.verify import verify_engine
+
+    if args.samples < 1:
+        raise UserError(f"--samples must be >= 1, got {args.samples}")
+    report = verify_engine(args.engine, backend=args.backend, bundle=args.model,
+                           samples=args.samples, sim=not args.no_sim)
+    print(report.table())
+    print(f"{'PASSED' if report.passed else 'FAILED'}: {report.backend} {report.precision}")
+    if args.json is not None:
+        rows = [{"check": c.name, "max_abs": c.max_abs, "rel_err": c.rel_err,
+                 "tolerance": c.tolerance, "ok": c.ok} for c in report.checks]
+        args.json.write_text(json.dumps({**report.summary(), "rows": rows}, indent=2) + "\n")
+    return 0 if report.passed else 1
+
+
+def _info(args: argparse.Namespace) -> int:
+    from cosmos_policy.engine.backends import available_backends
+    from cosmos_policy.engine.manifest import read_manifest
+
+    m = read_manifest(args.engine)  # verifies every file hash
+    print(f"engine      {args.engine}")
+    print(f"embodiment  {m.embodiment} (domain {m.domain_index}: {m.domain.name}, state "
+          f"{m.domain.state_dim}, action {m.domain.action_dim})")
+    print(f"built for   {m.backend} {m.precision}, opset {m.opset}, batch {m.batch}, "
+          f"{m.steps} steps, cameras {list(m.cameras)}, chunk {m.chunk}")
+    if m.target:
+        print(f"target      {json.dumps(m.target)}")
+    print(f"model       {m.model['path']} (sha256 {m.model['sha256'][:16]}...)")
+    for name, g in m.graphs.items():
+        ins = ", ".join(f"{s['name']} {s['dtype']}{tuple(s['shape'])}" for s in g["inputs"])
+        outs = ", ".join(f"{s['name']} {s['dtype']}{tuple(s['shape'])}" for s in g["outputs"])
+        plan = " + plan" if name in m.plans else ""
+        print(f"graph       {name}{plan}: {ins} -> {outs}")
+    ver = m.verification
+    print(f"verified    {'passed' if ver.get('passed') else 'no'} {json.dumps(ver.get('worst'))}")
+    print(f"versions    {json.dumps(m.versions)}")
+    print(f"backends here: {', '.join(available_backends())}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"build": _build, "verify": _verify, "info": _info}[args.action](args)
