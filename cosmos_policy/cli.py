@@ -19,6 +19,8 @@ from cosmos_policy.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "embodiments": ("cosmos_policy.commands.embodiments", "list and check embodiments"),
     "train": ("cosmos_policy.commands.train", "train the compact world-action model"),
+    "engine": ("cosmos_policy.commands.engine", "build, verify and describe inference engines"),
+    "bench": ("cosmos_policy.commands.bench", "inference latency: torch eager vs ONNX Runtime"),
     "rollout": ("cosmos_policy.commands.rollout", "run the scripted expert, write videos"),
     "demo": ("cosmos_policy.commands.demo", "a first look: expert videos in ./outputs/demo"),
 }
