@@ -18,6 +18,7 @@ from cosmos_policy.errors import UserError
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "embodiments": ("cosmos_policy.commands.embodiments", "list and check embodiments"),
+    "record": ("cosmos_policy.commands.record", "record expert demonstrations (LeRobot v3)"),
     "train": ("cosmos_policy.commands.train", "train the compact world-action model"),
     "engine": ("cosmos_policy.commands.engine", "build, verify and describe inference engines"),
     "bench": ("cosmos_policy.commands.bench", "inference latency: torch eager vs ONNX Runtime"),

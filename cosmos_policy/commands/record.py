@@ -1,0 +1,104 @@
+"""``cosmos-policy record``: scripted-expert demonstrations written as a LeRobot v3 dataset.
+
+Only successful episodes are kept; the dataset appears at OUT only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from cosmos_policy.data.lerobot import LeRobotWriter, camera_feature, vector_feature
+from cosmos_policy.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, help="dataset folder to create")
+    parser.add_argument("--task", required=True, help="reach, push or pick_place")
+    parser.add_argument("--embodiment", default="franka")
+    parser.add_argument("--episodes", type=int, default=10, help="successful episodes to keep")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    parser.add_argument("--image-size", type=int, default=128, help="camera side in pixels")
+    parser.add_argument("--prompt-style", default="canonical",
+                        choices=["canonical", "paraphrase", "any"])
+    parser.add_argument("--max-attempts", type=int, default=None,
+                        help="give up after this many episodes (default 2 x --episodes)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+
+
+def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 0,
+           image_size: int = 128, prompt_style: str = "canonical",
+           max_attempts: int | None = None, overwrite: bool = False,
+           progress: bool = True) -> dict[str, int]:
+    """Record ``episodes`` successful expert episodes; returns kept/dropped counts."""
+    from cosmos_policy.sim import make_env, make_expert
+
+    if episodes < 1:
+        raise UserError("--episodes must be at least 1")
+    env = make_env(task, embodiment, image_size=image_size, prompt_style=prompt_style)
+    emb = env.unwrapped.embodiment
+    cameras = list(env.observation_space["images"].spaces)
+    h, w = env.observation_space["images"][cameras[0]].shape[:2]
+    fps = int(round(emb.control_rate_hz))
+    features = {f"observation.images.{c}": camera_feature(h, w, fps) for c in cameras}
+    features["observation.state"] = vector_feature(list(emb.joints) + ["gripper"])
+    features["observation.ee_pose"] = vector_feature(
+        ["x", "y", "z", "r11", "r21", "r31", "r12", "r22", "r32"])
+    features["action"] = vector_feature(
+        ["x", "y", "z", "r11", "r21", "r31", "r12", "r22", "r32", "gripper"])
+    writer = LeRobotWriter(out, fps=fps, robot_type=emb.robot_type, features=features,
+                           overwrite=overwrite,
+                           extra_info={"cosmos_policy": {"task": task, "embodiment": emb.name,
+                                                         "source": "scripted expert"}})
+    expert = make_expert(env)
+    attempts = max_attempts or 2 * episodes
+    kept = dropped = 0
+    bar = tqdm(total=episodes, desc=f"record {task}/{emb.name}", unit="ep", disable=not progress)
+    try:
+        for k in range(attempts):
+            if kept == episodes:
+                break
+            obs, info = env.reset(seed=seed + k)
+            expert.reset()
+            rows: dict[str, list[np.ndarray]] = {key: [] for key in features}
+            done, success = False, False
+            while not done:
+                action = np.asarray(expert.act(obs), dtype=np.float32)
+                for c in cameras:
+                    rows[f"observation.images.{c}"].append(obs["images"][c])
+                rows["observation.state"].append(obs["state"])
+                rows["observation.ee_pose"].append(obs["ee_pose"])
+                rows["action"].append(action)
+                obs, _, terminated, truncated, info = env.step(action)
+                success = success or bool(info.get("is_success"))
+                done = terminated or truncated
+            if success:
+                writer.add_episode({key: np.stack(v) for key, v in rows.items()},
+                                   obs["prompt"])
+                kept += 1
+                bar.update(1)
+            else:
+                dropped += 1
+        if kept < episodes:
+            raise UserError(f"only {kept} of {episodes} episodes succeeded in {attempts} "
+                            "attempts; raise --max-attempts")
+        writer.finalize()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+        env.close()
+    return {"kept": kept, "dropped": dropped}
+
+
+def run(args: argparse.Namespace) -> int:
+    result = record(args.out, args.task, args.embodiment, args.episodes, seed=args.seed,
+                    image_size=args.image_size, prompt_style=args.prompt_style,
+                    max_attempts=args.max_attempts, overwrite=args.overwrite)
+    print(f"wrote {result['kept']} episodes to {args.out} "
+          f"({result['dropped']} unsuccessful episodes dropped)")
+    return 0

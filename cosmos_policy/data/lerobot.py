@@ -1,0 +1,12 @@
+"""LeRobotDataset v3.0: the writer and the reader (see docs/CONTRACTS.md)."""
+
+from cosmos_policy.data.lerobot_reader import LeRobotDataset, open_dataset
+from cosmos_policy.data.lerobot_writer import (
+    LeRobotWriter,
+    camera_feature,
+    partial_path,
+    vector_feature,
+)
+
+__all__ = ["LeRobotDataset", "LeRobotWriter", "camera_feature", "open_dataset",
+           "partial_path", "vector_feature"]
