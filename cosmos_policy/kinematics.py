@@ -218,7 +218,8 @@ class KinematicProjector:
         elif representation == "absolute":
             target_pos = action[:3]
         else:
-            raise ValueError(f"representation must be 'absolute' or 'delta', got {representation!r}")
+            raise ValueError(
+                f"representation must be 'absolute' or 'delta', got {representation!r}")
         result = self.kin.ik(target_pos, target_R, q_current, max_iters=self.max_iters,
                              rot_weight=self.rot_weight, restarts=0)
         gripper = float(np.clip(action[9], 0.0, 1.0))

@@ -45,14 +45,15 @@ def test_home_points_down_over_the_task_area(name: str) -> None:
     pos, R = KinematicModel(e).fk(e.home)
     assert R[2, 2] < -0.99  # tcp z axis points down
     assert np.all(np.abs(pos[:2] - e.task_area_center) < e.task_area_half_extent + 0.2)
-    assert np.all(pos >= e.workspace_low) and np.all(pos <= e.workspace_high)
+    assert np.all(pos >= e.workspace_low)
+    assert np.all(pos <= e.workspace_high)
 
 
 def test_published_link_lengths() -> None:
     """Spot-check the kinematic figures the READMEs cite."""
     franka = KinematicModel(load_embodiment("franka"))
     pos, _ = franka.fk(np.zeros(7))
-    # All-zero Panda: flange at x = a4 - a5... here 0.088, z = 0.333 + 0.316 + 0.384 - 0.107 - 0.1034
+    # All-zero Panda: x = a7 = 0.088; z = d1 + d3 + d5 - flange - tcp offset
     np.testing.assert_allclose(pos, [0.088, 0.0, 0.333 + 0.316 + 0.384 - 0.107 - 0.1034],
                                atol=1e-4)
     ur5e = KinematicModel(load_embodiment("ur5e"))
