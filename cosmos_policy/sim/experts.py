@@ -45,6 +45,12 @@ def _rot_z(yaw: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def _rot_axis(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation by ``angle`` (rad) about the unit vector ``axis`` (Rodrigues)."""
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
+
+
 def _finger_yaw(scene: Scene) -> float:
     """Yaw (rad) of the gripper's closing direction in the current pose (world frame)."""
     m, d = scene.model, scene.data
@@ -80,8 +86,18 @@ class Expert:
         self.pos = self.scene.tcp_pos()
         self.vel = np.zeros(3)
         self.yaw = 0.0
+        self.tilt = 0.0
         self.home_rot = self.scene.tcp_rot()
         self.finger_yaw = _wrap_quarter(_finger_yaw(self.scene))
+        emb = self.scene.embodiment
+        # heights scale down for arms whose home tcp sits low (small arms reach less high)
+        self.carry_z = min(self.cfg.carry_z, float(self.pos[2]))
+        self.hover = min(self.cfg.hover, float(self.pos[2]) - 0.02)
+        self.kin = None
+        if emb.n_joints < 6:  # fewer than 6 joints: top-down is not reachable everywhere
+            from cosmos_policy.kinematics import KinematicModel
+
+            self.kin = KinematicModel(emb)
 
     def plan(self) -> tuple[np.ndarray, float, float, float]:
         """(target position (3,), yaw, gripper in [0, 1], speed m/s) for this step."""
@@ -94,7 +110,7 @@ class Expert:
         target, yaw, grip, speed = self.plan()
         self.count += 1
         self._move(target, yaw, speed)
-        rot = _rot_z(self.yaw) @ self.home_rot
+        rot = self._rotation()
         action = np.concatenate([self.pos, rot[:, 0], rot[:, 1], [grip]]).astype(np.float32)
         if self.env.action_mode == "joint":
             return self._to_joint(action)
@@ -128,6 +144,27 @@ class Expert:
                              self.cfg.yaw_rate * self.dt))
         self.yaw += dyaw
 
+    def _rotation(self) -> np.ndarray:
+        """Commanded tcp rotation: home, turned by ``yaw`` about world z, then tilted outwards
+        (about the horizontal axis across the base-to-tcp line) where the arm cannot reach the
+        commanded position pointing straight down; the tilt is rate-limited."""
+        radial = np.array([self.pos[0], self.pos[1], 0.0])
+        radial /= max(np.linalg.norm(radial), 1e-9)
+        axis = np.cross(radial, [0.0, 0.0, 1.0])  # tilting about it swings the tool outwards
+        base = _rot_z(self.yaw) @ self.home_rot
+        want = 0.0
+        if self.kin is not None:
+            q = self.env._q_target  # noqa: SLF001 - warm start from the last joint target
+            for tilt in np.radians([0.0, 15.0, 30.0, 45.0, 60.0]):
+                res = self.kin.ik(self.pos, _rot_axis(axis, tilt) @ base, q, max_iters=30,
+                                  rot_weight=0.3, restarts=0)
+                want = float(tilt)
+                if res.pos_err_m < 0.003:
+                    break
+        step = self.cfg.yaw_rate * self.dt
+        self.tilt += float(np.clip(want - self.tilt, -step, step))
+        return _rot_axis(axis, self.tilt) @ base
+
     def _arrived(self, target: np.ndarray, tol: float | None = None) -> bool:
         tol = self.cfg.tol if tol is None else tol
         return (np.linalg.norm(self.pos - target) < 1e-6
@@ -147,7 +184,7 @@ class ReachExpert(Expert):
 
     def plan(self) -> tuple[np.ndarray, float, float, float]:
         cube = self.scene.cube_pos(self.color)
-        above = cube + [0.0, 0.0, self.cfg.hover]
+        above = cube + [0.0, 0.0, self.hover]
         if self.phase == 0:
             if self._arrived(above, 0.03):
                 self._next()
@@ -199,7 +236,7 @@ class PickPlaceExpert(Expert):
         cube = s.cube_pos(self.color)
         plate = s.plate_pos()
         if self.phase == 0:  # above the cube, yaw aligned with its faces
-            target = cube + [0.0, 0.0, c.hover]
+            target = cube + [0.0, 0.0, self.hover]
             if self._arrived(target, 0.015) and abs(self.yaw - self._cube_yaw()) < 0.02:
                 self._next()
             return target, self._cube_yaw(), 0.0, c.fast
@@ -218,12 +255,12 @@ class PickPlaceExpert(Expert):
             self._next(0)  # dropped it: start over
             return self.pos, self.yaw, 0.0, c.slow
         if self.phase == 3:  # lift
-            target = np.array([*self.pos[:2], c.carry_z])
+            target = np.array([*self.pos[:2], self.carry_z])
             if self._arrived(target, 0.02):
                 self._next()
             return target, self.yaw, 1.0, c.fast
         if self.phase == 4:  # above the plate
-            target = np.array([plate[0], plate[1], c.carry_z])
+            target = np.array([plate[0], plate[1], self.carry_z])
             if self._arrived(target, 0.01):
                 self._next()
             return target, self.yaw, 1.0, c.fast
@@ -237,7 +274,7 @@ class PickPlaceExpert(Expert):
             if self.count >= 4:
                 self._next()
             return self.pos, self.yaw, 0.0, c.slow
-        target = np.array([*self.pos[:2], c.carry_z])  # retreat
+        target = np.array([*self.pos[:2], self.carry_z])  # retreat
         return target, self.yaw, 0.0, c.slow
 
 

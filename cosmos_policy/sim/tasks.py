@@ -13,10 +13,11 @@ from cosmos_policy.errors import UnknownNameError
 from cosmos_policy.sim.scene import COLORS, CUBE_HALF, PLATE_RADIUS, PLATE_TOP, Scene
 from cosmos_policy.sim.suite import TaskConfig, load_suite
 
-CUBE_SPACING = 0.08  # m between cube centres
-PLATE_SPACING = 0.125  # m from plate centre to any cube (radius + cube half-diagonal + margin)
-REGION_SPACING = 0.09  # m from region centre to any other cube
-_MAX_TRIES = 2000
+CUBE_SPACING = 0.075  # m between cube centres
+PLATE_SPACING = 0.11  # m from plate centre to any cube (radius + cube half-diagonal + fingers)
+REGION_SPACING = 0.075  # m from region centre to any cube (region half + cube half-diagonal)
+DISTRACTOR_MARGIN = 0.05  # m the task area grows by for objects the task does not use
+_MAX_TRIES = 20000
 
 
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -31,6 +32,7 @@ class Task:
     :meth:`success`. ``color`` and ``prompt`` are set by :meth:`reset`."""
 
     name = ""
+    goal: tuple[str, ...] = ()  # the fixtures ("plate", "region") the task is about
 
     def __init__(self, config: TaskConfig | None = None) -> None:
         self.config = config or load_suite().tasks[self.name]
@@ -56,8 +58,11 @@ class Task:
         emb = scene.embodiment
         lo = emb.task_area_center - emb.task_area_half_extent
         hi = emb.task_area_center + emb.task_area_half_extent
+        core = {self.color, *self.goal}  # inside the task area; distractors may lie around it
         for _ in range(_MAX_TRIES):
-            pts = {k: rng.uniform(lo, hi) for k in ("plate", "region", *COLORS)}
+            pts = {k: rng.uniform(lo, hi) if k in core else
+                   rng.uniform(lo - DISTRACTOR_MARGIN, hi + DISTRACTOR_MARGIN)
+                   for k in ("plate", "region", *COLORS)}
             if self._spaced(pts) and self.accept(pts):
                 return pts
         raise RuntimeError(f"no layout for task '{self.name}' fits the task area of "
@@ -70,7 +75,7 @@ class Task:
                 return False
             if d(a, "plate") < PLATE_SPACING or d(a, "region") < REGION_SPACING:
                 return False
-        return d("plate", "region") >= PLATE_RADIUS + 0.08
+        return d("plate", "region") >= PLATE_RADIUS + 0.06
 
     def accept(self, pts: dict[str, np.ndarray]) -> bool:
         """Task-specific layout constraints; ``pts`` maps object -> xy (m)."""
@@ -105,8 +110,9 @@ class Push(Task):
     """Push the named cube (on the table) into the yellow target region."""
 
     name = "push"
-    MIN_DIST, MAX_DIST = 0.10, 0.20  # m, cube to region at reset
-    CORRIDOR = 0.075  # m, other cubes keep this far from the push line
+    goal = ("region",)
+    MIN_DIST, MAX_DIST = 0.09, 0.20  # m, cube to region at reset
+    CORRIDOR = 0.06  # m, other cubes keep this far from the push line
 
     def accept(self, pts: dict[str, np.ndarray]) -> bool:
         cube, region = pts[self.color], pts["region"]
@@ -117,7 +123,7 @@ class Push(Task):
         if any(_segment_distance(pts[c], start, region) < self.CORRIDOR
                for c in COLORS if c != self.color):
             return False
-        return _segment_distance(pts["plate"], start, region) > PLATE_RADIUS + 0.05
+        return _segment_distance(pts["plate"], start, region) > PLATE_RADIUS + 0.035
 
     def _offset(self, scene: Scene) -> np.ndarray:
         return scene.cube_pos(self.color)[:2] - scene.region_pos()[:2]
@@ -137,6 +143,7 @@ class PickPlace(Task):
     """Put the named cube on the plate: resting on it, released, nearly still."""
 
     name = "pick_place"
+    goal = ("plate",)
 
     def reward(self, scene: Scene) -> float:
         cube = scene.cube_pos(self.color)
