@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # First pass: which command? Then let that command's module declare its arguments.
-    known, _ = parser.parse_known_args(argv)
+    # --help waits for the second pass, so a command's help lists its own arguments.
+    first = [a for a in argv if a not in ("-h", "--help")]
+    if not first or first[0] not in COMMANDS:
+        parser.parse_args(argv)  # top-level help, --version, or an error naming the commands
+    known, _ = parser.parse_known_args(first)
     module = importlib.import_module(known._module)
     sub = parser._subparsers._group_actions[0].choices[known.command]  # noqa: SLF001
     module.add_arguments(sub)

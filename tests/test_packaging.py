@@ -39,3 +39,21 @@ def test_wheel_ships_sim_and_engines_and_cli(wheel: Path) -> None:
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "cosmos-policy = cosmos_policy.cli:main" in text
+
+
+def test_command_help_lists_its_own_arguments(capsys) -> None:
+    from cosmos_policy.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["record", "--help"])
+    assert exit_info.value.code == 0
+    assert "--embodiment" in capsys.readouterr().out
+
+
+def test_unknown_command_is_a_clear_error(capsys) -> None:
+    from cosmos_policy.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["teleport"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
