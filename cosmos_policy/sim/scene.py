@@ -69,8 +69,8 @@ def build_model(embodiment: Embodiment, cameras: Sequence[Camera],
             raise UserError(f"{embodiment.model_path}: camera '{cam.mjcf_camera}' of "
                             f"'{cam.name}' is missing; add it to the body '{cam.mount}'")
     sizes = [image_hw or (c.height, c.width) for c in cameras] or [(1, 1)]
-    spec.visual.global_.offheight = max(640, max(h for h, _ in sizes))
-    spec.visual.global_.offwidth = max(640, max(w for _, w in sizes))
+    spec.visual.global_.offheight = max(h for h, _ in sizes)  # larger buffers cost time
+    spec.visual.global_.offwidth = max(w for _, w in sizes)
     return spec.compile()
 
 
