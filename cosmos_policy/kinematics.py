@@ -142,6 +142,13 @@ class KinematicModel:
             trial = self._descend(pos, R, start, max_iters, tol_pos, tol_rot_deg, rot_weight)
             if _score(trial, rot_weight) < _score(best, rot_weight):
                 best = trial
+        if rot_weight < 1.0 and best.pos_err_m >= tol_pos:
+            # Position first: from the compromise, a near-pure position descent takes
+            # minimal-norm steps, so it closes the position gap and keeps what it can of
+            # the orientation.
+            polished = self._descend(pos, R, best.q, max_iters, tol_pos, tol_rot_deg, 1e-3)
+            if polished.pos_err_m < best.pos_err_m:
+                best = polished
         return best
 
     def _descend(self, pos: np.ndarray, R: np.ndarray, q: np.ndarray, max_iters: int,

@@ -125,3 +125,14 @@ def test_projector_rejects_bad_shapes() -> None:
     proj = KinematicProjector(load_embodiment("franka"))
     with pytest.raises(ValueError, match="shape"):
         proj.to_joint_targets(np.zeros(7), np.zeros(7))
+
+
+def test_five_dof_arm_gets_position_exactly_when_orientation_is_unreachable() -> None:
+    """SO-100 cannot point straight down at the far edge of its area: position wins."""
+    e = load_embodiment("so100")
+    proj = KinematicProjector(e)
+    target = np.array([0.25, 0.1, 0.02, 1, 0, 0, 0, -1, 0, 0.0])
+    q = proj.to_joint_targets(target, e.home)
+    pos, R = proj.kin.fk(q[:-1])
+    assert np.linalg.norm(pos - target[:3]) < 1e-3
+    assert rotation_error_deg(R, matrix_from_rot6d(target[3:9])) < 45.0
