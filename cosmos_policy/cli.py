@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("cosmos_policy.commands.bench", "inference latency: torch eager vs ONNX Runtime"),
     "rollout": ("cosmos_policy.commands.rollout", "run the scripted expert, write videos"),
     "demo": ("cosmos_policy.commands.demo", "a first look: expert videos in ./outputs/demo"),
+    "label": ("cosmos_policy.commands.label", "infer actions of unlabelled demonstrations"),
 }
 
 
