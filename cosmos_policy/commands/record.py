@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from cosmos_policy.data.lerobot import LeRobotWriter, camera_feature, vector_feature
+from cosmos_policy.data.lerobot import POSE9_NAMES, LeRobotWriter, camera_feature, vector_feature
 from cosmos_policy.errors import UserError
 
 
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-style", default="canonical",
                         choices=["canonical", "paraphrase", "any"])
     parser.add_argument("--max-attempts", type=int, default=None,
-                        help="give up after this many episodes (default 2 x --episodes)")
+                        help="give up after this many episodes (default 2 x --episodes + 5)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
 
 
@@ -33,11 +33,24 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
            image_size: int = 128, prompt_style: str = "canonical",
            max_attempts: int | None = None, overwrite: bool = False,
            progress: bool = True) -> dict[str, int]:
-    """Record ``episodes`` successful expert episodes; returns kept/dropped counts."""
+    """Record ``episodes`` successful expert episodes into a LeRobot v3 dataset at ``out``.
+
+    Per frame: every camera (uint8 (S, S, 3), S = image_size), ``observation.state``
+    (n_joints + 1,), ``observation.ee_pose`` (9,) and ``action``, the unified (10,) target
+    the expert commanded. Episodes that do not succeed are dropped. Returns counts
+    ``{"kept", "dropped"}``.
+    """
     from cosmos_policy.sim import make_env, make_expert
+    from cosmos_policy.sim.tasks import make_task
 
     if episodes < 1:
         raise UserError("--episodes must be at least 1")
+    if image_size < 16 or image_size % 2:
+        raise UserError(f"--image-size must be an even number >= 16 (H.264 with yuv420p), "
+                        f"got {image_size}")
+    if out.exists() and not overwrite:
+        raise UserError(f"{out} already exists; choose another folder or pass --overwrite")
+    make_task(task)  # an unknown task fails here, before a scene is built
     env = make_env(task, embodiment, image_size=image_size, prompt_style=prompt_style)
     emb = env.unwrapped.embodiment
     cameras = list(env.observation_space["images"].spaces)
@@ -45,16 +58,24 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     fps = int(round(emb.control_rate_hz))
     features = {f"observation.images.{c}": camera_feature(h, w, fps) for c in cameras}
     features["observation.state"] = vector_feature(list(emb.joints) + ["gripper"])
-    features["observation.ee_pose"] = vector_feature(
-        ["x", "y", "z", "r11", "r21", "r31", "r12", "r22", "r32"])
-    features["action"] = vector_feature(
-        ["x", "y", "z", "r11", "r21", "r31", "r12", "r22", "r32", "gripper"])
-    writer = LeRobotWriter(out, fps=fps, robot_type=emb.robot_type, features=features,
-                           overwrite=overwrite,
-                           extra_info={"cosmos_policy": {"task": task, "embodiment": emb.name,
-                                                         "source": "scripted expert"}})
+    features["observation.ee_pose"] = vector_feature(POSE9_NAMES)
+    action_dim = int(env.action_space.shape[0])
+    features["action"] = vector_feature(POSE9_NAMES + ["gripper"] if action_dim == 10
+                                        else list(emb.joints) + ["gripper"])
+    seeds: list[int] = []
+    provenance = {"task": task, "embodiment": emb.name, "source": "scripted expert",
+                  "prompt_style": prompt_style, "seeds": seeds}
+    try:
+        if fps != emb.control_rate_hz:
+            raise UserError(f"{emb.name}: control.rate_hz {emb.control_rate_hz} is not a whole "
+                            "number of frames per second, which LeRobot datasets need")
+        writer = LeRobotWriter(out, fps=fps, robot_type=emb.robot_type, features=features,
+                               overwrite=overwrite, extra_info={"cosmos_policy": provenance})
+    except BaseException:
+        env.close()
+        raise
     expert = make_expert(env)
-    attempts = max_attempts or 2 * episodes
+    attempts = max_attempts or 2 * episodes + 5
     kept = dropped = 0
     bar = tqdm(total=episodes, desc=f"record {task}/{emb.name}", unit="ep", disable=not progress)
     try:
@@ -62,6 +83,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
             if kept == episodes:
                 break
             obs, info = env.reset(seed=seed + k)
+            prompt = obs["prompt"]
             expert.reset()
             rows: dict[str, list[np.ndarray]] = {key: [] for key in features}
             done, success = False, False
@@ -76,12 +98,13 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
                 success = success or bool(info.get("is_success"))
                 done = terminated or truncated
             if success:
-                writer.add_episode({key: np.stack(v) for key, v in rows.items()},
-                                   obs["prompt"])
+                writer.add_episode({key: np.stack(v) for key, v in rows.items()}, prompt)
+                seeds.append(seed + k)
                 kept += 1
                 bar.update(1)
             else:
                 dropped += 1
+                bar.set_postfix(dropped=dropped)
         if kept < episodes:
             raise UserError(f"only {kept} of {episodes} episodes succeeded in {attempts} "
                             "attempts; raise --max-attempts")

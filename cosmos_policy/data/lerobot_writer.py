@@ -85,6 +85,10 @@ class LeRobotWriter:
             if ft["dtype"] in ("image", "string"):
                 raise UserError(f"feature '{name}': dtype '{ft['dtype']}' is read but not "
                                 "written; store cameras with camera_feature (video)")
+            if ft["dtype"] == "video" and (ft["shape"][0] % 2 or ft["shape"][1] % 2
+                                           or ft["shape"][2] != 3):
+                raise UserError(f"feature '{name}': video frames need even height and width "
+                                f"and 3 channels (yuv420p), got {list(ft['shape'])}")
         self.fps, self.robot_type = int(fps), robot_type
         self.features = copy.deepcopy(given) | copy.deepcopy(INDEX_FEATURES)
         self.video_keys = [k for k, f in given.items() if f["dtype"] == "video"]
