@@ -164,3 +164,91 @@ def test_data_files_roll_over(tmp_path: Path) -> None:
     assert len(list(root.glob("data/chunk-000/file-*.parquet"))) == 3
     ds = open_dataset(root)
     np.testing.assert_array_equal(ds.episode(2)["action"], originals[2]["action"])
+
+
+def test_scalar_extra_feature_round_trips(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    features = _features() | {"confidence": vector_feature(["confidence"])}
+    writer = LeRobotWriter(tmp_path / "ds", fps=FPS, robot_type="franka", features=features)
+    confidences = [rng.random(8).astype(np.float32), rng.random((9, 1)).astype(np.float32)]
+    for conf in confidences:  # (T,) and (T, 1) are both a scalar per frame
+        writer.add_episode(_episode(rng, len(conf), 0) | {"confidence": conf}, "push it")
+    root = writer.finalize()
+    schema = pq.read_schema(root / "data/chunk-000/file-000.parquet")
+    assert str(schema.field("confidence").type) == "float"  # a scalar column, as LeRobot's
+    assert str(schema.field("action").type).startswith("fixed_size_list")
+    ds = open_dataset(root)
+    for i, conf in enumerate(confidences):
+        np.testing.assert_array_equal(ds.episode(i)["confidence"], conf.reshape(-1, 1))
+    assert ds.stats["confidence"]["mean"].shape == (1,)
+
+
+def test_stats_quantiles_and_index_stats(written) -> None:
+    root, episodes, _ = written
+    stats = open_dataset(root).stats
+    actions = np.concatenate([e["action"] for e in episodes])
+    for name in ("q01", "q10", "q50", "q90", "q99"):
+        assert stats["action"][name].shape == (10,)
+    assert np.all(stats["action"]["q01"] <= stats["action"]["q99"])
+    assert np.all(stats["action"]["min"] <= stats["action"]["q01"])
+    np.testing.assert_allclose(stats["action"]["min"], actions.min(0), atol=1e-6)
+    assert int(stats["index"]["max"][0]) == len(actions) - 1
+    assert int(stats["observation.images.front"]["count"][0]) == len(actions)
+    image_mean = stats["observation.images.front"]["mean"].reshape(3)
+    assert np.all((image_mean >= 0) & (image_mean <= 1))
+
+
+def test_chunks_and_video_files_roll_over(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    writer = LeRobotWriter(tmp_path / "ds", fps=FPS, robot_type="franka",
+                           features=_features(), data_file_mb=1e-4, video_file_mb=1e-4,
+                           chunks_size=2)
+    originals = [_episode(rng, 6, 80 * i) for i in range(3)]
+    for ep in originals:
+        writer.add_episode(ep, "push the green cube")
+    root = writer.finalize()
+    for rel in ("data/chunk-000/file-001.parquet", "data/chunk-001/file-000.parquet",
+                "videos/observation.images.front/chunk-001/file-000.mp4"):
+        assert (root / rel).is_file(), rel
+    rows = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    key = "videos/observation.images.front"
+    assert [(r["data/chunk_index"], r["data/file_index"]) for r in rows] == [(0, 0), (0, 1),
+                                                                             (1, 0)]
+    assert rows[2][f"{key}/chunk_index"] == 1
+    assert rows[2][f"{key}/from_timestamp"] == 0.0
+    ds = open_dataset(root)
+    for i, original in enumerate(originals):
+        ep = ds.episode(i)
+        np.testing.assert_array_equal(ep["action"], original["action"])
+        video = ep["observation.images.front"].astype(int)
+        assert np.abs(video - original["observation.images.front"]).mean() < 3.0
+    np.testing.assert_array_equal(ds.frames(["index"])["index"], np.arange(18))
+
+
+def test_bad_values_are_refused(tmp_path: Path) -> None:
+    writer = LeRobotWriter(tmp_path / "ds", fps=FPS, robot_type="franka", features=_features())
+    episode = _episode(np.random.default_rng(7), 5, 0)
+    episode["action"][2, 3] = np.nan
+    with pytest.raises(UserError, match="action: contains NaN"):
+        writer.add_episode(episode, "x")
+    episode = _episode(np.random.default_rng(7), 5, 0)
+    episode["observation.images.front"] = episode["observation.images.front"].astype(np.float32)
+    with pytest.raises(UserError, match="uint8"):
+        writer.add_episode(episode, "x")
+    with pytest.raises(UserError, match="no episode"):
+        writer.finalize()
+    assert not (tmp_path / "ds").exists()
+    with pytest.raises(UserError, match="even height and width"):
+        LeRobotWriter(tmp_path / "odd", fps=FPS, robot_type="franka",
+                      features={"observation.images.x": camera_feature(33, 32, FPS)})
+
+
+def test_overwrite_keeps_the_old_dataset_until_finalize(written) -> None:
+    root, episodes, _ = written
+    writer = LeRobotWriter(root, fps=FPS, robot_type="franka", features=_features(),
+                           overwrite=True)
+    writer.add_episode(_episode(np.random.default_rng(8), 4, 0), "reach the red cube")
+    assert open_dataset(root).num_episodes == len(episodes)  # still the old one
+    writer.finalize()
+    assert open_dataset(root).num_episodes == 1
+    assert not partial_path(root).exists()

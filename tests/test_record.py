@@ -27,6 +27,12 @@ def test_record_cli_writes_a_readable_dataset(tmp_path, capsys) -> None:
     # The recorded actions are reachable end-effector targets near the recorded poses.
     assert np.abs(ep["action"][:, :3] - ep["observation.ee_pose"][:, :3]).max() < 0.2
     assert "wrote 2 episodes" in capsys.readouterr().out
+    provenance = ds.info["cosmos_policy"]
+    assert provenance["task"] == "reach"
+    assert len(provenance["seeds"]) == 2
+    np.testing.assert_array_equal(ds.frames(["episode_index"])["episode_index"],
+                                  np.repeat([0, 1], [len(ds.episode(0)["action"]),
+                                                     len(ds.episode(1)["action"])]))
 
 
 def test_record_refuses_to_overwrite(tmp_path, capsys) -> None:
@@ -34,3 +40,13 @@ def test_record_refuses_to_overwrite(tmp_path, capsys) -> None:
     out.mkdir()
     assert main(["record", str(out), "--task", "reach", "--episodes", "1"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_record_refuses_bad_arguments_before_simulating(tmp_path, capsys) -> None:
+    out = tmp_path / "demos"
+    assert main(["record", str(out), "--task", "fly", "--episodes", "1"]) == 2
+    assert "unknown task 'fly'" in capsys.readouterr().err
+    assert main(["record", str(out), "--task", "reach", "--image-size", "33"]) == 2
+    assert "--image-size" in capsys.readouterr().err
+    assert main(["record", str(out), "--task", "reach", "--episodes", "0"]) == 2
+    assert not out.exists()

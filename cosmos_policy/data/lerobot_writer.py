@@ -182,7 +182,7 @@ class LeRobotWriter:
 
     def _video(self, key: str, hw: tuple[int, int]) -> VideoAppender:
         current = self._videos.get(key)
-        if current is not None and current.bytes_written >= self.video_file_bytes:
+        if current is not None and current.size_estimate >= self.video_file_bytes:
             current.close()
             self._video_cf[key] = next_chunk_file(*self._video_cf[key], self.chunks_size)
             current = None

@@ -54,6 +54,7 @@ class VideoAppender:
         self._stream = stream
         self.frames_written = 0
         self.bytes_written = 0
+        self._packets = 0
 
     @property
     def time_s(self) -> float:
@@ -70,9 +71,20 @@ class VideoAppender:
             self.frames_written += 1
         return start, self.time_s
 
+    @property
+    def size_estimate(self) -> int:
+        """Bytes the file will hold for the frames given so far: what was muxed, plus the
+        frames still inside the encoder's look-ahead at the mean size so far (or 1/20 of
+        raw when nothing came out yet)."""
+        pending = self.frames_written - self._packets
+        raw = self._stream.width * self._stream.height * 3
+        per_frame = self.bytes_written / self._packets if self._packets else raw / 20
+        return int(self.bytes_written + pending * per_frame)
+
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
             self.bytes_written += packet.size
+            self._packets += 1
             self._container.mux(packet)
 
     def close(self) -> None:
