@@ -252,3 +252,26 @@ def test_overwrite_keeps_the_old_dataset_until_finalize(written) -> None:
     writer.finalize()
     assert open_dataset(root).num_episodes == 1
     assert not partial_path(root).exists()
+
+
+def test_crash_inside_finalize_leaves_nothing_complete(tmp_path: Path, monkeypatch) -> None:
+    from cosmos_policy.data import stats
+
+    root = tmp_path / "ds"
+    writer = LeRobotWriter(root, fps=FPS, robot_type="franka", features=_features())
+    writer.add_episode(_episode(np.random.default_rng(9), 6, 0), "reach the red cube")
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(stats, "to_json", disk_full)  # after data, videos and tasks
+    with pytest.raises(OSError, match="no space"):
+        writer.finalize()
+    assert not root.exists()
+    partial = partial_path(root)
+    assert (partial / "meta/tasks.parquet").is_file()
+    assert not (partial / "meta/info.json").exists()
+    with pytest.raises(UserError, match="unfinished write"):
+        open_dataset(root)
+    with pytest.raises(UserError, match="info.json is missing"):
+        open_dataset(partial)
