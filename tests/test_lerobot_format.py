@@ -208,3 +208,34 @@ def test_inconsistent_episode_table_is_refused(lerobot_style, tmp_path: Path) ->
     pq.write_table(pq.read_table(path).drop_columns(["dataset_to_index"]), path)
     with pytest.raises(UserError, match="dataset_to_index"):
         open_dataset(root).episode(0)
+
+
+def test_our_files_load_the_way_lerobot_loads_them(tmp_path: Path) -> None:
+    """LeRobot reads data parquet through Hugging Face ``datasets`` with features derived
+    from info.json (shape [1] -> Value, [D] -> a list of length D) and tasks with pandas."""
+    datasets = pytest.importorskip("datasets", reason="Hugging Face datasets not installed")
+    pd = pytest.importorskip("pandas")
+    from cosmos_policy.data import LeRobotWriter, camera_feature, vector_feature
+
+    rng = np.random.default_rng(3)
+    features = {"observation.images.top": camera_feature(16, 16, FPS),
+                "action": vector_feature([f"a{i}" for i in range(4)]),
+                "confidence": vector_feature(["confidence"])}
+    writer = LeRobotWriter(tmp_path / "ds", fps=FPS, robot_type="so101", features=features)
+    action = rng.normal(size=(5, 4)).astype(np.float32)
+    writer.add_episode({"observation.images.top": np.zeros((5, 16, 16, 3), np.uint8),
+                        "action": action, "confidence": np.ones(5, np.float32)}, "wave")
+    root = writer.finalize()
+    info = json.loads((root / "meta/info.json").read_text())
+    hf = {}
+    for name, ft in info["features"].items():
+        if ft["dtype"] == "video":
+            continue
+        value = datasets.Value(ft["dtype"])
+        hf[name] = value if ft["shape"] == [1] else datasets.Sequence(value, length=ft["shape"][0])
+    table = datasets.Dataset.from_parquet(str(root / "data/chunk-000/file-000.parquet"),
+                                          features=datasets.Features(hf))
+    np.testing.assert_array_equal(np.asarray(table.with_format("numpy")["action"]), action)
+    tasks = pd.read_parquet(root / "meta/tasks.parquet")
+    assert tasks.index.name == "task"
+    assert tasks.loc["wave", "task_index"] == 0

@@ -235,5 +235,11 @@ def _validated_info(path: Path) -> dict[str, Any]:
 
 
 def open_dataset(root: Path | str) -> LeRobotDataset:
-    """Open a LeRobot v3 dataset; a missing, partial or malformed one raises UserError."""
-    return LeRobotDataset(Path(root))
+    """Open a LeRobot v3 dataset; a missing, partial or malformed one raises UserError.
+
+    info.json, the episodes table and the tasks table are checked now; data and video
+    files when an episode is read.
+    """
+    ds = LeRobotDataset(Path(root))
+    _ = ds.episodes, ds.tasks
+    return ds
