@@ -89,7 +89,7 @@ class LeRobotWriter:
                                            or ft["shape"][2] != 3):
                 raise UserError(f"feature '{name}': video frames need even height and width "
                                 f"and 3 channels (yuv420p), got {list(ft['shape'])}")
-        self.fps, self.robot_type = int(fps), robot_type
+        self.fps, self.robot_type, self.overwrite = int(fps), robot_type, overwrite
         self.features = copy.deepcopy(given) | copy.deepcopy(INDEX_FEATURES)
         self.video_keys = [k for k, f in given.items() if f["dtype"] == "video"]
         self.vector_keys = [k for k, f in given.items() if f["dtype"] != "video"]
@@ -220,6 +220,9 @@ class LeRobotWriter:
         self._videos.clear()
         self._write_meta()
         old = self.root.with_name(self.root.name + ".replaced")
+        if self.root.exists() and not self.overwrite:
+            raise UserError(f"{self.root} appeared while writing; the new dataset is left at "
+                            f"{self.tmp}")
         if self.root.exists():  # --overwrite: the old dataset goes only now
             shutil.rmtree(old, ignore_errors=True)
             os.replace(self.root, old)
