@@ -87,6 +87,15 @@ def test_layout_follows_v3(written) -> None:
     assert rows[1]["dataset_from_index"] == rows[0]["dataset_to_index"]
     key = "videos/observation.images.front"
     assert rows[1][f"{key}/from_timestamp"] == pytest.approx(rows[0][f"{key}/to_timestamp"])
+    for row, ep in zip(rows, episodes, strict=True):
+        n = len(ep["action"])
+        assert row[f"{key}/to_timestamp"] - row[f"{key}/from_timestamp"] == pytest.approx(n / FPS)
+        assert row["dataset_to_index"] - row["dataset_from_index"] == n
+        np.testing.assert_allclose(row["stats/action/mean"], ep["action"].mean(0), atol=1e-6)
+        assert row["stats/observation.images.front/mean"] is not None
+    ds = open_dataset(root)
+    assert ds.episode(2)["index"].tolist() == list(range(rows[2]["dataset_from_index"],
+                                                        rows[2]["dataset_to_index"]))
     tasks_table = pq.read_table(root / "meta/tasks.parquet").to_pydict()
     assert sorted(tasks_table["task"]) == sorted(set(tasks))
     stats = json.loads((root / "meta/stats.json").read_text())
