@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollout": ("cosmos_policy.commands.rollout", "run the scripted expert, write videos"),
     "demo": ("cosmos_policy.commands.demo", "a first look: expert videos in ./outputs/demo"),
     "label": ("cosmos_policy.commands.label", "infer actions of unlabelled demonstrations"),
+    "serve": ("cosmos_policy.commands.serve", "serve the policy over DDS or WebSocket"),
+    "sim-robot": ("cosmos_policy.commands.sim_robot", "a MuJoCo robot on ROS 2's wire"),
 }
 
 

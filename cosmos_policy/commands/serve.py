@@ -1,0 +1,72 @@
+"""``cosmos-policy serve``: the policy node over bare DDS (ROS 2 wire) or WebSocket + msgpack."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transport", choices=("dds", "websocket"), default="dds",
+                        help="dds: ROS 2 topics without rclpy; websocket: openpi-style clients")
+    parser.add_argument("--embodiment", required=True, help="an embodiment name or folder")
+    parser.add_argument("--model", default="default",
+                        help="default (the shipped model), random (a stand-in) or a folder")
+    parser.add_argument("--backend", default="onnxruntime", help="engine backend")
+    parser.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID (dds)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (websocket)")
+    parser.add_argument("--port", type=int, default=8000, help="port (websocket)")
+    parser.add_argument("--prompt", default=None, help="task prompt until one arrives")
+    parser.add_argument("--controller", default="joint_trajectory_controller",
+                        help="ros2_control controller name (dds)")
+    parser.add_argument("--command-interface", choices=("trajectory", "forward"),
+                        default="trajectory",
+                        help="JointTrajectory or Float64MultiArray commands (dds)")
+    parser.add_argument("--blending", choices=("rtc", "ensemble"), default="rtc")
+    parser.add_argument("--disabled", action="store_true",
+                        help="start holding; motion only after ~/enable true")
+    parser.add_argument("--duration", type=float, default=0.0,
+                        help="stop after this many seconds (0: until interrupted)")
+    parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cosmos_policy.embodiment import load_embodiment
+    from cosmos_policy.errors import UserError
+    from cosmos_policy.serve.models import load_model
+    from cosmos_policy.serve.node_core import NodeConfig, default_projector
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not 0 <= args.domain_id <= 232:
+        raise UserError(f"--domain-id {args.domain_id}: expected 0..232")
+    emb = load_embodiment(args.embodiment)
+    projector = default_projector(emb)
+    model = load_model(args.model, emb, projector, backend=args.backend, seed=args.seed)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    if args.transport == "websocket":
+        from cosmos_policy.serve.websocket_server import PolicyWebSocketServer
+
+        server = PolicyWebSocketServer(emb, model, host=args.host, port=args.port,
+                                       projector=projector).start()
+        print(f"serving {emb.name} on ws://{args.host}:{server.port}", flush=True)
+    else:
+        from cosmos_policy.serve.dds_server import DdsPolicyServer
+        from cosmos_policy.transport.dds import TransportConfig
+
+        config = NodeConfig(prompt=args.prompt, blending=args.blending,
+                            start_enabled=not args.disabled)
+        tconfig = TransportConfig(domain_id=args.domain_id, controller=args.controller,
+                                  command_mode=args.command_interface)
+        server = DdsPolicyServer(emb, model, tconfig, config, projector=projector).start()
+        print(f"serving {emb.name} over DDS domain {args.domain_id}: "
+              f"{server.transport.topics}", flush=True)
+    try:
+        done.wait(args.duration or None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

@@ -1,0 +1,229 @@
+"""A MuJoCo robot on ROS 2's wire: the tabletop env as a ros2_control robot would appear.
+
+It publishes each camera as ``sensor_msgs/Image`` (rgb8) at ``camera_rate_hz`` and
+``/joint_states`` at ``joint_state_rate_hz``, stamped with system time; it obeys
+``/<controller>/joint_trajectory`` (the last point, reached at its ``time_from_start`` by a
+linear ramp, as joint_trajectory_controller would) and ``/<controller>/commands``
+(``Float64MultiArray``, position targets at once, as forward_command_controller would).
+Targets go to the arm's position actuators, clipped to the joint limits; a command with
+unknown joints, the wrong length or NaN is refused and logged. Per episode it publishes the
+task prompt on ``/cosmos_policy/prompt`` (latched), asks the policy for ``~/reset``, and at
+the end reports ``{"episode", "seed", "success", "steps", "time_s"}`` as JSON on
+``/sim_robot/episode`` (``std_msgs/String``) and in its log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from cosmos_policy.sim.env import make_env
+from cosmos_policy.transport import msgs, naming
+from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp, stamp_to_seconds
+from cosmos_policy.transport.endpoints import Endpoints, make_participant
+from cosmos_policy.transport.images import rgb_to_image
+
+log = logging.getLogger("cosmos_policy.sim_robot")
+
+EPISODE_TOPIC = "/sim_robot/episode"
+
+
+@dataclass(frozen=True)
+class SimRobotConfig:
+    """task/embodiment: the tabletop scene. episodes: how many (0: forever).
+    physics_rate_hz: how often targets are applied and physics advanced (real time).
+    """
+
+    task: str = "reach"
+    embodiment: str = "franka"
+    domain_id: int = 0
+    seed: int = 0
+    episodes: int = 1
+    controller: str = "joint_trajectory_controller"
+    joint_state_rate_hz: float = 100.0
+    camera_rate_hz: float = 15.0
+    physics_rate_hz: float = 100.0
+    policy_node: str = "/cosmos_policy"
+    max_episode_s: float | None = None
+    dds_config: str | None = None
+
+
+class SimRobot:
+    """Runs episodes in real time; thread-safe command callbacks."""
+
+    def __init__(self, config: SimRobotConfig) -> None:
+        self.config = cfg = config
+        self.env = make_env(cfg.task, cfg.embodiment, action_mode="joint")
+        self.emb = self.env.embodiment
+        self.scene = self.env.scene
+        self.participant = make_participant(cfg.domain_id, cfg.dds_config)
+        ep = self.endpoints = Endpoints(self.participant, node="sim_robot")
+        self._cams = {c.name: ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA)
+                      for c in self.emb.cameras}
+        self._joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
+        self._episode = ep.writer(EPISODE_TOPIC, msgs.String, naming.RELIABLE)
+        self._prompt = ep.writer(f"{cfg.policy_node}/prompt", msgs.String, naming.PROMPT)
+        node = cfg.policy_node.strip("/")
+        self._reset_rq = ep.writer(f"rq/{node}/resetRequest", msgs.TriggerRequest,
+                                   naming.SERVICES, raw=True)
+        ctrl = cfg.controller.strip("/")
+        self._traj = ep.reader(f"/{ctrl}/joint_trajectory", msgs.JointTrajectory,
+                               naming.RELIABLE)
+        self._fwd = ep.reader(f"/{ctrl}/commands", msgs.Float64MultiArray, naming.RELIABLE)
+        self._index = {j: i for i, j in enumerate(self.emb.joints)}
+        self._lock = threading.Lock()
+        self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None
+        self.commands = 0
+        self.refused: dict[str, int] = {}
+        self.results: list[dict] = []
+        self._stop = threading.Event()
+        self._last_log = 0.0
+        m = self.scene.model
+        self._substeps = max(1, round(1.0 / (cfg.physics_rate_hz * m.opt.timestep)))
+
+    # ------------------------------------------------------------------ commands
+    def _refuse(self, reason: str, detail: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        now = time.monotonic()
+        if now - self._last_log > 5.0:
+            self._last_log = now
+            log.warning("refused command (%s): %s", reason, detail)
+
+    def _target(self, names: list[str], values: list[float]) -> np.ndarray | None:
+        q = np.asarray(values, dtype=np.float64)
+        if len(names) != len(q) or len(set(names)) != len(names):
+            self._refuse("bad_size", f"{len(q)} values for joints {names}")
+            return None
+        unknown = [n for n in names if n not in self._index]
+        if unknown:
+            self._refuse("unknown_joint", f"{unknown}")
+            return None
+        if not np.all(np.isfinite(q)):
+            self._refuse("non_finite", "NaN or inf")
+            return None
+        target = self.scene.data.ctrl[self.scene.arm_act].copy()
+        target[[self._index[n] for n in names]] = q
+        lim = self.emb.position_limits
+        return np.clip(target, lim[:, 0], lim[:, 1])
+
+    def _poll_commands(self, now: float) -> None:
+        for msg in self._traj.take(16):
+            if not isinstance(msg, msgs.JointTrajectory) or not msg.points:
+                continue
+            point = msg.points[-1]
+            target = self._target(list(msg.joint_names), list(point.positions))
+            if target is not None:
+                dur = max(stamp_to_seconds(point.time_from_start), 1e-3)
+                start = self.scene.data.ctrl[self.scene.arm_act].copy()
+                self._ramp = (start, target, now, dur)
+                self.commands += 1
+        for msg in self._fwd.take(16):
+            if not isinstance(msg, msgs.Float64MultiArray):
+                continue
+            n = self.emb.n_joints
+            if len(msg.data) != n:
+                self._refuse("bad_size", f"{len(msg.data)} values, {n} joints")
+                continue
+            target = self._target(list(self.emb.joints), list(msg.data))
+            if target is not None:
+                self._ramp = (target, target, now, 1e-3)
+                self.commands += 1
+
+    def _apply(self, now: float) -> None:
+        if self._ramp is None:
+            return
+        start, target, t0, dur = self._ramp
+        a = min(1.0, (now - t0) / dur)
+        self.scene.data.ctrl[self.scene.arm_act] = start + (target - start) * a
+
+    # ------------------------------------------------------------------ publishing
+    def _publish_joints(self, stamp: float) -> None:
+        s, g = self.scene, self.emb.gripper
+        names = list(self.emb.joints) + [g.joints[0]]
+        grip = float(s.data.qpos[s.grip_qadr])
+        self._joints.write(joint_state_msg(names, list(s.arm_q()) + [grip],
+                                           list(s.arm_qvel()) + [0.0], stamp=stamp))
+
+    def _publish_images(self, stamp: float) -> None:
+        for name, image in self.scene.render().items():
+            self._cams[name].write(rgb_to_image(image, seconds_to_stamp(stamp),
+                                                frame_id=f"{name}_camera"))
+
+    # ------------------------------------------------------------------ episodes
+    def run_episode(self, index: int) -> dict:
+        """One episode in real time: reset, prompt, obey commands until success or time."""
+        cfg = self.config
+        seed = cfg.seed + index
+        obs, _ = self.env.reset(seed=seed)
+        self._ramp = None
+        self._prompt.write(msgs.String(obs["prompt"]))
+        self._reset_rq.write(msgs.TriggerRequest(guid=0x51D, seq=index + 1))
+        limit = cfg.max_episode_s or self.env.max_episode_steps / self.emb.control_rate_hz
+        period = 1.0 / cfg.physics_rate_hz
+        cam_every = max(1, round(cfg.physics_rate_hz / cfg.camera_rate_hz))
+        js_every = max(1, round(cfg.physics_rate_hz / cfg.joint_state_rate_hz))
+        start = time.monotonic()
+        deadline, k, success = start, 0, False
+        q_start, moved = self.scene.arm_q(), 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - start > limit:
+                break
+            self._poll_commands(now)
+            self._apply(now)
+            for _ in range(self._substeps):
+                mujoco.mj_step(self.scene.model, self.scene.data)
+            stamp = time.time()
+            if k % js_every == 0:
+                self._publish_joints(stamp)
+            if k % cam_every == 0:
+                self._publish_images(stamp)
+            moved = max(moved, float(np.abs(self.scene.arm_q() - q_start).max()))
+            if self.env.task.success(self.scene):
+                success = True
+                break
+            k += 1
+            deadline += period
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                deadline = time.monotonic()
+        result = {"episode": index, "seed": seed, "success": success, "steps": k,
+                  "time_s": round(time.monotonic() - start, 3), "commands": self.commands,
+                  "max_joint_motion_rad": round(moved, 4),
+                  "prompt": obs["prompt"]}
+        self._episode.write(msgs.String(json.dumps(result)))
+        log.info("episode %s", json.dumps(result))
+        self.results.append(result)
+        return result
+
+    def run(self) -> list[dict]:
+        """Run ``episodes`` episodes (0: until :meth:`stop`)."""
+        i = 0
+        while not self._stop.is_set() and (self.config.episodes == 0
+                                           or i < self.config.episodes):
+            self.run_episode(i)
+            i += 1
+        return self.results
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self.env.close()
+        if self.participant is not None:
+            domain = getattr(self.participant, "_cosmos_domain", None)
+            self.participant.__del__()
+            if domain is not None:
+                domain.__del__()
+            self.participant = None
+
+
+__all__ = ["EPISODE_TOPIC", "SimRobot", "SimRobotConfig"]
