@@ -1,0 +1,83 @@
+"""The ament_python package without ROS: launch arguments (parsed with ast) agree with the
+node's declared parameters; parameter files name known parameters with the right types; the
+rclpy node itself is tested where rclpy exists (marked ros)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+PKG = Path(__file__).resolve().parents[1] / "ros2_ws/src/cosmos_policy_ros"
+spec = importlib.util.spec_from_file_location("cp_ros_params", PKG / "cosmos_policy_ros/params.py")
+params = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(params)
+PARAMETERS = params.PARAMETERS
+
+
+def _launch_arguments() -> list[tuple[str, str, str]]:
+    tree = ast.parse((PKG / "launch/policy.launch.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("no ARGUMENTS table in policy.launch.py")
+
+
+def _as_launch_string(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def test_launch_defaults_equal_node_defaults():
+    args = _launch_arguments()
+    assert {a[0] for a in args} == set(PARAMETERS)
+    for name, default, doc in args:
+        assert doc, f"{name} has no description"
+        assert default == _as_launch_string(PARAMETERS[name][0]), name
+
+
+@pytest.mark.parametrize("embodiment", ["franka", "ur5e", "so100"])
+def test_parameter_files(embodiment):
+    data = yaml.safe_load((PKG / f"config/{embodiment}.yaml").read_text())
+    values = data["cosmos_policy"]["ros__parameters"]
+    assert values["embodiment"] == embodiment
+    for key, value in values.items():
+        assert key in PARAMETERS, f"{embodiment}.yaml: unknown parameter {key}"
+        assert type(value) is type(PARAMETERS[key][0]), f"{embodiment}.yaml: {key} type"
+    assert values["command_interface"] in ("trajectory", "forward")
+
+
+def test_package_manifest_and_entry_point():
+    root = ET.parse(PKG / "package.xml").getroot()
+    deps = {e.text for e in root.iter("exec_depend")}
+    for dep in ("rclpy", "sensor_msgs", "std_msgs", "trajectory_msgs", "diagnostic_msgs",
+                "std_srvs", "lifecycle_msgs", "launch_ros"):
+        assert dep in deps
+    assert root.find("export/build_type").text == "ament_python"
+    assert (PKG / "resource/cosmos_policy_ros").is_file()
+    assert "policy_node = cosmos_policy_ros.policy_node:main" in (PKG / "setup.py").read_text()
+    ast.parse((PKG / "cosmos_policy_ros/policy_node.py").read_text())
+
+
+@pytest.mark.ros
+def test_lifecycle_node_configures_with_stand_in_model():
+    import sys
+
+    import rclpy
+    from rclpy.parameter import Parameter
+    sys.path.insert(0, str(PKG))
+    from cosmos_policy_ros.policy_node import PolicyNode
+
+    rclpy.init()
+    try:
+        node = PolicyNode(parameter_overrides=[Parameter("engine", value="random")])
+        assert node.trigger_configure().label == "inactive"
+        assert node.trigger_activate().label == "active"
+        assert node.trigger_deactivate().label == "inactive"
+        assert node.trigger_cleanup().label == "unconfigured"
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
