@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 from gymnasium import spaces
 
@@ -143,6 +144,25 @@ class TabletopEnv(gym.Env):
         truncated = self._steps >= self.max_episode_steps and not success
         return self._obs(), float(self.task.reward(self.scene)), success, truncated, self._info(
             success)
+
+    def step_joint_targets(self, q: np.ndarray, gripper: float, duration_s: float) -> bool:
+        """Track joint targets ``q`` (n,) for ``duration_s`` of physics, ramped linearly from
+        the previous targets, gripper command in [0, 1] at once: one runtime command (not an
+        env step; the step counter is unchanged). Returns the task's success now."""
+        lim = self.embodiment.position_limits
+        q = np.asarray(q, dtype=np.float64).reshape(-1)
+        if q.shape != lim[:, 0].shape or not np.all(np.isfinite(q)) or not np.isfinite(gripper):
+            raise ValueError(f"q: expected {len(lim)} finite targets and a finite gripper")
+        q = np.clip(q, lim[:, 0], lim[:, 1])
+        s = self.scene
+        n = max(1, round(duration_s / s.model.opt.timestep))
+        q0 = s.data.ctrl[s.arm_act].copy()
+        s.data.ctrl[s.grip_act] = s.gripper_position(gripper)
+        for i in range(1, n + 1):
+            s.data.ctrl[s.arm_act] = q0 + (q - q0) * (i / n)
+            mujoco.mj_step(s.model, s.data)
+        self._q_target = q
+        return bool(self.task.success(s))
 
     def render(self) -> np.ndarray | None:
         """rgb_array: the env's cameras side by side, uint8 (H, sum W, 3)."""
