@@ -1,0 +1,250 @@
+"""The evaluation report: success with a Wilson interval, merged telemetry, plots, videos.
+
+Everything is written under one folder: ``eval.json`` (all numbers), ``latency.png``
+(histogram of model latency and tick time), ``jitter.png`` (tick lateness against the wall
+clock and the command's step-to-step change of velocity), ``videos/*.mp4`` (cameras side by
+side above a strip of commanded vs actual joint positions, normalised to their limits).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cosmos_policy.sim.evaluate import EpisodeRun
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054
+                    ) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (default 95%); (0, 1) when n == 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes {successes} not in [0, {n}]")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def merge_stages(runs: Sequence[EpisodeRun]) -> dict[str, dict[str, float | int]]:
+    """Per stage: count, p50/p99/max in ms over the samples of every episode."""
+    out: dict[str, dict[str, float | int]] = {}
+    names = sorted({s for r in runs for s in r.stages})
+    for name in names:
+        a = np.concatenate([r.stages.get(name, np.zeros(0)) for r in runs]) * 1e3
+        if a.size == 0:
+            continue
+        p50, p99 = np.percentile(a, [50, 99])
+        out[name] = {"count": int(a.size), "p50_ms": round(float(p50), 3),
+                     "p99_ms": round(float(p99), 3), "max_ms": round(float(a.max()), 3)}
+    return out
+
+
+def limit_check(runs: Sequence[EpisodeRun], position_limits: np.ndarray,
+                velocity_limits: np.ndarray, dt: float) -> dict[str, Any]:
+    """Whether every command stayed inside the joint limits and moved at most ``v_max dt``."""
+    lo, hi = position_limits[:, 0], position_limits[:, 1]
+    worst_pos, worst_step = 0.0, 0.0
+    for r in runs:
+        q = np.asarray(r.log.commanded)[:, : len(lo)]
+        worst_pos = max(worst_pos, float(np.max(np.maximum(lo - q, q - hi))))
+        if len(q) > 1:
+            worst_step = max(worst_step, float(np.max(np.abs(np.diff(q, axis=0))
+                                                      / (velocity_limits * dt))))
+    return {"position_excess_rad": round(worst_pos, 6), "max_step_over_bound": round(worst_step,
+                                                                                      4),
+            "ok": worst_pos <= 1e-9 and worst_step <= 1 + 1e-6}
+
+
+def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment: Any,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """All numbers of an evaluation as JSON-ready data."""
+    runs = sorted(runs, key=lambda r: r.seed)
+    n, ok = len(runs), sum(r.success for r in runs)
+    lo, hi = wilson_interval(ok, n)
+    counters: dict[str, int] = {}
+    for r in runs:
+        for k, v in r.counters.items():
+            counters[k] = counters.get(k, 0) + int(v)
+    reasons: dict[str, int] = {}
+    for r in runs:
+        for k, v in r.log.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+    key = f"{config['task']}/{config['embodiment']}"
+    rate = ok / n if n else 0.0
+    sim_s, wall_s = sum(r.sim_time_s for r in runs), sum(r.wall_s for r in runs)
+    return {
+        "config": config,
+        "per_task": {key: {"episodes": n, "successes": ok, "success_rate": round(rate, 4),
+                           "ci95": [round(lo, 4), round(hi, 4)]}},
+        "episodes": n, "successes": ok, "success_rate": round(rate, 4),
+        "ci95": [round(lo, 4), round(hi, 4)],
+        "telemetry": merge_stages(runs),
+        "deadline_misses": counters.get("deadline_misses", 0),
+        "dropped_frames": counters.get("dropped_frames", 0),
+        "counters": counters,
+        "safety": {"commands": sum(len(r.log.times) for r in runs),
+                   "modified": sum(r.log.modified for r in runs), "reasons": reasons,
+                   "limits": limit_check(runs, embodiment.position_limits,
+                                         embodiment.velocity_limits,
+                                         1.0 / embodiment.command_rate_hz)},
+        "realtime_factor": round(sim_s / wall_s, 3) if wall_s > 0 else None,
+        "per_episode": [r.summary() for r in runs],
+        **(extra or {}),
+    }
+
+
+def plot_latency(runs: Sequence[EpisodeRun], path: Path) -> Path:
+    """Histograms of the model's wall latency and the control tick time (ms)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, stage, title in ((axes[0], "model_wall", "model latency (wall)"),
+                             (axes[1], "tick", "control tick (runtime overhead)")):
+        a = np.concatenate([r.stages.get(stage, np.zeros(0)) for r in runs]) * 1e3
+        if a.size:
+            ax.hist(a, bins=40, color="tab:blue")
+            p50, p99 = np.percentile(a, [50, 99])
+            ax.axvline(p99, color="tab:red", ls="--", label=f"p99 {p99:.2f} ms")
+            ax.axvline(p50, color="tab:green", ls="--", label=f"p50 {p50:.2f} ms")
+            ax.legend(fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("ms")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_jitter(runs: Sequence[EpisodeRun], path: Path, dt: float) -> Path:
+    """Tick lateness vs the wall clock (async runs) and |change of command velocity| per tick."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    late = np.concatenate([r.tick_lateness_s for r in runs]) * 1e3
+    if late.size:
+        axes[0].plot(late, lw=0.6)
+        axes[0].set_ylabel("ms late")
+    else:
+        axes[0].text(0.5, 0.5, "lockstep: no wall-clock pacing", ha="center",
+                     transform=axes[0].transAxes)
+    axes[0].set_title("tick start lateness (wall clock)", fontsize=9)
+    for r in runs[:5]:
+        q = np.asarray(r.log.commanded)
+        if len(q) > 2:
+            dv = np.abs(np.diff(q[:, :-1], n=2, axis=0)).max(axis=1) / dt ** 2
+            axes[1].plot(np.asarray(r.log.times[2:]), dv, lw=0.6, label=f"seed {r.seed}")
+    axes[1].set_title("command jitter: max |dv/dt| over joints (rad/s^2)", fontsize=9)
+    axes[1].set_xlabel("simulated time (s)")
+    if axes[1].lines:
+        axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _strip(run: EpisodeRun, limits: np.ndarray, width: int, height: int
+           ) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lo, hi = limits[:, 0], limits[:, 1]
+    t = np.asarray(run.log.times)
+    cmd = (np.asarray(run.log.commanded)[:, : len(lo)] - lo) / (hi - lo)
+    act = (np.asarray(run.log.actual) - lo) / (hi - lo)
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_axes((0.06, 0.2, 0.92, 0.72))
+    for j in range(len(lo)):
+        color = f"C{j}"
+        ax.plot(t, cmd[:, j], color=color, lw=1.0)
+        ax.plot(t, act[:, j], color=color, lw=1.0, ls=":")
+    ax.set_xlim(0, max(t[-1], 1e-3) if t.size else 1)
+    ax.set_title("joints / limits: commanded (solid) vs actual (dotted)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return img, ax.get_xlim(), (0.06, 0.98)
+
+
+def write_episode_video(run: EpisodeRun, path: Path, limits: np.ndarray, fps: float) -> Path:
+    """Cameras side by side (upscaled to >= 512 px wide) above the joint strip with a cursor."""
+    from cosmos_policy.sim.video import write_video
+
+    if not run.frames:
+        raise ValueError("episode has no recorded frames")
+    scale = max(1, math.ceil(512 / run.frames[0].shape[1]))
+    big = [np.repeat(np.repeat(f, scale, axis=0), scale, axis=1) for f in run.frames]
+    width = big[0].shape[1]
+    strip, (x0, x1), (f0, f1) = _strip(run, limits, width, 160)
+    out = []
+    for frame, t in zip(big, run.frame_times, strict=True):
+        s = strip.copy()
+        col = int((f0 + (f1 - f0) * (t - x0) / max(x1 - x0, 1e-9)) * s.shape[1])
+        s[:, max(0, min(col, s.shape[1] - 1))] = (200, 0, 0)
+        out.append(np.concatenate([frame, s[:, :width]], axis=0))
+    return write_video(path, out, fps)
+
+
+def write_report(report: dict[str, Any], runs: Sequence[EpisodeRun], embodiment: Any,
+                 out: Path) -> dict[str, Any]:
+    """Plots and videos under ``out``, then ``out/eval.json``; returns the report with paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    dt = 1.0 / embodiment.command_rate_hz
+    files = {"latency_png": str(plot_latency(runs, out / "latency.png")),
+             "jitter_png": str(plot_jitter(runs, out / "jitter.png", dt)), "videos": []}
+    for r in sorted(runs, key=lambda r: r.seed):
+        if r.frames:
+            path = out / "videos" / f"seed{r.seed}.mp4"
+            write_episode_video(r, path, embodiment.position_limits, embodiment.control_rate_hz)
+            files["videos"].append(str(path))
+    report = {**report, "files": files}
+    (out / "eval.json").write_text(json.dumps(report, indent=2, default=_json_default))
+    return report
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """A short summary table (rich) of success, CI and latency."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="cosmos-policy eval")
+    for col in ("task", "n", "success", "95% CI", "model ms p50/p99", "tick p99",
+                "misses", "dropped"):
+        table.add_column(col, no_wrap=True)
+    tel = report["telemetry"]
+    model = tel.get("model_wall", {})
+    for key, row in report["per_task"].items():
+        table.add_row(key, str(row["episodes"]), f"{row['success_rate']:.0%}",
+                      f"[{row['ci95'][0]:.2f}, {row['ci95'][1]:.2f}]",
+                      f"{model.get('p50_ms', float('nan')):.1f}/"
+                      f"{model.get('p99_ms', float('nan')):.1f}",
+                      f"{tel.get('tick', {}).get('p99_ms', float('nan')):.2f}",
+                      str(report["deadline_misses"]), str(report["dropped_frames"]))
+    Console().print(table)
