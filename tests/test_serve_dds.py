@@ -68,6 +68,11 @@ def test_closed_loop_across_processes(dds_env):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env=os.environ.copy())
     try:
+        # wait until the server has loaded and subscribed (its one line on stdout)
+        line = ""
+        while not line.startswith("serving") and server.poll() is None:
+            line = server.stdout.readline()
+        assert line.startswith("serving"), "the server did not start"
         robot = subprocess.run(_cli("sim-robot", "--embodiment", "franka", "--task", "reach",
                                     "--domain-id", dom, "--episodes", "2", "--max-episode-s", "5"),
                                capture_output=True, text=True, timeout=90, env=os.environ.copy())
@@ -84,7 +89,7 @@ def test_closed_loop_across_processes(dds_env):
     assert summary["refused_commands"] == {}
     assert len(episodes) == 2
     for e in episodes:  # commands arrive at about the command rate and the arm moves
-        assert e["max_joint_motion_rad"] > 0.005
+        assert e["max_joint_motion_rad"] > 0.005, json.dumps(episodes)
     assert episodes[-1]["commands"] > 2 * 5 * 30
     assert statuses, "no diagnostics on /diagnostics"
     keys = {kv.key for kv in statuses[-1].status[0].values}
