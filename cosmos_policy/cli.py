@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("cosmos_policy.commands.label", "infer actions of unlabelled demonstrations"),
     "serve": ("cosmos_policy.commands.serve", "serve the policy over DDS or WebSocket"),
     "sim-robot": ("cosmos_policy.commands.sim_robot", "a MuJoCo robot on ROS 2's wire"),
+    "eval": ("cosmos_policy.commands.eval", "closed-loop success in MuJoCo through the runtime"),
+    "eval-dynamics": ("cosmos_policy.commands.eval_dynamics",
+                      "forward/inverse dynamics quality against the simulator"),
 }
 
 
