@@ -88,7 +88,7 @@ def open_pipeline(path: str | Path, *, dtype: str = "bfloat16", device: str = "c
             raise UserError("guardrail=True needs the cosmos_guardrail package: "
                             "pip install cosmos_guardrail") from e
     pipe = diffusers.Cosmos3OmniPipeline.from_pretrained(
-        str(root), torch_dtype=torch_dtype(dtype), local_files_only=True,
+        str(root), dtype=torch_dtype(dtype), local_files_only=True,
         enable_safety_checker=guardrail)
     if not getattr(pipe.transformer.config, "action_gen", False):
         raise UserError(f"{root}: this transformer was not trained with action generation "
