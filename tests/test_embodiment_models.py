@@ -62,3 +62,72 @@ def test_published_link_lengths() -> None:
     # the tool then points along +y by d6 + tcp offset.
     np.testing.assert_allclose(pos, [0.425 + 0.3922, 0.1333 + 0.0996 + 0.15, 0.1625 - 0.0997],
                                atol=1e-4)
+
+
+def _rz(t: float) -> np.ndarray:
+    c, s = np.cos(t), np.sin(t)
+    return np.array([[c, -s, 0, 0], [s, c, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+
+
+def _rx(t: float) -> np.ndarray:
+    c, s = np.cos(t), np.sin(t)
+    return np.array([[1, 0, 0, 0], [0, c, -s, 0], [0, s, c, 0], [0, 0, 0, 1.0]])
+
+
+def _tr(x: float, y: float, z: float) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, 3] = [x, y, z]
+    return T
+
+
+def _ur5e_dh(q: np.ndarray) -> np.ndarray:
+    """UR's published standard DH table, tool flange frame in UR's base frame."""
+    d = [0.1625, 0, 0, 0.1333, 0.0997, 0.0996]
+    a = [0, -0.425, -0.3922, 0, 0, 0]
+    alpha = [np.pi / 2, 0, 0, np.pi / 2, -np.pi / 2, 0]
+    T = np.eye(4)
+    for i in range(6):
+        T = T @ _rz(q[i]) @ _tr(0, 0, d[i]) @ _tr(a[i], 0, 0) @ _rx(alpha[i])
+    return T
+
+
+def _panda_mdh(q: np.ndarray) -> np.ndarray:
+    """Franka's published modified (Craig) DH table, flange frame."""
+    a = [0, 0, 0, 0.0825, -0.0825, 0, 0.088]
+    d = [0.333, 0, 0.316, 0, 0.384, 0, 0]
+    alpha = [0, -np.pi / 2, np.pi / 2, np.pi / 2, -np.pi / 2, np.pi / 2, np.pi / 2]
+    T = np.eye(4)
+    for i in range(7):
+        T = T @ _rx(alpha[i]) @ _tr(a[i], 0, 0) @ _rz(q[i]) @ _tr(0, 0, d[i])
+    return T @ _tr(0, 0, 0.107)
+
+
+@pytest.mark.parametrize(("name", "dh", "base", "tool"), [
+    # The model's base is UR's controller base turned 180 deg about z (x away from the robot,
+    # as in ROS's base_link); tcp 0.15 m out along the flange z.
+    ("ur5e", _ur5e_dh, _rz(np.pi), _tr(0, 0, 0.15)),
+    # The Franka Hand sits on the flange turned -45 deg about z; tcp 0.1034 m out.
+    ("franka", _panda_mdh, np.eye(4), _rz(-np.pi / 4) @ _tr(0, 0, 0.1034)),
+])
+def test_fk_matches_the_published_dh_table(name, dh, base, tool) -> None:
+    """Joint axes, signs and link lengths agree with the manufacturer's table at random q."""
+    e = load_embodiment(name)
+    kin = KinematicModel(e)
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        q = rng.uniform(e.position_limits[:, 0], e.position_limits[:, 1])
+        T = base @ dh(q) @ tool
+        pos, R = kin.fk(q)
+        np.testing.assert_allclose(pos, T[:3, 3], atol=1e-4)
+        np.testing.assert_allclose(R[:, 2], T[:3, 2], atol=1e-4)  # tool axis
+        np.testing.assert_allclose(R, T[:3, :3], atol=1e-4)
+
+
+def test_so100_zero_pose_is_the_published_stretched_arm() -> None:
+    """All zero: arm stretched forward at the shoulder's height, as in the SO-ARM100 URDF."""
+    kin = KinematicModel(load_embodiment("so100"))
+    pos, R = kin.fk(np.zeros(5))
+    x = 0.0306 + 0.11257 + 0.1349 + 0.0601 + 0.038  # pan -> upper arm -> forearm -> roll -> tcp
+    z = 0.0165 + 0.1025 - 0.028 + 0.0052
+    np.testing.assert_allclose(pos, [x, 0.0, z], atol=1e-4)
+    np.testing.assert_allclose(R[:, 2], [1.0, 0.0, 0.0], atol=1e-6)  # tcp z along the arm
