@@ -123,7 +123,7 @@ class KinematicModel:
 
     def ik(self, pos: np.ndarray, R: np.ndarray, q_init: np.ndarray, *,
            max_iters: int = 200, tol_pos: float = 1e-4, tol_rot_deg: float = 0.05,
-           rot_weight: float = 1.0, restarts: int = 10) -> IKResult:
+           rot_weight: float = 1.0, restarts: int = 30) -> IKResult:
         """Damped least squares from ``q_init`` to the pose (pos, R), within joint limits.
 
         The damping grows as the arm nears a singularity and shrinks when steps succeed.
@@ -158,14 +158,13 @@ class KinematicModel:
         damping = 1e-3
         err, pos_err, rot_err = self._error(q, pos, R)
         cost = float(np.sum((weights * err) ** 2))
+        checkpoint = cost
         it = 0
         for it in range(1, max_iters + 1):
             if pos_err < tol_pos and (rot_err < tol_rot_deg or rot_weight < 1.0):
                 return IKResult(q, pos_err, rot_err, True, it - 1)
             J = self._jacobian_at_current() * weights[:, None]
-            e = weights * err
-            H = J.T @ J + damping * np.eye(self.n)
-            dq = np.linalg.solve(H, J.T @ e)
+            dq = self._bounded_step(J, weights * err, q, damping)
             q_new = np.clip(q + dq, self.lower, self.upper)
             err_new, pos_new, rot_new = self._error(q_new, pos, R)
             cost_new = float(np.sum((weights * err_new) ** 2))
@@ -177,8 +176,30 @@ class KinematicModel:
                 damping *= 10.0
                 if damping > 1e3:
                     break
+            if it % _STALL_WINDOW == 0:
+                if cost > _STALL_RATIO * checkpoint:
+                    break  # crawling: better spent on a restart
+                checkpoint = cost
         converged = pos_err < tol_pos and (rot_err < tol_rot_deg or rot_weight < 1.0)
         return IKResult(q, pos_err, rot_err, converged, it)
+
+    def _bounded_step(self, J: np.ndarray, e: np.ndarray, q: np.ndarray,
+                      damping: float) -> np.ndarray:
+        """Damped least-squares step (n,) with joints that sit on a limit and would be pushed
+        past it held fixed (an active set), so the other joints take up the motion instead
+        of the step being clipped away."""
+        free = np.ones(self.n, dtype=bool)
+        dq = np.zeros(self.n)
+        for _ in range(self.n):
+            Jf = J[:, free]
+            dq[:] = 0.0
+            dq[free] = np.linalg.solve(Jf.T @ Jf + damping * np.eye(Jf.shape[1]), Jf.T @ e)
+            blocked = free & (((q <= self.lower + 1e-9) & (dq < 0.0))
+                              | ((q >= self.upper - 1e-9) & (dq > 0.0)))
+            if not blocked.any() or blocked.sum() == free.sum():
+                break
+            free &= ~blocked
+        return dq
 
     def _error(self, q: np.ndarray, pos: np.ndarray, R: np.ndarray
                ) -> tuple[np.ndarray, float, float]:
@@ -187,6 +208,11 @@ class KinematicModel:
         dr = _rotvec_from_matrix(R @ cur_R.T)  # world-frame rotation still to go
         return (np.concatenate([dp, dr]), float(np.linalg.norm(dp)),
                 float(np.degrees(np.linalg.norm(dr))))
+
+
+# A descent whose cost falls by less than this factor over a window of iterations is stuck.
+_STALL_WINDOW = 25
+_STALL_RATIO = 0.9
 
 
 def _score(result: IKResult, rot_weight: float) -> float:
