@@ -38,6 +38,15 @@ def action_tables() -> tuple[dict[str, int], dict[str, int], dict[str, str]]:
             dict(p._ACTION_VIEWPOINT_TEMPLATES))
 
 
+def is_cosmos3_folder(path: str | Path) -> bool:
+    """True when ``path`` looks like a Cosmos 3 pipeline folder (for ``--model`` dispatch)."""
+    index = Path(path) / "model_index.json"
+    try:
+        return json.loads(index.read_text()).get("_class_name") == PIPELINE_CLASS
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def check_folder(path: str | Path) -> Path:
     """Check ``path`` is a Cosmos 3 pipeline folder with every required component."""
     root = Path(path)
