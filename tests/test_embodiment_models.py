@@ -131,3 +131,41 @@ def test_so100_zero_pose_is_the_published_stretched_arm() -> None:
     z = 0.0165 + 0.1025 - 0.028 + 0.0052
     np.testing.assert_allclose(pos, [x, 0.0, z], atol=1e-4)
     np.testing.assert_allclose(R[:, 2], [1.0, 0.0, 0.0], atol=1e-6)  # tcp z along the arm
+
+
+@pytest.mark.parametrize("name", available_embodiments())
+def test_gripper_grasps_and_lifts_a_4cm_cube(name: str) -> None:
+    """Table at z = 0, a 4 cm cube at the task-area centre: close on it, lift 8 cm."""
+    e = load_embodiment(name)
+    spec = mujoco.MjSpec.from_file(str(e.model_path))
+    spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1, 1, 0.01])
+    cx, cy = e.task_area_center
+    cube = spec.worldbody.add_body(name="cube", pos=[cx, cy, 0.02])
+    cube.add_freejoint()
+    cube.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.02] * 3, mass=0.05, condim=4,
+                  friction=[1.0, 0.01, 0.001])
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    kin = KinematicModel(e)
+    _, down = kin.fk(e.home)
+    arm = [model.joint(j).qposadr[0] for j in e.joints]
+    acts = [model.actuator(a).id for a in e.actuators]
+    grip = model.actuator(e.gripper.actuator).id
+    fingers = [model.joint(j).qposadr[0] for j in e.gripper.joints]
+
+    grasp = kin.ik(np.array([cx, cy, 0.02]), down, e.home).q
+    lift = kin.ik(np.array([cx, cy, 0.10]), down, grasp).q
+    data.qpos[arm] = grasp
+    data.qpos[fingers] = e.gripper.open_position
+    mujoco.mj_forward(model, data)
+    data.ctrl[acts] = grasp
+    data.ctrl[grip] = e.gripper.closed_position
+    steps = int(1.0 / model.opt.timestep)
+    for _ in range(steps):  # close
+        mujoco.mj_step(model, data)
+    for k in range(steps):  # lift over 1 s
+        data.ctrl[acts] = grasp + (lift - grasp) * min(1.0, (k + 1) / (0.8 * steps))
+        mujoco.mj_step(model, data)
+    cube_z = data.xpos[model.body("cube").id][2]
+    assert cube_z > 0.02 + 0.07, f"cube at z = {cube_z:.3f} m after the lift"
+    assert [w.number for w in data.warning] == [0] * len(data.warning)
