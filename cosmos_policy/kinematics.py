@@ -169,8 +169,11 @@ class KinematicModel:
             err_new, pos_new, rot_new = self._error(q_new, pos, R)
             cost_new = float(np.sum((weights * err_new) ** 2))
             if cost_new < cost:
+                settled = cost_new > (1.0 - _SETTLED_GAIN) * cost
                 q, err, pos_err, rot_err, cost = q_new, err_new, pos_new, rot_new, cost_new
                 damping = max(damping * 0.3, 1e-6)
+                if settled and damping <= 1e-5:
+                    break  # a full Gauss-Newton step barely helps: a local optimum
             else:
                 self._set(q)  # restore the state the next Jacobian is taken at
                 damping *= 10.0
@@ -213,6 +216,8 @@ class KinematicModel:
 # A descent whose cost falls by less than this factor over a window of iterations is stuck.
 _STALL_WINDOW = 25
 _STALL_RATIO = 0.9
+# An undamped step that lowers the cost by less than this fraction has reached an optimum.
+_SETTLED_GAIN = 1e-3
 
 
 def _score(result: IKResult, rot_weight: float) -> float:
