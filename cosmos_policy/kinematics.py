@@ -110,6 +110,7 @@ class KinematicModel:
                 self.data.site_xmat[self.site_id].reshape(3, 3).copy())
 
     def fk_pose9(self, q: np.ndarray) -> np.ndarray:
+        """Joint positions (n,) -> tcp pose (9,): translation (m) + 6-D rotation, base frame."""
         return pose9(*self.fk(q))
 
     def jacobian(self, q: np.ndarray) -> np.ndarray:
@@ -124,12 +125,16 @@ class KinematicModel:
     def ik(self, pos: np.ndarray, R: np.ndarray, q_init: np.ndarray, *,
            max_iters: int = 200, tol_pos: float = 1e-4, tol_rot_deg: float = 0.05,
            rot_weight: float = 1.0, restarts: int = 30) -> IKResult:
-        """Damped least squares from ``q_init`` to the pose (pos, R), within joint limits.
+        """Damped least squares from ``q_init`` (n,) to the tcp pose: ``pos`` (3,) m and
+        ``R`` (3, 3), base frame; the answer stays within the joint limits.
 
-        The damping grows as the arm nears a singularity and shrinks when steps succeed.
-        ``rot_weight`` < 1 trades orientation for position (5-DoF arms get position
-        exactly and orientation as close as they can). A few random restarts follow when
-        the first descent stalls away from the target.
+        The damping grows as the arm nears a singularity and shrinks when steps succeed;
+        joints that sit on a limit and would be pushed past it are held while the others
+        move. ``rot_weight`` < 1 trades orientation for position (5-DoF arms get position
+        exactly and orientation as close as they can). When the first descent stalls away
+        from the target, up to ``restarts`` descents from random joint positions follow
+        (pass 0 when warm-starting from the current q in a control loop). Converged means
+        within ``tol_pos`` (m) and ``tol_rot_deg`` (the latter only when rot_weight is 1).
         """
         pos = np.asarray(pos, dtype=np.float64)
         R = np.asarray(R, dtype=np.float64)
