@@ -22,6 +22,7 @@ from cosmos_policy.engine.sampler import draw_noise, euler_sample
 from cosmos_policy.errors import SpecError, UserError
 from cosmos_policy.models.autoencoder import resize_frames
 from cosmos_policy.models.flow import Mode
+from cosmos_policy.models.inputs import check_inverse_frames, forward_actions
 from cosmos_policy.spec import ActionChunk, Observation
 
 
@@ -96,11 +97,8 @@ class EngineModel:
     def forward_dynamics_batch(self, observations: Sequence[Observation],
                                actions: np.ndarray) -> list[dict[str, np.ndarray]]:
         """B observations + actions (B, T, action_dim) -> B dicts camera -> uint8 (1, H, W, 3)."""
-        c, d = self.config, self.domain
-        actions = np.asarray(actions, dtype=np.float32)
-        if actions.shape != (len(observations), c.chunk, d.action_dim):
-            raise SpecError(f"actions: expected shape ({c.chunk}, {d.action_dim}) per "
-                            f"observation, got {actions.shape[1:]}")
+        c = self.config
+        actions = forward_actions(c, self.domain, actions, len(observations))
         out: list[dict[str, np.ndarray]] = []
         for start, part in self._indexed_parts(list(observations)):
             ctx = self._context([o.images for o in part], [o.prompt for o in part],
@@ -115,18 +113,10 @@ class EngineModel:
                                states: np.ndarray) -> np.ndarray:
         """B dicts camera -> uint8 (H + 1, h, w, 3) (frames t..t+H) and states (B, S)
         -> actions (B, H, action_dim) between them."""
-        c = self.config
-        if c.chunk != c.horizon:
-            raise UserError(f"this model predicts {c.chunk} actions over {c.horizon} frames; "
-                            "inverse dynamics needs a model trained with chunk == horizon")
+        check_inverse_frames(self.config, frames)
         states = np.asarray(states, dtype=np.float32)
         out = []
         for start, part in self._indexed_parts(list(frames)):
-            for f in part:
-                for cam in c.cameras:
-                    if cam in f and np.asarray(f[cam]).shape[0] != c.horizon + 1:
-                        raise SpecError(f"frames[{cam!r}]: expected {c.horizon + 1} frames "
-                                        f"(t..t+{c.horizon}), got {np.asarray(f[cam]).shape[0]}")
             first = [{cam: v[0] for cam, v in f.items()} for f in part]
             last = [{cam: v[-1] for cam, v in f.items()} for f in part]
             ctx = self._context(first, [""] * len(part), states[start: start + len(part)])

@@ -19,6 +19,7 @@ from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames, te
 from cosmos_policy.models.checkpoint import default_model_path, load_bundle
 from cosmos_policy.models.config import DomainSpec
 from cosmos_policy.models.flow import Mode, sample
+from cosmos_policy.models.inputs import check_inverse_frames, forward_actions
 from cosmos_policy.models.network import WorldActionNet
 from cosmos_policy.models.text import PromptEncoder
 from cosmos_policy.spec import ActionChunk, Observation
@@ -98,11 +99,8 @@ class CompactWAM:
                                actions: np.ndarray) -> list[dict[str, np.ndarray]]:
         """B observations + actions (B, T, action_dim) -> B dicts camera -> uint8 (1, H, W, 3)
         (the frame H steps ahead, at the input resolution)."""
-        c, d = self.config, self.domain
-        actions = np.asarray(actions, dtype=np.float32)
-        if actions.shape != (len(observations), c.chunk, d.action_dim):
-            raise SpecError(f"actions: expected shape ({c.chunk}, {d.action_dim}) per "
-                            f"observation, got {actions.shape[1:]}")
+        c = self.config
+        actions = forward_actions(c, self.domain, actions, len(observations))
         ctx = self._context([o.images for o in observations], [o.prompt for o in observations],
                             np.stack([o.state for o in observations]))
         a = self._pad((actions - self._a_mean) / self._a_std, c.max_action_dim)
@@ -113,16 +111,7 @@ class CompactWAM:
                                states: np.ndarray) -> np.ndarray:
         """B dicts camera -> uint8 (H + 1, h, w, 3) (frames t..t+H) and states (B, S)
         -> actions (B, H, action_dim) between them."""
-        c = self.config
-        if c.chunk != c.horizon:
-            raise UserError(f"this model predicts {c.chunk} actions over {c.horizon} frames; "
-                            "inverse dynamics needs a model trained with chunk == horizon")
-        for f in frames:
-            for cam in c.cameras:
-                n = np.asarray(f.get(cam, np.empty((0,)))).shape[0]
-                if cam in f and n != c.horizon + 1:
-                    raise SpecError(f"frames[{cam!r}]: expected {c.horizon + 1} frames "
-                                    f"(t..t+{c.horizon}), got {n}")
+        check_inverse_frames(self.config, frames)
         first = [{cam: v[0] for cam, v in f.items()} for f in frames]
         last = [{cam: v[-1] for cam, v in f.items()} for f in frames]
         ctx = self._context(first, [""] * len(frames), np.asarray(states))
