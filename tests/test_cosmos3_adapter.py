@@ -126,8 +126,11 @@ def test_clear_errors_for_folder_component_domain(checkpoint: Path, tmp_path: Pa
     with pytest.raises(UserError, match="no action statistics"):
         load_cosmos3(nostats, "franka", **OPTS)
     opts = {k: v for k, v in OPTS.items() if k != "domain"}
+    with pytest.raises(UserError, match="no statistics for Cosmos 3 domain 'robomind-franka'"):
+        load_cosmos3(checkpoint, "franka", **opts)  # embodiment.yaml's domain; stats lack it
+    wrong = dataclasses.replace(load_embodiment("franka"), cosmos3_domain="franka")
     with pytest.raises(UserError, match="'franka' .* is not a Cosmos 3 action domain"):
-        load_cosmos3(checkpoint, "franka", **opts)  # embodiment.yaml names no Cosmos 3 domain
+        load_cosmos3(checkpoint, wrong, **opts)
     bare = dataclasses.replace(load_embodiment("franka"), cosmos3_domain=None)
     with pytest.raises(UserError, match="has no Cosmos 3 domain"):
         load_cosmos3(checkpoint, bare, **opts)

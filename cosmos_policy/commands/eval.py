@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="reach, push or pick_place")
     parser.add_argument("--embodiment", default="franka", help="an embodiment name")
     parser.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
     parser.add_argument("--model", default="default",
-                        help="default (engines/default), a bundle folder, or oracle "
-                             "(the scripted expert as a model: checks the loop itself)")
+                        help="default (engines/default), a bundle folder, a Cosmos 3 "
+                             "checkpoint folder, or oracle (the scripted expert as a model: "
+                             "checks the loop itself)")
     parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch"))
     parser.add_argument("--lockstep", action="store_true",
                         help="inline inference charged a fixed latency: reproducible")
@@ -26,17 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first seed (default 0; training uses 1000 and up)")
     parser.add_argument("--prompt-style", default="canonical",
                         choices=("canonical", "paraphrase"))
-    parser.add_argument("--image-size", type=int, default=64, help="rendered frames, pixels")
+    parser.add_argument("--image-size", type=int, default=128,
+                        help="rendered frames, pixels (default 128, as the demonstrations)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="policy steps per episode (default: the task's limit)")
     parser.add_argument("--out", type=Path, default=None,
                         help="report folder (default outputs/eval/<task>-<embodiment>)")
     parser.add_argument("--videos", type=int, default=3, help="episodes recorded as mp4")
+    cosmos3_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
+    from cosmos_policy.models.cosmos3_use import is_cosmos3, options_from_args
     from cosmos_policy.sim.eval_runner import run_episodes
     from cosmos_policy.sim.evaluate import EvalConfig, check_seeds, config_dict, out_dir
     from cosmos_policy.sim.report import build_report, print_table, write_report
@@ -53,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                         lockstep=args.lockstep, lockstep_latency_s=args.latency_ms / 1e3,
                         blending=args.blending, image_size=args.image_size,
                         prompt_style=args.prompt_style, max_steps=args.max_steps,
-                        videos=args.videos)
+                        videos=args.videos, cosmos3=options_from_args(args) if is_cosmos3(args.model) else None)
     check_seeds(config)
     out = out_dir(config, args.out)
     runs = run_episodes(config, workers=args.workers, ray_address=args.ray)

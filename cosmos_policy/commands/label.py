@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 from cosmos_policy.errors import UserError
+from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
+from cosmos_policy.models.cosmos3_use import is_cosmos3, options_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="LeRobot v3 dataset folder to create")
     parser.add_argument("--embodiment", required=True, help="the model domain to label for")
     parser.add_argument("--model", default="default",
-                        help="'default' (engines/default) or a model bundle folder")
+                        help="'default' (engines/default), a model bundle folder or a Cosmos 3 "
+                             "checkpoint folder")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (or actors)")
     parser.add_argument("--ray", metavar="ADDRESS", default=None,
                         help="run on Ray: 'local' starts one, 'auto' or host:port joins one")
@@ -37,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="discard an unfinished run's shards instead of resuming")
     parser.add_argument("--summary", type=Path, default=None,
                         help="also write the JSON summary here")
+    cosmos3_arguments(parser)
 
 
 def _camera_map(pairs: list[str]) -> dict[str, str]:
@@ -57,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                     workers=args.workers, ray_address=args.ray, samples=args.samples,
                     seed=args.seed, steps=args.steps, cycle=not args.no_cycle,
                     cycle_min_psnr=args.cycle_min_psnr, camera_map=_camera_map(args.camera),
-                    overwrite=args.overwrite, restart=args.restart)
+                    overwrite=args.overwrite, restart=args.restart,
+                    cosmos3=options_from_args(args) if is_cosmos3(args.model) else None)
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=2))
     for rec in summary["labelled"]:

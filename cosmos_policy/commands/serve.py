@@ -7,13 +7,17 @@ import logging
 import signal
 import threading
 
+from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
+from cosmos_policy.models.cosmos3_use import options_from_args
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", choices=("dds", "websocket"), default="dds",
                         help="dds: ROS 2 topics without rclpy; websocket: openpi-style clients")
     parser.add_argument("--embodiment", required=True, help="an embodiment name or folder")
     parser.add_argument("--model", default="default",
-                        help="default (the shipped model), random (a stand-in) or a folder")
+                        help="default (the shipped model), random (a stand-in), a bundle or "
+                             "engine folder, or a Cosmos 3 checkpoint folder")
     parser.add_argument("--backend", default="onnxruntime", help="engine backend")
     parser.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID (dds)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (websocket)")
@@ -30,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds (0: until interrupted)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+    cosmos3_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--domain-id {args.domain_id}: expected 0..232")
     emb = load_embodiment(args.embodiment)
     projector = default_projector(emb)
-    model = load_model(args.model, emb, projector, backend=args.backend, seed=args.seed)
+    model = load_model(args.model, emb, projector, backend=args.backend, seed=args.seed,
+                       cosmos3=options_from_args(args))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     if args.transport == "websocket":

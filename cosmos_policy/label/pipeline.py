@@ -31,7 +31,12 @@ from cosmos_policy.models.checkpoint import default_model_path, sha256
 
 
 def model_identity(model: str | None) -> dict[str, str]:
-    """Hashes from the bundle's manifest (weights file and the manifest itself)."""
+    """Hashes from the bundle's manifest (weights file and the manifest itself), or a Cosmos 3
+    folder's identity (:func:`cosmos_policy.models.cosmos3_use.identity`)."""
+    from cosmos_policy.models.cosmos3_use import identity, is_cosmos3
+
+    if is_cosmos3(model):
+        return identity(model)  # type: ignore[arg-type]
     root = Path(model) if model else default_model_path()
     manifest = root / "manifest.json"
     if not manifest.is_file():
@@ -101,7 +106,8 @@ def label(src: Path, out: Path, embodiment: str, *, model: str | None = None,
           workers: int = 1, ray_address: str | None = None, samples: int = 4, seed: int = 0,
           steps: int = 10, cycle: bool = True, cycle_min_psnr: float = 20.0,
           camera_map: dict[str, str] | None = None, overwrite: bool = False,
-          restart: bool = False, progress: bool = True) -> dict[str, Any]:
+          restart: bool = False, progress: bool = True,
+          cosmos3: Any = None) -> dict[str, Any]:
     """Label every episode of ``src`` into a LeRobot v3 dataset at ``out``; returns the
     summary (also written to ``out/meta/label_summary.json``)."""
     src, out = Path(src), Path(out)
@@ -117,7 +123,8 @@ def label(src: Path, out: Path, embodiment: str, *, model: str | None = None,
                         embodiment=embodiment, samples=samples, seed=seed, steps=steps,
                         cycle=cycle, cycle_min_psnr=cycle_min_psnr,
                         camera_map=dict(camera_map or {}),
-                        threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
+                        threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0,
+                        cosmos3=cosmos3)
     run_id = {"input": settings.input, "format": fmt, "model": ident, "embodiment": embodiment,
               "samples": samples, "seed": seed, "steps": steps, "cycle": cycle,
               "cycle_min_psnr": cycle_min_psnr, "camera_map": settings.camera_map}

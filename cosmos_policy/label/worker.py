@@ -36,6 +36,7 @@ class Settings:
     cycle_min_psnr: float = 20.0
     camera_map: dict[str, str] = field(default_factory=dict)
     threads: int = 0
+    cosmos3: Any = None  # Cosmos3Options when ``model`` is a Cosmos 3 checkpoint folder
 
 
 class Labeller:
@@ -50,8 +51,15 @@ class Labeller:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.settings = settings
-        self.model = load_model(settings.model, settings.embodiment, steps=settings.steps,
-                                seed=settings.seed)
+        from cosmos_policy.models.cosmos3_use import Cosmos3Labelling, is_cosmos3
+        from cosmos_policy.models.cosmos3_use import load as load_cosmos3
+
+        if is_cosmos3(settings.model):
+            self.model = Cosmos3Labelling(load_cosmos3(settings.model, settings.embodiment,
+                                                       settings.cosmos3, seed=settings.seed))
+        else:
+            self.model = load_model(settings.model, settings.embodiment, steps=settings.steps,
+                                    seed=settings.seed)
 
     def run(self, key: str) -> dict[str, Any]:
         s, t0 = self.settings, time.perf_counter()

@@ -1,6 +1,7 @@
 """Models the servers load by name: the shipped engine, an engine/bundle path, or test stand-ins.
 
 ``default`` and a path go through :func:`cosmos_policy.engine.default.default_engine`;
+a Cosmos 3 checkpoint folder through :mod:`cosmos_policy.models.cosmos3_use`;
 ``random`` is a tiny seeded stand-in that proves the loop without trained weights: it
 returns chunks that wander a few centimetres around the observed pose (joint embodiments:
 a few hundredths of a radian), so commands change and the robot visibly moves.
@@ -14,6 +15,8 @@ import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.errors import UserError
+from cosmos_policy.models.cosmos3_use import Cosmos3Options, is_cosmos3
+from cosmos_policy.models.cosmos3_use import load as load_cosmos3_folder
 from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
 
 STAND_INS = ("random",)
@@ -67,17 +70,22 @@ class RandomWalkModel:
 
 
 def load_model(name: str, embodiment: Embodiment, projector: object | None = None, *,
-               backend: str = "onnxruntime", seed: int = 0) -> WorldActionModel:
-    """``default`` (the shipped model's engine), ``random`` or a bundle/engine folder path."""
+               backend: str = "onnxruntime", seed: int = 0,
+               cosmos3: Cosmos3Options | None = None) -> WorldActionModel:
+    """``default`` (the shipped model's engine), ``random``, a bundle/engine folder path or a
+    Cosmos 3 checkpoint folder (loaded with ``cosmos3`` options)."""
     if name == "random":
         return RandomWalkModel(embodiment, projector, seed=seed)
+    if is_cosmos3(name):
+        return load_cosmos3_folder(name, embodiment, cosmos3, seed=seed)
     from cosmos_policy.engine.default import default_engine
 
     if name != "default":
         path = Path(name)
         if not path.exists():
             raise UserError(f"--model {name}: no such folder; use 'default', "
-                            f"{', '.join(STAND_INS)} or a model/engine folder")
+                            f"{', '.join(STAND_INS)}, a model/engine folder or a Cosmos 3 "
+                            "checkpoint folder")
         if any(path.glob("*.onnx")) or any(path.glob("*.plan")):  # an engine folder: as it is
             from cosmos_policy.engine.model import EngineModel
 

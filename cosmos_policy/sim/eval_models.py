@@ -5,6 +5,8 @@
 * ``default`` / a bundle folder with ``--backend onnxruntime``: the bundle's ONNX Runtime
   engine (:func:`cosmos_policy.engine.default_engine`, built and parity-checked on first use);
 * with ``--backend torch``: :class:`cosmos_policy.models.CompactWAM` (the eager reference);
+* a Cosmos 3 checkpoint folder: :class:`cosmos_policy.models.cosmos3.Cosmos3WAM` with the
+  ``--cosmos3-*`` options (:mod:`cosmos_policy.models.cosmos3_use`);
 * ``oracle``: :class:`ExpertOracle`, the scripted expert (privileged state) wrapped as a
   world-action model returning chunks. It proves the closed loop works independently of
   learning: a runtime that loses it frames, time or commands shows up as oracle failures.
@@ -25,16 +27,24 @@ ORACLE = "oracle"
 
 
 def load_eval_model(model: str, backend: str, embodiment: str, *, seed: int = 0,
-                    env: Any = None, chunk: int = 8) -> Any:
+                    env: Any = None, chunk: int = 8, cosmos3: Any = None) -> Any:
     """A :class:`~cosmos_policy.spec.WorldActionModel` for ``embodiment``.
 
-    model: ``default``, a bundle folder, or ``oracle`` (needs ``env``, the evaluation env).
+    model: ``default``, a bundle folder, a Cosmos 3 folder (``cosmos3``: its
+    :class:`~cosmos_policy.models.cosmos3_use.Cosmos3Options`) or ``oracle`` (needs ``env``,
+    the evaluation env).
     backend: ``onnxruntime`` or ``torch`` (ignored for the oracle). seed: sampler seed.
     """
     if model == ORACLE:
         if env is None:
             raise ValueError("the oracle needs the evaluation env")
         return ExpertOracle(env, chunk=chunk)
+    from cosmos_policy.models.cosmos3_use import is_cosmos3
+
+    if is_cosmos3(model):  # a Cosmos 3 checkpoint: the pipeline itself (no engine backend)
+        from cosmos_policy.models.cosmos3_use import load
+
+        return load(model, embodiment, cosmos3, seed=seed)
     if backend not in BACKENDS:
         raise UserError(f"unknown backend '{backend}'; valid: {', '.join(BACKENDS)}")
     from cosmos_policy.engine.default import resolve_model

@@ -55,7 +55,7 @@ TRAINING_SEED_START = 1000
 class EvalConfig:
     """One evaluation (one task and embodiment).
 
-    model: ``default``, a bundle folder or ``oracle``; backend: ``onnxruntime`` or ``torch``.
+    model: ``default``, a bundle folder, a Cosmos 3 folder or ``oracle``; backend: ``onnxruntime`` or ``torch``.
     lockstep: reproducible inline inference charged ``lockstep_latency_s`` of simulated time.
     blending: ``rtc`` or ``ensemble``. image_size: rendered camera frames (pixels, square).
     max_steps: policy steps per episode (None: the task's limit). videos: episodes recorded.
@@ -70,11 +70,12 @@ class EvalConfig:
     lockstep: bool = False
     lockstep_latency_s: float = 0.05
     blending: str = "rtc"
-    image_size: int = 64
+    image_size: int = 128
     prompt_style: str = "canonical"
     max_steps: int | None = None
     videos: int = 3
     workspace: bool = True
+    cosmos3: Any = None  # Cosmos3Options when ``model`` is a Cosmos 3 checkpoint folder
 
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.episodes))
@@ -167,7 +168,7 @@ class Evaluator:
                             action_mode="joint" if _is_joint(cfg.embodiment) else "ee_pose")
         self.emb = emb = self.env.embodiment
         self.model = TimedModel(load_eval_model(cfg.model, cfg.backend, emb.name, seed=cfg.seed,
-                                                env=self.env))
+                                                env=self.env, cosmos3=cfg.cosmos3))
         self.projector = None
         if emb.action_type == "ee_pose":
             from cosmos_policy.kinematics import KinematicProjector

@@ -3,7 +3,8 @@ and the tests (which check the launch file's defaults against it without importi
 
 PARAMETERS: dict[str, tuple[object, str]] = {
     "embodiment": ("franka", "embodiment name or folder (embodiments/<name>/embodiment.yaml)"),
-    "engine": ("default", "model: 'default', 'random' (stand-in) or an engine/bundle folder"),
+    "engine": ("default", "model: 'default', 'random' (stand-in), an engine/bundle folder or a "
+                          "Cosmos 3 checkpoint folder"),
     "backend": ("onnxruntime", "engine backend: onnxruntime, tensorrt, ..."),
     "prompt": ("", "task prompt until one arrives on ~/prompt (empty: wait)"),
     "command_rate_hz": (0.0, "command rate; 0 uses the embodiment's command_rate_hz"),
@@ -13,4 +14,9 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "controller": ("joint_trajectory_controller", "ros2_control controller to command"),
     "blending": ("rtc", "chunk blending: rtc or ensemble"),
     "start_enabled": (False, "command motion on activate without waiting for ~/enable"),
+    "cosmos3_domain": ("", "Cosmos 3 action domain (empty: cosmos3.domain of embodiment.yaml)"),
+    "cosmos3_dtype": ("auto", "Cosmos 3 weights: auto, bfloat16, float16 or float32"),
+    "cosmos3_device": ("auto", "Cosmos 3 device: auto, cpu, cuda or cuda:N"),
+    "cosmos3_chunk": (16, "Cosmos 3 actions per call (a multiple of 4)"),
+    "cosmos3_steps": (35, "Cosmos 3 denoising steps"),
 }

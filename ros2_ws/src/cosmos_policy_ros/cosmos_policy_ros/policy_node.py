@@ -48,6 +48,7 @@ class PolicyNode(LifecycleNode):
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from cosmos_policy.embodiment import load_embodiment
+        from cosmos_policy.models.cosmos3_use import Cosmos3Options
         from cosmos_policy.serve.models import load_model
         from cosmos_policy.serve.node_core import NodeConfig, PolicyNodeCore, default_projector
         from cosmos_policy.transport.convert import JointStateDecoder
@@ -55,7 +56,13 @@ class PolicyNode(LifecycleNode):
         try:
             self.emb = load_embodiment(self._p("embodiment"))
             projector = default_projector(self.emb)
-            model = load_model(self._p("engine"), self.emb, projector, backend=self._p("backend"))
+            cosmos3 = Cosmos3Options(domain=self._p("cosmos3_domain") or None,
+                                     dtype=self._p("cosmos3_dtype"),
+                                     device=self._p("cosmos3_device"),
+                                     chunk_size=int(self._p("cosmos3_chunk")),
+                                     steps=int(self._p("cosmos3_steps")))
+            model = load_model(self._p("engine"), self.emb, projector, backend=self._p("backend"),
+                               cosmos3=cosmos3)
             config = NodeConfig(prompt=self._p("prompt") or None,
                                 command_rate_hz=self._p("command_rate_hz") or None,
                                 blending=self._p("blending"),

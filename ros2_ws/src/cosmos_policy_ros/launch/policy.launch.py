@@ -15,7 +15,8 @@ from lifecycle_msgs.msg import Transition
 
 ARGUMENTS = [
     ("embodiment", "franka", "embodiment name; also selects config/<embodiment>.yaml"),
-    ("engine", "default", "model: 'default', 'random' (stand-in) or an engine/bundle folder"),
+    ("engine", "default", "model: 'default', 'random' (stand-in), an engine/bundle folder or a "
+                          "Cosmos 3 checkpoint folder"),
     ("backend", "onnxruntime", "engine backend: onnxruntime, tensorrt, ..."),
     ("prompt", "", "task prompt until one arrives on ~/prompt (empty: wait)"),
     ("command_rate_hz", "0.0", "command rate; 0 uses the embodiment's command_rate_hz"),
@@ -24,6 +25,11 @@ ARGUMENTS = [
     ("controller", "joint_trajectory_controller", "ros2_control controller to command"),
     ("blending", "rtc", "chunk blending: rtc or ensemble"),
     ("start_enabled", "false", "command motion on activate without waiting for ~/enable"),
+    ("cosmos3_domain", "", "Cosmos 3 action domain (empty: cosmos3.domain of embodiment.yaml)"),
+    ("cosmos3_dtype", "auto", "Cosmos 3 weights: auto, bfloat16, float16 or float32"),
+    ("cosmos3_device", "auto", "Cosmos 3 device: auto, cpu, cuda or cuda:N"),
+    ("cosmos3_chunk", "16", "Cosmos 3 actions per call (a multiple of 4)"),
+    ("cosmos3_steps", "35", "Cosmos 3 denoising steps"),
 ]
 
 

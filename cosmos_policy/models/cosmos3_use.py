@@ -1,0 +1,169 @@
+"""How the commands use a Cosmos 3 checkpoint: ``--model PATH`` dispatch, options, labelling.
+
+``eval``, ``label``, ``serve`` and the ROS 2 node take ``--model PATH``; when PATH is a Cosmos 3
+pipeline folder (:func:`~cosmos_policy.models.cosmos3_load.is_cosmos3_folder`) they load it
+with :func:`~cosmos_policy.models.cosmos3.load_cosmos3` and the :class:`Cosmos3Options` given
+on the command line, instead of the compact model or an engine.
+
+:class:`Cosmos3Labelling` gives a :class:`~cosmos_policy.models.cosmos3.Cosmos3WAM` the
+batched interface that labelling and its cycle check use on the compact model
+(``config.horizon``/``cameras``/``image_size``, ``domain`` statistics,
+``inverse_dynamics_batch``, ``forward_dynamics_batch``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from cosmos_policy.errors import UserError
+from cosmos_policy.models.config import DomainSpec
+from cosmos_policy.models.cosmos3_load import is_cosmos3_folder
+from cosmos_policy.spec import Observation
+
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+SCALE_FLOOR = 1e-2  # a channel the statistics hold constant must not blow up the spread
+
+
+def is_cosmos3(model: str | Path | None) -> bool:
+    """True when ``--model`` names a Cosmos 3 checkpoint folder."""
+    return model not in (None, "default", "random", "oracle") and is_cosmos3_folder(model)
+
+
+@dataclass(frozen=True)
+class Cosmos3Options:
+    """What the command line sets for a Cosmos 3 checkpoint (see docs/COSMOS3.md).
+
+    dtype/device ``auto``: bfloat16 on CUDA, float32 on the CPU. domain: overrides
+    ``cosmos3.domain`` of embodiment.yaml. chunk_size: actions per call (multiple of 4).
+    """
+
+    domain: str | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    chunk_size: int = 16
+    resolution_tier: int = 480
+    steps: int = 35
+    guidance_scale: float = 1.0
+    camera: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise UserError(f"--cosmos3-dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise UserError(f"--cosmos3-device {self.device!r}: use auto, cpu, cuda or cuda:N")
+
+    def load_kwargs(self, seed: int = 0) -> dict[str, Any]:
+        """Keyword arguments for :func:`~cosmos_policy.models.cosmos3.load_cosmos3`."""
+        import torch
+
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = self.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        kw = {k: v for k, v in asdict(self).items() if k not in ("dtype", "device")}
+        return {**kw, "dtype": dtype, "device": device, "seed": seed}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``--cosmos3-*`` options (used only when ``--model`` is a Cosmos 3 folder)."""
+    g = parser.add_argument_group("Cosmos 3 checkpoints (when --model is a Cosmos 3 folder)")
+    d = Cosmos3Options()
+    g.add_argument("--cosmos3-domain", default=None,
+                   help="Cosmos 3 action domain (default: cosmos3.domain of embodiment.yaml)")
+    g.add_argument("--cosmos3-dtype", default=d.dtype, choices=DTYPES)
+    g.add_argument("--cosmos3-device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    g.add_argument("--cosmos3-chunk", type=int, default=d.chunk_size,
+                   help="actions per call (a multiple of 4)")
+    g.add_argument("--cosmos3-tier", type=int, default=d.resolution_tier,
+                   help="resolution tier: 256, 480, 704 or 720")
+    g.add_argument("--cosmos3-steps", type=int, default=d.steps, help="denoising steps")
+    g.add_argument("--cosmos3-guidance", type=float, default=d.guidance_scale,
+                   help="classifier-free guidance (1.0: one transformer pass per step)")
+    g.add_argument("--cosmos3-camera", default=None,
+                   help="the camera that conditions the model (default: the first)")
+
+
+def options_from_args(args: argparse.Namespace) -> Cosmos3Options:
+    return Cosmos3Options(domain=args.cosmos3_domain, dtype=args.cosmos3_dtype,
+                          device=args.cosmos3_device, chunk_size=args.cosmos3_chunk,
+                          resolution_tier=args.cosmos3_tier, steps=args.cosmos3_steps,
+                          guidance_scale=args.cosmos3_guidance, camera=args.cosmos3_camera)
+
+
+def load(path: str | Path, embodiment: Any, options: Cosmos3Options | None = None, *,
+         seed: int = 0) -> Any:
+    """The :class:`~cosmos_policy.models.cosmos3.Cosmos3WAM` of the folder ``path``."""
+    from cosmos_policy.models.cosmos3 import load_cosmos3
+
+    return load_cosmos3(path, embodiment, **(options or Cosmos3Options()).load_kwargs(seed))
+
+
+def identity(path: str | Path) -> dict[str, str]:
+    """Provenance of a Cosmos 3 folder without hashing gigabytes: the SHA-256 of its
+    ``model_index.json``, of the transformer's config and weight index (which name every
+    shard) and of the action statistics."""
+    from cosmos_policy.models.checkpoint import sha256
+
+    root = Path(path)
+    out = {"path": str(root.resolve()), "kind": "cosmos3"}
+    for key, rel in (("model_index_sha256", "model_index.json"),
+                     ("transformer_config_sha256", "transformer/config.json"),
+                     ("action_statistics_sha256", "action_statistics.json")):
+        if (root / rel).is_file():
+            out[key] = sha256(root / rel)
+    weights = sorted((root / "transformer").glob("*.safetensors*"))
+    out["transformer_weights"] = ", ".join(f"{p.name}:{p.stat().st_size}" for p in weights)
+    return out
+
+
+class Cosmos3Labelling:
+    """A :class:`~cosmos_policy.models.cosmos3.Cosmos3WAM` as labelling expects a model.
+
+    A window is ``chunk_size`` transitions of the model's camera. The domain statistics
+    give the confidence scale (half the q01..q99 range, the std, or half the min..max
+    range, per action channel) and the state used when a source has none (home, gripper
+    open).
+    """
+
+    def __init__(self, wam: Any) -> None:
+        self.wam = wam
+        emb = wam.embodiment
+        cam = emb.camera(wam.camera)
+        self.config = SimpleNamespace(horizon=wam.chunk_size, cameras=(wam.camera,),
+                                      image_size=int(min(cam.width, cam.height)))
+        stats = wam.stats
+        scale = np.abs(stats.b) if stats.kind == "mean_std" else np.abs(stats.b - stats.a) / 2
+        centre = stats.a if stats.kind == "mean_std" else (stats.a + stats.b) / 2
+        width = emb.action_dim
+        if width != len(scale):  # joint-space embodiment: scale in its own units is unknown
+            scale, centre = np.ones(width), np.zeros(width)
+        state = np.concatenate([emb.home, [0.0]])
+        self.domain = DomainSpec(
+            name=emb.name, state_dim=len(state), action_dim=width,
+            state_mean=tuple(float(x) for x in state),
+            state_std=tuple(1.0 for _ in state),
+            action_mean=tuple(float(x) for x in centre),
+            action_std=tuple(max(float(x), SCALE_FLOOR) for x in scale))
+
+    def reset(self) -> None:
+        self.wam.reset()
+
+    def inverse_dynamics_batch(self, frames: Sequence[dict[str, np.ndarray]],
+                               states: np.ndarray) -> list[np.ndarray]:
+        if not frames:
+            raise UserError("inverse dynamics needs at least one window")
+        return [self.wam.inverse_dynamics(f, s) for f, s in zip(frames, states, strict=True)]
+
+    def forward_dynamics_batch(self, observations: Sequence[Observation],
+                               actions: np.ndarray) -> list[dict[str, np.ndarray]]:
+        return [self.wam.forward_dynamics(o, a)
+                for o, a in zip(observations, actions, strict=True)]
