@@ -205,3 +205,26 @@ def test_export_seams_run_in_onnxruntime(net: WorldActionNet, tmp_path) -> None:
         feeds = {i.name: a.numpy() for i, a in zip(sess.get_inputs(), args, strict=True)}
         for got, ref in zip(sess.run(None, feeds), want, strict=True):
             np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_autoencoder_loss_weights_small_coloured_objects() -> None:
+    from cosmos_policy.models.autoencoder import FrameAutoencoder, saliency_weights
+
+    floor = torch.full((1, 3, 16, 16), 0.5)
+    floor[:, 0] = 0.6  # brownish, saturation 0.1: weight 1
+    img = floor.clone()
+    img[:, :, 4:6, 4:6] = torch.tensor([0.9, 0.1, 0.1])[:, None, None]  # a red cube
+    w = saliency_weights(img)
+    assert w.shape == (1, 1, 16, 16)
+    assert torch.allclose(w[0, 0, 0, 0], torch.tensor(1.0))
+    assert w[0, 0, 4, 4] > 5 * w[0, 0, 0, 0]
+    # the same error costs more on the cube than on the floor
+    ae = FrameAutoencoder(4, 4, 8)
+    ae.decode = lambda z: img_rec  # type: ignore[method-assign]
+    img_rec = img.clone()
+    img_rec[:, :, 4:6, 4:6] = floor[:, :, 4:6, 4:6]  # cube erased
+    cube_lost = float(ae.loss(img))
+    img_rec = img.clone()
+    img_rec[:, :, 10:12, 10:12] += 0.4  # the same area of floor wrong by about as much
+    floor_wrong = float(ae.loss(img))
+    assert cube_lost > 3 * floor_wrong

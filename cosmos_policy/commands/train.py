@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
     parser.add_argument("--cameras", default="front,wrist",
                         help="comma-separated camera names, in token order (new models)")
+    parser.add_argument("--image-size", type=int, default=64,
+                        help="side of the square frames the model sees (new models)")
+    parser.add_argument("--patch", type=int, default=2,
+                        help="latent patch side: tokens per camera = (size/8/patch)^2 (new models)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     model_config = None
     if args.init is None and not args.resume:
         model_config = WAMConfig(d_model=args.d_model, n_layers=args.layers,
-                                 cameras=tuple(c for c in args.cameras.split(",") if c))
+                                 cameras=tuple(c for c in args.cameras.split(",") if c),
+                                 image_size=args.image_size, patch=args.patch)
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only)
