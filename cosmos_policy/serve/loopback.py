@@ -1,0 +1,58 @@
+"""Closed loop across processes on this machine: ``serve --transport dds`` and ``sim-robot``.
+
+:func:`episodes_over_dds` starts the policy server and the simulated robot as two separate
+processes on one DDS domain (the wire a ROS 2 system would see), runs ``episodes`` episodes
+and returns the robot's summary and per-episode results. Used by the slow integration test
+and by ``benchmarks/dds_success.py``; set ``CYCLONEDDS_URI`` to a loopback configuration
+first when the machine has other DDS traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from cosmos_policy.errors import UserError
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cosmos_policy.cli", *args]
+
+
+def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int, *,
+                      model: str = "default", seed: int = 0, max_episode_s: float | None = None,
+                      timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Run ``episodes`` episodes of ``task`` with the server and robot as two processes.
+
+    Returns ``{"summary": robot summary, "episodes": [per-episode dicts], "server_log": str}``.
+    """
+    server = subprocess.Popen(_cli("serve", "--transport", "dds", "--embodiment", embodiment,
+                                   "--model", model, "--domain-id", str(domain_id),
+                                   "--duration", str(int(timeout_s))),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        while not line.startswith("serving") and server.poll() is None:
+            line = server.stdout.readline() if server.stdout else ""
+        if not line.startswith("serving"):
+            raise UserError(f"the policy server did not start: {line.strip()}")
+        args = ["sim-robot", "--embodiment", embodiment, "--task", task, "--domain-id",
+                str(domain_id), "--episodes", str(episodes), "--seed", str(seed)]
+        if max_episode_s is not None:
+            args += ["--max-episode-s", str(max_episode_s)]
+        robot = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=timeout_s)
+    finally:
+        server.terminate()
+        try:
+            log, _ = server.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            log, _ = server.communicate()
+    if robot.returncode != 0:
+        raise RuntimeError(f"sim-robot failed ({robot.returncode}): {robot.stderr[-2000:]}")
+    per_episode = [json.loads(x.split("episode ", 1)[1]) for x in robot.stderr.splitlines()
+                   if "cosmos_policy.sim_robot episode {" in x]
+    return {"summary": json.loads(robot.stdout.strip().splitlines()[-1]),
+            "episodes": per_episode, "server_log": log or ""}
