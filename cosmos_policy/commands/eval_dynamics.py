@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="first seed (default 0; training uses 1000 and up)")
     parser.add_argument("--stride", type=int, default=4, help="policy steps between windows")
-    parser.add_argument("--image-size", type=int, default=64, help="rendered frames, pixels")
+    parser.add_argument("--image-size", type=int, default=128,
+                        help="rendered frames, pixels (default 128, as the demonstrations)")
     parser.add_argument("--max-steps", type=int, default=None, help="expert steps per episode")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder (default outputs/eval/<task>-<embodiment>-dynamics)")

@@ -1,0 +1,118 @@
+"""Every figure of the world-action model in one run: policy success per task, embodiment and
+prompt style, forward- and inverse-dynamics quality. Writes the results file of a model.
+
+    python benchmarks/model_results.py [--model default|PATH] [--episodes 100]
+        [--tasks reach,push,pick_place] [--embodiments franka,ur5e] [--styles canonical,paraphrase]
+        [--dynamics-episodes 5] [--workers 2] [--out engines/default/RESULTS.json]
+
+Policy: ``cosmos-policy eval --lockstep`` (reproducible; inference charged 50 ms of
+simulated time), seeds 0 and up (training uses 1000 and up). Dynamics:
+``cosmos-policy eval-dynamics`` on expert episodes with the same held-out seeds. Each
+command's own JSON report stays under ``--work`` (default outputs/model_results/); this
+program collects them into ``--out`` and prints the tables as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _cli(*args: str) -> None:
+    cmd = [sys.executable, "-m", "cosmos_policy.cli", *args]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{run.stderr[-3000:]}")
+
+
+def policy_table(a: argparse.Namespace) -> list[dict]:
+    rows = []
+    for emb in a.embodiments:
+        for task in a.tasks:
+            for style in a.styles:
+                rep = a.work / f"policy-{task}-{emb}-{style}"
+                t0 = time.perf_counter()
+                _cli("eval", "--task", task, "--embodiment", emb, "--episodes",
+                     str(a.episodes), "--model", a.model, "--lockstep", "--prompt-style",
+                     style, "--videos", str(a.videos), "--workers", str(a.workers),
+                     "--out", str(rep))
+                r = json.loads((rep / "eval.json").read_text())
+                rows.append({"task": task, "embodiment": emb, "prompt_style": style,
+                             "episodes": r["episodes"], "successes": r["successes"],
+                             "success_rate": r["success_rate"], "ci95": r["ci95"],
+                             "report": str(rep), "wall_s": round(time.perf_counter() - t0)})
+                print(f"  {task}/{emb}/{style}: {r['successes']}/{r['episodes']}", flush=True)
+    return rows
+
+
+def dynamics_table(a: argparse.Namespace) -> list[dict]:
+    rows = []
+    for emb in a.embodiments:
+        for task in a.tasks:
+            for mode in ("forward", "inverse"):
+                rep = a.work / f"dynamics-{task}-{emb}"
+                _cli("eval-dynamics", "--mode", mode, "--task", task, "--embodiment", emb,
+                     "--episodes", str(a.dynamics_episodes), "--model", a.model,
+                     "--out", str(rep))
+                r = json.loads((rep / f"{mode}_dynamics.json").read_text())
+                keep = ("psnr_db", "baseline_copy_last_psnr_db", "mean_r2", "mean_nmae",
+                        "windows", "r2")
+                rows.append({"task": task, "embodiment": emb, "mode": mode,
+                             **{k: r[k] for k in keep if k in r}, "report": str(rep)})
+                print(f"  {mode} {task}/{emb}: " + ", ".join(
+                    f"{k} {r[k]}" for k in keep[:4] if k in r), flush=True)
+    return rows
+
+
+def markdown(result: dict) -> str:
+    lines = ["| task | embodiment | prompts | success | 95% CI |", "| --- | --- | --- | --- | --- |"]
+    for r in result["policy"]:
+        lo, hi = r["ci95"]
+        lines.append(f"| {r['task']} | {r['embodiment']} | {r['prompt_style']} | "
+                     f"{r['successes']}/{r['episodes']} ({100 * r['success_rate']:.0f}%) | "
+                     f"[{lo:.2f}, {hi:.2f}] |")
+    lines += ["", "| mode | task | embodiment | result |", "| --- | --- | --- | --- |"]
+    for r in result["dynamics"]:
+        if r["mode"] == "forward":
+            gain = r["psnr_db"] - r["baseline_copy_last_psnr_db"]
+            what = (f"PSNR {r['psnr_db']:.2f} dB vs copy-last {r['baseline_copy_last_psnr_db']:.2f}"
+                    f" dB ({gain:+.2f} dB)")
+        else:
+            what = f"R^2 {r['mean_r2']:.3f}, normalised error {r['mean_nmae']:.3f}"
+        lines.append(f"| {r['mode']} | {r['task']} | {r['embodiment']} | {what} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="default")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--tasks", default="reach,push,pick_place")
+    p.add_argument("--embodiments", default="franka,ur5e")
+    p.add_argument("--styles", default="canonical,paraphrase")
+    p.add_argument("--dynamics-episodes", type=int, default=5)
+    p.add_argument("--videos", type=int, default=2)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--skip-policy", action="store_true")
+    p.add_argument("--skip-dynamics", action="store_true")
+    p.add_argument("--work", type=Path, default=Path("outputs/model_results"))
+    p.add_argument("--out", type=Path, default=Path("outputs/model_results/results.json"))
+    a = p.parse_args()
+    for key in ("tasks", "embodiments", "styles"):
+        setattr(a, key, [x for x in getattr(a, key).split(",") if x])
+    a.work.mkdir(parents=True, exist_ok=True)
+    result = {"model": a.model, "date": time.strftime("%Y-%m-%d"), "episodes": a.episodes,
+              "policy": [] if a.skip_policy else policy_table(a),
+              "dynamics": [] if a.skip_dynamics else dynamics_table(a)}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=2))
+    print(markdown(result))
+    print("->", a.out)
+
+
+if __name__ == "__main__":
+    main()
