@@ -32,6 +32,7 @@ from cosmos_policy.transport.images import rgb_to_image
 log = logging.getLogger("cosmos_policy.sim_robot")
 
 EPISODE_TOPIC = "/sim_robot/episode"
+MAX_CATCH_UP = 20  # physics steps run at once to catch up with real time
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class SimRobot:
         if self._ramp is None:
             return
         start, target, t0, dur = self._ramp
-        a = min(1.0, (now - t0) / dur)
+        a = min(1.0, max(0.0, (now - t0) / dur))
         self.scene.data.ctrl[self.scene.arm_act] = start + (target - start) * a
 
     # ------------------------------------------------------------------ publishing
@@ -162,40 +163,54 @@ class SimRobot:
         seed = cfg.seed + index
         obs, _ = self.env.reset(seed=seed)
         self._ramp = None
+        self._traj.take(1024)  # commands for the previous episode's arm: not for this one
+        self._fwd.take(1024)
         self._prompt.write(msgs.String(obs["prompt"]))
         self._reset_rq.write(msgs.TriggerRequest(guid=0x51D, seq=index + 1))
         limit = cfg.max_episode_s or self.env.max_episode_steps / self.emb.control_rate_hz
         period = 1.0 / cfg.physics_rate_hz
-        cam_every = max(1, round(cfg.physics_rate_hz / cfg.camera_rate_hz))
-        js_every = max(1, round(cfg.physics_rate_hz / cfg.joint_state_rate_hz))
+        cam_period, js_period = 1.0 / cfg.camera_rate_hz, 1.0 / cfg.joint_state_rate_hz
         start = time.monotonic()
-        deadline, k, success = start, 0, False
+        k, success, late = 0, False, 0
+        next_cam = next_js = start
         q_start, moved = self.scene.arm_q(), 0.0
+        # Physics, joint states and cameras each keep their own wall-clock schedule, so a
+        # slow render (a loaded machine) lowers only the frame rate it must, never the rate
+        # of the others, and simulated time keeps up with real time.
         while not self._stop.is_set():
             now = time.monotonic()
             if now - start > limit:
                 break
             self._poll_commands(now)
-            self._apply(now)
-            for _ in range(self._substeps):
-                mujoco.mj_step(self.scene.model, self.scene.data)
+            due = int((now - start) / period) + 1  # physics steps that should have run
+            if due - k > MAX_CATCH_UP:
+                late += due - k - MAX_CATCH_UP
+                k = due - MAX_CATCH_UP  # too far behind: give up on those steps
+            while k < due:
+                self._apply(start + k * period)
+                for _ in range(self._substeps):
+                    mujoco.mj_step(self.scene.model, self.scene.data)
+                k += 1
             stamp = time.time()
-            if k % js_every == 0:
+            if now >= next_js:
                 self._publish_joints(stamp)
-            if k % cam_every == 0:
+                next_js = max(next_js + js_period, now)
+            if now >= next_cam:
                 self._publish_images(stamp)
+                next_cam = max(next_cam + cam_period, now)
             moved = max(moved, float(np.abs(self.scene.arm_q() - q_start).max()))
             if self.env.task.success(self.scene):
                 success = True
                 break
-            k += 1
-            deadline += period
-            delay = deadline - time.monotonic()
+            wake = min(start + k * period, next_js, next_cam)
+            delay = wake - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            else:
-                deadline = time.monotonic()
+        if late:
+            log.warning("episode %d: %d physics steps skipped (the machine could not keep "
+                        "real time)", index, late)
         result = {"episode": index, "seed": seed, "success": success, "steps": k,
+                  "skipped_steps": late,
                   "time_s": round(time.monotonic() - start, 3), "commands": self.commands,
                   "max_joint_motion_rad": round(moved, 4),
                   "prompt": obs["prompt"]}
