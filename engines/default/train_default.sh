@@ -16,15 +16,12 @@ for emb in franka ur5e; do
     --seed 2000 --max-attempts 300 --overwrite
 done
 
-# 2. Stage one: autoencoder + three modes from scratch.
-$CP train "$W"/demos/{franka,ur5e}-{reach,push,pick_place} --out "$W/train-default" \
-  --steps 3000 --batch 32 --seed 0
+# 2. One run from scratch: saliency-weighted autoencoder (1000 steps), then the three modes
+#    (11000 steps), all demonstrations, batch 32.
+$CP train "$W"/demos/{franka,ur5e}-{reach,reach2,push,pick_place} --out "$W/train-default" \
+  --steps "${STEPS:-12000}" --ae-steps 1000 --batch 32 --seed 0 --ckpt-every 250
 
-# 3. Stage two: continue on all demonstrations, with the extra reach episodes.
-$CP train "$W"/demos/{franka,ur5e}-{reach,reach2,push,pick_place} --init "$W/train-default" \
-  --out "$W/train-default2" --steps "${STAGE2_STEPS:-5000}" --batch 32 --seed 1
-
-# 4. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
+# 3. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
-  cp "$W/train-default2/$f" engines/default/
+  cp "$W/train-default/$f" engines/default/
 done
