@@ -34,7 +34,7 @@ def main() -> int:
     p.add_argument("--embodiment", default="franka")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--lockstep-latency-ms", type=float, default=0.0)
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--out", type=Path, default=Path("async_vs_lockstep.json"))
     args = p.parse_args()
     emb = load_embodiment(args.embodiment)

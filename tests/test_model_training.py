@@ -219,3 +219,28 @@ def test_train_command_refuses_bad_arguments(tmp_path: Path,
     assert "--projector-only needs --init" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_early_fraction_draws_examples_from_the_first_frames() -> None:
+    from cosmos_policy.models.config import DomainSpec, WAMConfig
+    from cosmos_policy.models.datacache import Episode, TrainingData
+
+    cfg = WAMConfig(d_model=32, n_layers=1, n_heads=2, image_size=16, latent_channels=4,
+                    ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4, max_state_dim=4,
+                    max_action_dim=4, n_domains=1, max_prompt_tokens=4, text_dim=16)
+    dom = DomainSpec("arm", 2, 2, (0.0, 0.0), (1.0, 1.0), (0.0, 0.0), (1.0, 1.0))
+    n = 100
+    eps = []
+    for i in range(3):
+        ep = Episode(np.zeros((n, 1, 16, 16, 3), np.uint8), np.zeros((n, 2), np.float32),
+                     np.tile(np.arange(n, dtype=np.float32)[:, None], (1, 2)), "p", 0)
+        ep.latents = np.zeros((n, 1, 4, 4, 4), np.float16)
+        eps.append(ep)
+    data = TrainingData(eps, [dom], cfg)
+    rng = np.random.default_rng(0)
+    first = lambda b: b["actions"][:, 0, 0].numpy()  # the action value is the frame index
+    plain = first(data.sample(rng, 2000))
+    early = first(data.sample(rng, 2000, early_fraction=0.5, early_steps=5))
+    assert (plain < 5).mean() < 0.1
+    assert 0.45 < (early < 5).mean() < 0.6  # half forced early, plus the few drawn there anyway
+    assert early.max() > 50  # the rest still cover the whole episode

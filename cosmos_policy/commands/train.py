@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start from this model bundle (e.g. engines/default)")
     parser.add_argument("--projector-only", action="store_true",
                         help="train only the new embodiments' projectors (needs --init)")
+    parser.add_argument("--mode-probs", default="0.5,0.25,0.25",
+                        help="policy,forward,inverse shares of the examples")
+    parser.add_argument("--early-fraction", type=float, default=0.0,
+                        help="share of examples from the first --early-steps frames of episodes")
+    parser.add_argument("--early-steps", type=int, default=8)
     parser.add_argument("--d-model", type=int, default=128, help="model width (new models)")
     parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
     parser.add_argument("--cameras", default="front,wrist",
@@ -51,7 +56,16 @@ def run(args: argparse.Namespace) -> int:
         model_config = WAMConfig(d_model=args.d_model, n_layers=args.layers,
                                  cameras=tuple(c for c in args.cameras.split(",") if c),
                                  image_size=args.image_size, patch=args.patch)
+    try:
+        probs = tuple(float(x) for x in args.mode_probs.split(","))
+    except ValueError:
+        raise UserError(f"--mode-probs {args.mode_probs!r}: three numbers, e.g. 0.5,0.25,0.25"
+                        ) from None
+    if not 0.0 <= args.early_fraction <= 1.0 or args.early_steps < 1:
+        raise UserError("--early-fraction must be in [0, 1] and --early-steps >= 1")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
+                      mode_probs=probs, early_fraction=args.early_fraction,  # type: ignore[arg-type]
+                      early_steps=args.early_steps,
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only)
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,

@@ -192,11 +192,24 @@ class TrainingData:
                      for i in range(0, len(ep.frames), batch)]
             ep.latents = torch.cat(parts).to(torch.float16).numpy()
 
-    def sample(self, rng: np.random.Generator, n: int) -> dict[str, Any]:
+    def sample(self, rng: np.random.Generator, n: int, early_fraction: float = 0.0,
+               early_steps: int = 8) -> dict[str, Any]:
         """n training examples (normalised, padded): latents, future, state, actions,
-        action_mask, domain, prompt (list of str). Needs :meth:`encode_latents` first."""
+        action_mask, domain, prompt (list of str). Needs :meth:`encode_latents` first.
+
+        early_fraction of them start in an episode's first ``early_steps`` frames: where a
+        policy decides where to go, which only the prompt and the images can tell (later
+        frames can be predicted from the motion so far, and a model may learn only that).
+        """
         c = self.config
         picks = self.index[rng.integers(0, len(self.index), n)]
+        early = np.flatnonzero(rng.random(n) < early_fraction)
+        if len(early):
+            eps = rng.integers(0, len(self.episodes), len(early))
+            lens = np.array([min(early_steps, len(self.episodes[e].frames)) for e in eps])
+            picks = picks.copy()
+            picks[early, 0] = eps
+            picks[early, 1] = (rng.random(len(early)) * lens).astype(picks.dtype)
         lat, fut, st, act, amask, dom, prompts = [], [], [], [], [], [], []
         for e, t in picks:
             ep = self.episodes[e]

@@ -42,6 +42,8 @@ class TrainConfig:
 
     steps: total optimizer steps including ``ae_steps`` (default: a fifth of ``steps``;
     forced to 0 when starting from ``init``). mode_probs: policy, forward, inverse.
+    early_fraction/early_steps: share of examples drawn from the first frames of episodes
+    (see :meth:`~cosmos_policy.models.datacache.TrainingData.sample`).
     """
 
     steps: int = 2000
@@ -54,6 +56,8 @@ class TrainConfig:
     ae_lr: float = 1e-3
     mode_probs: tuple[float, float, float] = (0.5, 0.25, 0.25)
     prompt_dropout: float = 0.1
+    early_fraction: float = 0.0
+    early_steps: int = 8
     log_every: int = 10
     ckpt_every: int = 200
     seed: int = 0
@@ -231,7 +235,8 @@ class Trainer:
             self.net.latent_std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
 
     def _wam_batch(self) -> FlowBatch:
-        b = self.data.sample(self.rng, self.cfg.batch)
+        b = self.data.sample(self.rng, self.cfg.batch, self.cfg.early_fraction,
+                             self.cfg.early_steps)
         probs = np.asarray(self.cfg.mode_probs, dtype=np.float64)
         mode = self.rng.choice(3, size=self.cfg.batch, p=probs / probs.sum())
         drop = self.rng.random(self.cfg.batch) < self.cfg.prompt_dropout
