@@ -101,7 +101,8 @@ def test_default_engine_builds_into_the_cache_and_serves(bundle: Path, tmp_path:
     chunk = model.policy(obs)
     assert chunk.actions.shape == (4, 10)
     assert np.isfinite(chunk.actions).all()
-    assert len(list(tmp_path.iterdir())) == 1  # one keyed entry
+    entries = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]  # not locks
+    assert len(entries) == 1  # one keyed entry
     with pytest.raises(UserError, match="pass --embodiment"):
         default_engine(model=bundle, cache=tmp_path)  # two domains: which one?
 
@@ -130,3 +131,35 @@ def test_key_round_trips_through_json(bundle: Path) -> None:
     key = engine_key(bundle, EngineRequest("franka", batch=2))
     d = json.loads(json.dumps(key.to_dict()))
     assert EngineKey(**{**d, "cameras": tuple(d["cameras"])}) == key
+
+
+def _build_in_child(bundle: str, root: str, out: str) -> None:
+    from cosmos_policy.engine import export
+
+    original, builds = export.export_engine, []
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        builds.append(1)
+        return original(*args, **kwargs)
+
+    export.export_engine = counting  # get_engine imports it from the module at call time
+    folder = get_engine(bundle, EngineRequest("franka"), root=root, progress=False)
+    Path(out).write_text(json.dumps({"folder": str(folder), "builds": len(builds)}))
+
+
+def test_processes_starting_together_build_one_engine(bundle: Path, tmp_path: Path) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_build_in_child,
+                         args=(str(bundle), str(tmp_path / "cache"), str(tmp_path / f"{i}.json")))
+             for i in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    results = [json.loads((tmp_path / f"{i}.json").read_text()) for i in range(2)]
+    assert results[0]["folder"] == results[1]["folder"]
+    assert sum(r["builds"] for r in results) == 1  # the second waited and reused it
+    assert read_manifest(Path(results[0]["folder"])).verification["passed"] is True

@@ -11,11 +11,14 @@ must have passed; otherwise the entry is rebuilt in place (the reason is printed
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -117,22 +120,38 @@ def get_engine(bundle: str | Path, request: EngineRequest, *, steps: int = 10,
     key = engine_key(bundle, request, steps)
     base = Path(root) if root is not None else cache_dir() / "engines"
     folder = base / key.folder_name()
-    if folder.exists():
-        reason = _stale_reason(folder, key, request, verify)
-        if reason is None:
-            return folder
-        print(f"cosmos-policy: rebuilding engine {folder.name}: {reason}", file=sys.stderr)
-    tmp = base / f".{key.folder_name()}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    manifest = export_engine(bundle, request, tmp, steps=steps, progress=progress,
-                             key=key.to_dict())
-    if verify:
-        from cosmos_policy.engine.verify import verify_engine
+    base.mkdir(parents=True, exist_ok=True)
+    # One builder per key at a time: evaluation, labelling and Ray workers start together on
+    # a fresh cache, and a second build must not replace the folder the first is reading.
+    with _locked(base / f".{key.folder_name()}.lock"):
+        if folder.exists():
+            reason = _stale_reason(folder, key, request, verify)
+            if reason is None:
+                return folder
+            print(f"cosmos-policy: rebuilding engine {folder.name}: {reason}", file=sys.stderr)
+        tmp = base / f".{key.folder_name()}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        manifest = export_engine(bundle, request, tmp, steps=steps, progress=progress,
+                                 key=key.to_dict())
+        if verify:
+            from cosmos_policy.engine.verify import verify_engine
 
-        report = verify_engine(tmp, backend="auto", bundle=bundle, sim=False)
-        if not report.passed:
-            raise RuntimeError(f"engine for {request} failed its parity check:\n{report.table()}")
-        write_manifest(tmp, replace(manifest, verification=report.summary()))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)
+            report = verify_engine(tmp, backend="auto", bundle=bundle, sim=False)
+            if not report.passed:
+                raise RuntimeError(f"engine for {request} failed its parity check:\n"
+                                   f"{report.table()}")
+            write_manifest(tmp, replace(manifest, verification=report.summary()))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.replace(folder)
     return folder
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if needed) for the ``with`` body."""
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
