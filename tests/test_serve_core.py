@@ -147,3 +147,37 @@ def test_bad_inputs_refused_and_counted(franka, projector):
     assert counters["refused:prompt:empty_prompt"] == 1
     assert core.tick(t) is None  # no valid state yet: nothing is sent
     assert rec.commands == []
+
+
+def test_warm_up_pays_the_first_call_at_start_and_resets() -> None:
+    import time as _time
+
+    from cosmos_policy.embodiment import load_embodiment
+    from cosmos_policy.serve.models import warm_up
+    from cosmos_policy.spec import ActionChunk
+
+    class LazyModel:  # its first call loads something slow, as the prompt encoder does
+        def __init__(self) -> None:
+            self.calls, self.resets, self.loaded = [], 0, False
+
+        def policy(self, obs):  # noqa: ANN001, ANN202
+            if not self.loaded:
+                _time.sleep(0.2)
+                self.loaded = True
+            self.calls.append(obs)
+            return ActionChunk(np.zeros((4, 10), np.float32), obs.timestamp, 0.1)
+
+        def reset(self) -> None:
+            self.resets += 1
+
+    emb = load_embodiment("franka")
+    model = LazyModel()
+    took = warm_up(model, emb, "reach the blue cube")
+    assert took >= 0.2 and model.loaded and model.resets == 1
+    (obs,) = model.calls
+    assert obs.prompt == "reach the blue cube"
+    np.testing.assert_allclose(obs.state[:7], emb.home)  # a pose the arm can be in
+    assert set(obs.images) == {c.name for c in emb.cameras}
+    t0 = _time.perf_counter()
+    model.policy(obs)  # what the loop sees afterwards: no load
+    assert _time.perf_counter() - t0 < 0.1

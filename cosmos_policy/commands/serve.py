@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
-    from cosmos_policy.serve.models import load_model
+    from cosmos_policy.serve.models import load_model, warm_up
     from cosmos_policy.serve.node_core import NodeConfig, default_projector
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     projector = default_projector(emb)
     model = load_model(args.model, emb, projector, backend=args.backend, seed=args.seed,
                        cosmos3=options_from_args(args))
+    took = warm_up(model, emb, args.prompt or "reach the red cube")
+    logging.getLogger("cosmos_policy.serve").info("model warmed up in %.2f s", took)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     if args.transport == "websocket":

@@ -92,3 +92,27 @@ def load_model(name: str, embodiment: Embodiment, projector: object | None = Non
             return EngineModel(path, backend, seed=seed)
         return default_engine(embodiment.name, model=path, backend=backend, seed=seed)
     return default_engine(embodiment.name, backend=backend, seed=seed)
+
+
+def warm_up(model: WorldActionModel, embodiment: Embodiment,
+            prompt: str = "reach the red cube") -> float:
+    """One policy call on a synthetic observation at the home pose, then ``model.reset()``.
+
+    The first call of a model pays for what loads lazily (the prompt encoder, ONNX Runtime's
+    arenas): seconds on a CPU. Paid at start-up, before the robot waits on it, rather than
+    on the first real observation, when the control loop holds the arm and the time of the
+    first episode runs out. Returns the seconds the call took.
+    """
+    import dataclasses
+    import time
+
+    from cosmos_policy.spec import fake_obs
+
+    obs = fake_obs(embodiment.observation_spec(), prompt=prompt)
+    state = np.zeros(embodiment.state_dim, np.float32)
+    state[: embodiment.n_joints] = embodiment.home
+    t0 = time.perf_counter()
+    model.policy(dataclasses.replace(obs, state=state))
+    took = time.perf_counter() - t0
+    model.reset()
+    return took

@@ -169,6 +169,10 @@ class Evaluator:
         self.emb = emb = self.env.embodiment
         self.model = TimedModel(load_eval_model(cfg.model, cfg.backend, emb.name, seed=cfg.seed,
                                                 env=self.env, cosmos3=cfg.cosmos3))
+        if cfg.model != "oracle":  # lazy loads before the first episode, whose clock runs
+            from cosmos_policy.serve.models import warm_up
+
+            warm_up(self.model.model, emb)
         self.projector = None
         if emb.action_type == "ee_pose":
             from cosmos_policy.kinematics import KinematicProjector
