@@ -22,16 +22,7 @@ from pathlib import Path
 
 from cosmos_policy.serve.loopback import episodes_over_dds
 from cosmos_policy.sim.report import wilson_interval
-
-LOOPBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<CycloneDDS><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces>
-    <AllowMulticast>false</AllowMulticast></General>
-  <Discovery><Peers><Peer address="127.0.0.1"/></Peers>
-    <ParticipantIndex>auto</ParticipantIndex>
-    <MaxAutoParticipantIndex>30</MaxAutoParticipantIndex></Discovery>
-</Domain></CycloneDDS>
-"""
+from cosmos_policy.transport.endpoints import write_loopback_config
 
 
 def main() -> None:
@@ -43,9 +34,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("outputs/dds_success.json"))
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        xml = Path(tmp) / "cyclonedds.xml"
-        xml.write_text(LOOPBACK_XML)
-        os.environ["CYCLONEDDS_URI"] = xml.as_uri()
+        os.environ["CYCLONEDDS_URI"] = write_loopback_config(tmp).as_uri()
         wire = episodes_over_dds(a.task, a.embodiment, a.episodes,
                                  random.SystemRandom().randint(100, 230), model=a.model)
         ev = subprocess.run([sys.executable, "-m", "cosmos_policy.cli", "eval", "--task", a.task,

@@ -26,15 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-LOOPBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<CycloneDDS><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces>
-    <AllowMulticast>false</AllowMulticast></General>
-  <Discovery><Peers><Peer address="127.0.0.1"/></Peers>
-    <ParticipantIndex>auto</ParticipantIndex></Discovery>
-</Domain></CycloneDDS>
-"""
-
 
 class SourceTracking:
     """Wraps a model: remembers the observation stamp of every chunk, in order."""
@@ -64,9 +55,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    cfg = Path(tempfile.mkdtemp()) / "cyclonedds.xml"
-    cfg.write_text(LOOPBACK_XML)
-    os.environ["CYCLONEDDS_URI"] = cfg.as_uri()
+    from cosmos_policy.transport.endpoints import write_loopback_config
+
+    os.environ["CYCLONEDDS_URI"] = write_loopback_config(tempfile.mkdtemp()).as_uri()
     domain = random.SystemRandom().randint(100, 230)
 
     from cosmos_policy.embodiment import load_embodiment

@@ -28,26 +28,20 @@ from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa:
 from cosmos_policy.transport import msgs, naming  # noqa: E402
 from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp  # noqa: E402
 from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
-from cosmos_policy.transport.endpoints import Endpoints, make_participant  # noqa: E402
+from cosmos_policy.transport.endpoints import (  # noqa: E402
+    Endpoints,
+    make_participant,
+    write_loopback_config,
+)
 from cosmos_policy.transport.images import rgb_to_image  # noqa: E402
 
-LOOPBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<CycloneDDS><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces>
-    <AllowMulticast>false</AllowMulticast></General>
-  <Discovery><Peers><Peer address="127.0.0.1"/></Peers>
-    <ParticipantIndex>auto</ParticipantIndex>
-    <MaxAutoParticipantIndex>30</MaxAutoParticipantIndex></Discovery>
-</Domain></CycloneDDS>
-"""
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(150)
 
 
 @pytest.fixture(scope="module")
 def dds_env(tmp_path_factory):
-    path = tmp_path_factory.mktemp("dds") / "cyclonedds.xml"
-    path.write_text(LOOPBACK_XML)
+    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CYCLONEDDS_URI", path.as_uri())
         mp.setenv("OMP_NUM_THREADS", "1")

@@ -27,18 +27,14 @@ from cosmos_policy.runtime.sync import ObservationSync  # noqa: E402
 from cosmos_policy.transport import msgs, naming  # noqa: E402
 from cosmos_policy.transport.convert import joint_state_msg, stamp_to_seconds  # noqa: E402
 from cosmos_policy.transport.dds import DdsTransport, TransportConfig  # noqa: E402
-from cosmos_policy.transport.endpoints import Endpoints, make_participant  # noqa: E402
+from cosmos_policy.transport.endpoints import (  # noqa: E402
+    LOOPBACK_CONFIG,
+    Endpoints,
+    make_participant,
+    write_loopback_config,
+)
 from cosmos_policy.transport.images import rgb_to_compressed, rgb_to_image  # noqa: E402
 
-LOOPBACK_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<CycloneDDS><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces>
-    <AllowMulticast>false</AllowMulticast></General>
-  <Discovery><Peers><Peer address="127.0.0.1"/></Peers>
-    <ParticipantIndex>auto</ParticipantIndex>
-    <MaxAutoParticipantIndex>30</MaxAutoParticipantIndex></Discovery>
-</Domain></CycloneDDS>
-"""
 TIMEOUT_S = 10.0
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,8 +42,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(scope="module")
 def dds_env(tmp_path_factory):
     """CYCLONEDDS_URI pointing at a loopback-only config, and a random domain id."""
-    path = tmp_path_factory.mktemp("dds") / "cyclonedds.xml"
-    path.write_text(LOOPBACK_XML)
+    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CYCLONEDDS_URI", path.as_uri())
         # Random per run (not seeded): a fixed id would collide with a parallel run.
@@ -308,7 +303,7 @@ def test_background_thread_survives_a_failing_callback(dds_env, franka, robot):
 
 
 def test_explicit_config_and_domain_checks(dds_env):
-    config = LOOPBACK_XML.replace('id="any"', f'id="{(dds_env + 1) % 233}"')
+    config = LOOPBACK_CONFIG.replace('id="any"', f'id="{(dds_env + 1) % 233}"')
     participant = make_participant((dds_env + 1) % 233, config)
     try:
         with pytest.raises(ValueError, match="already exists"):

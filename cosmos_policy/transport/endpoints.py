@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cyclonedds.core import DDSException, ReadCondition, SampleState, WaitSet
@@ -27,6 +28,26 @@ from cosmos_policy.transport.naming import QosProfile, dds_topic
 from cosmos_policy.transport.rejection import RejectionLog, WireRejection
 
 log = logging.getLogger("cosmos_policy.transport")
+
+# Cyclone DDS on the loopback interface only, unicast discovery: for tests and benchmarks that
+# run several participants on one machine without touching (or being seen by) the network.
+LOOPBACK_CONFIG = """<?xml version="1.0" encoding="UTF-8"?>
+<CycloneDDS><Domain id="any">
+  <General><Interfaces><NetworkInterface name="lo"/></Interfaces>
+    <AllowMulticast>false</AllowMulticast></General>
+  <Discovery><Peers><Peer address="127.0.0.1"/></Peers>
+    <ParticipantIndex>auto</ParticipantIndex>
+    <MaxAutoParticipantIndex>30</MaxAutoParticipantIndex></Discovery>
+</Domain></CycloneDDS>
+"""
+
+
+def write_loopback_config(folder: str | Path) -> Path:
+    """Write :data:`LOOPBACK_CONFIG` to ``folder/cyclonedds.xml``; point ``CYCLONEDDS_URI``
+    at ``path.as_uri()`` to use it."""
+    path = Path(folder) / "cyclonedds.xml"
+    path.write_text(LOOPBACK_CONFIG)
+    return path
 
 
 def make_participant(domain_id: int, config: str | None = None) -> DomainParticipant:
