@@ -9,7 +9,6 @@ model in engines/default and is skipped without it.
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -57,32 +56,18 @@ def _cli(*args: str) -> list[str]:
 # watchdog (rightly) held the arm, and nothing moved. It now keeps wall-clock schedules for
 # physics, joint states and cameras; the test passed 8 of 8 runs beside a 2-thread training.
 def test_closed_loop_across_processes(dds_env):
-    dom = str(dds_env)
+    from cosmos_policy.serve.loopback import episodes_over_dds
+
     participant = make_participant(dds_env)
     ep = Endpoints(participant, node="observer")
     diag = ep.reader("/diagnostics", msgs.DiagnosticArray, naming.DIAGNOSTICS)
-    server = subprocess.Popen(_cli("serve", "--transport", "dds", "--embodiment", "franka",
-                                   "--model", "random", "--domain-id", dom, "--duration", "40"),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=os.environ.copy())
     try:
-        # wait until the server has loaded and subscribed (its one line on stdout)
-        line = ""
-        while not line.startswith("serving") and server.poll() is None:
-            line = server.stdout.readline()
-        assert line.startswith("serving"), "the server did not start"
-        robot = subprocess.run(_cli("sim-robot", "--embodiment", "franka", "--task", "reach",
-                                    "--domain-id", dom, "--episodes", "2", "--max-episode-s", "5"),
-                               capture_output=True, text=True, timeout=90, env=os.environ.copy())
-        assert robot.returncode == 0, robot.stderr[-2000:]
-        summary = json.loads(robot.stdout.strip().splitlines()[-1])
-        episodes = [json.loads(line.split("episode ", 1)[1]) for line in robot.stderr.splitlines()
-                    if "cosmos_policy.sim_robot episode {" in line]
+        run = episodes_over_dds("reach", "franka", 2, dds_env, model="random",
+                                max_episode_s=5, timeout_s=90)
         statuses = [s for s in diag.take(64) if isinstance(s, msgs.DiagnosticArray)]
     finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=20)
         participant.__del__()
+    summary, episodes, out = run["summary"], run["episodes"], run["server_log"]
     assert summary["episodes"] == 2
     assert summary["refused_commands"] == {}
     assert len(episodes) == 2
