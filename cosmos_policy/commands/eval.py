@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
-    from cosmos_policy.models.cosmos3_use import is_cosmos3, options_from_args
+    from cosmos_policy.models.cosmos3_use import options_from_args
     from cosmos_policy.sim.eval_runner import run_episodes
     from cosmos_policy.sim.evaluate import EvalConfig, check_seeds, config_dict, out_dir
     from cosmos_policy.sim.report import build_report, print_table, write_report
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                         lockstep=args.lockstep, lockstep_latency_s=args.latency_ms / 1e3,
                         blending=args.blending, image_size=args.image_size,
                         prompt_style=args.prompt_style, max_steps=args.max_steps,
-                        videos=args.videos, cosmos3=options_from_args(args) if is_cosmos3(args.model) else None)
+                        videos=args.videos, cosmos3=options_from_args(args))
     check_seeds(config)
     out = out_dir(config, args.out)
     runs = run_episodes(config, workers=args.workers, ray_address=args.ray)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
-from cosmos_policy.models.cosmos3_use import is_cosmos3, options_from_args
+from cosmos_policy.models.cosmos3_use import options_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                     seed=args.seed, steps=args.steps, cycle=not args.no_cycle,
                     cycle_min_psnr=args.cycle_min_psnr, camera_map=_camera_map(args.camera),
                     overwrite=args.overwrite, restart=args.restart,
-                    cosmos3=options_from_args(args) if is_cosmos3(args.model) else None)
+                    cosmos3=options_from_args(args))
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=2))
     for rec in summary["labelled"]:

@@ -28,7 +28,6 @@ from cosmos_policy.models.cosmos3_load import is_cosmos3_folder
 from cosmos_policy.spec import Observation
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-SCALE_FLOOR = 1e-2  # a channel the statistics hold constant must not blow up the spread
 
 
 def is_cosmos3(model: str | Path | None) -> bool:
@@ -92,7 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="the camera that conditions the model (default: the first)")
 
 
-def options_from_args(args: argparse.Namespace) -> Cosmos3Options:
+def options_from_args(args: argparse.Namespace) -> Cosmos3Options | None:
+    """The ``--cosmos3-*`` options, or None when ``--model`` is not a Cosmos 3 folder."""
+    if not is_cosmos3(args.model):
+        return None
     return Cosmos3Options(domain=args.cosmos3_domain, dtype=args.cosmos3_dtype,
                           device=args.cosmos3_device, chunk_size=args.cosmos3_chunk,
                           resolution_tier=args.cosmos3_tier, steps=args.cosmos3_steps,
@@ -135,6 +137,8 @@ class Cosmos3Labelling:
     """
 
     def __init__(self, wam: Any) -> None:
+        from cosmos_policy.models.datacache import STD_FLOOR  # torch: only when labelling
+
         self.wam = wam
         emb = wam.embodiment
         cam = emb.camera(wam.camera)
@@ -152,7 +156,7 @@ class Cosmos3Labelling:
             state_mean=tuple(float(x) for x in state),
             state_std=tuple(1.0 for _ in state),
             action_mean=tuple(float(x) for x in centre),
-            action_std=tuple(max(float(x), SCALE_FLOOR) for x in scale))
+            action_std=tuple(max(float(x), STD_FLOOR) for x in scale))
 
     def reset(self) -> None:
         self.wam.reset()
