@@ -69,7 +69,8 @@ def dynamics_table(a: argparse.Namespace) -> list[dict]:
 
 
 def markdown(result: dict) -> str:
-    lines = ["| task | embodiment | prompts | success | 95% CI |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| task | embodiment | prompts | success | 95% CI |",
+             "| --- | --- | --- | --- | --- |"]
     for r in result["policy"]:
         lo, hi = r["ci95"]
         lines.append(f"| {r['task']} | {r['embodiment']} | {r['prompt_style']} | "

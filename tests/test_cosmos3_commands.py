@@ -43,7 +43,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_folders_are_told_apart(checkpoint: Path, tmp_path: Path) -> None:
     assert is_cosmos3(str(checkpoint))
-    assert not is_cosmos3("default") and not is_cosmos3(None) and not is_cosmos3(tmp_path)
+    assert not is_cosmos3("default")
+    assert not is_cosmos3(None)
+    assert not is_cosmos3(tmp_path)
 
 
 def test_serve_and_eval_load_a_cosmos3_folder_with_the_embodiment_domain(checkpoint: Path,
@@ -51,9 +53,11 @@ def test_serve_and_eval_load_a_cosmos3_folder_with_the_embodiment_domain(checkpo
     emb = load_embodiment("franka")
     served = load_model(str(checkpoint), emb, cosmos3=TINY)
     assert isinstance(served, Cosmos3WAM)
-    assert served.domain == "robomind-franka" and served.chunk_size == 4
+    assert served.domain == "robomind-franka"
+    assert served.chunk_size == 4
     evaluated = load_eval_model(str(checkpoint), "onnxruntime", "franka", cosmos3=TINY)
-    assert isinstance(evaluated, Cosmos3WAM) and evaluated.steps == 2
+    assert isinstance(evaluated, Cosmos3WAM)
+    assert evaluated.steps == 2
 
 
 def test_an_embodiment_without_a_domain_is_refused_with_the_fix(checkpoint: Path) -> None:
@@ -87,7 +91,8 @@ def test_label_with_a_cosmos3_folder(checkpoint: Path, tmp_path: Path) -> None:
     index = (checkpoint / "model_index.json").read_bytes()
     assert prov["model_index_sha256"] == hashlib.sha256(index).hexdigest()
     cycle = ds.info["cosmos_policy"]["label"]["episodes"][0]["cycle"]
-    assert cycle["windows"] >= 1 and cycle["psnr"] is not None
+    assert cycle["windows"] >= 1
+    assert cycle["psnr"] is not None
 
 
 def test_eval_cli_runs_a_cosmos3_folder_through_the_runtime(checkpoint: Path,

@@ -231,7 +231,7 @@ def test_early_fraction_draws_examples_from_the_first_frames() -> None:
     dom = DomainSpec("arm", 2, 2, (0.0, 0.0), (1.0, 1.0), (0.0, 0.0), (1.0, 1.0))
     n = 100
     eps = []
-    for i in range(3):
+    for _ in range(3):
         ep = Episode(np.zeros((n, 1, 16, 16, 3), np.uint8), np.zeros((n, 2), np.float32),
                      np.tile(np.arange(n, dtype=np.float32)[:, None], (1, 2)), "p", 0)
         ep.latents = np.zeros((n, 1, 4, 4, 4), np.float16)

@@ -173,7 +173,9 @@ def test_warm_up_pays_the_first_call_at_start_and_resets() -> None:
     emb = load_embodiment("franka")
     model = LazyModel()
     took = warm_up(model, emb, "reach the blue cube")
-    assert took >= 0.2 and model.loaded and model.resets == 1
+    assert took >= 0.2
+    assert model.loaded
+    assert model.resets == 1
     (obs,) = model.calls
     assert obs.prompt == "reach the blue cube"
     np.testing.assert_allclose(obs.state[:7], emb.home)  # a pose the arm can be in

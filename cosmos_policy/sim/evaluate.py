@@ -55,7 +55,8 @@ TRAINING_SEED_START = 1000
 class EvalConfig:
     """One evaluation (one task and embodiment).
 
-    model: ``default``, a bundle folder, a Cosmos 3 folder or ``oracle``; backend: ``onnxruntime`` or ``torch``.
+    model: ``default``, a bundle folder, a Cosmos 3 folder or ``oracle``; backend:
+    ``onnxruntime`` or ``torch``.
     lockstep: reproducible inline inference charged ``lockstep_latency_s`` of simulated time.
     blending: ``rtc`` or ``ensemble``. image_size: rendered camera frames (pixels, square).
     max_steps: policy steps per episode (None: the task's limit). videos: episodes recorded.
