@@ -244,3 +244,55 @@ def test_early_fraction_draws_examples_from_the_first_frames() -> None:
     assert (plain < 5).mean() < 0.1
     assert 0.45 < (early < 5).mean() < 0.6  # half forced early, plus the few drawn there anyway
     assert early.max() > 50  # the rest still cover the whole episode
+
+
+class ObjectDataset(FakeDataset):
+    """FakeDataset with a colour in the prompt and the object state (12,): the named cube,
+    then red, green, blue; the red cube is the moving square, green and blue stand still."""
+
+    def episode(self, i: int) -> dict[str, Any]:
+        ep = super().episode(i)
+        x = ep["observation.state"][:, :1]
+        cube = lambda v: np.concatenate([v, np.zeros_like(x), np.full_like(x, 0.02)], 1)
+        red, green, blue = cube(x), cube(np.full_like(x, 0.5)), cube(np.full_like(x, -0.5))
+        ep["observation.environment_state"] = np.concatenate([red, red, green, blue], 1)
+        ep["task"] = f"push the red block{' now' * (i % 2)}"
+        return ep
+
+
+def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path) -> None:
+    cfg = TrainConfig(steps=160, batch=16, ae_steps=40, ae_batch=8, warmup=5, log_every=20,
+                      ckpt_every=1000, seed=1, object_weight=1.0, lr=1e-3)
+    trainer = Trainer([ObjectDataset("franka", 8, n_episodes=6, length=20)], tmp_path / "m",
+                      TINY, cfg)
+    trainer.run()
+    rows = [json.loads(line) for line in (tmp_path / "m/metrics.jsonl").read_text().splitlines()]
+    losses = [r["objects"] for r in rows if "objects" in r]
+    assert len(losses) >= 5
+    assert losses[-1] < 0.5 * losses[0]
+    # Train-time only: the head lives in train/, the bundle loads as a plain model.
+    assert (tmp_path / "m/train/object_head.safetensors").is_file()
+    net, _, _ = load_bundle(tmp_path / "m")
+    assert not any("object" in name for name in net.state_dict())
+
+
+def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
+    trainer = Trainer.__new__(Trainer)
+    trainer.rng = np.random.default_rng(0)
+    objects = torch.arange(12, dtype=torch.float32).repeat(300, 1)  # target = red (0..2)
+    objects[:, :3] = objects[:, 3:6]
+    b = {"objects": objects, "objects_mask": torch.ones(300),
+         "prompts": ["reach the red cube"] * 299 + ["reach the cube"]}
+    prompts, targets, mask = trainer.object_batch(b)
+    seen = set()
+    for p, t in zip(prompts[:299], targets[:299], strict=True):
+        color = p.split()[2]
+        seen.add(color)
+        k = ("red", "green", "blue").index(color)
+        assert t[:3].tolist() == objects[0, 3 + 3 * k: 6 + 3 * k].tolist()
+        assert t[3:].tolist() == objects[0, 3:].tolist()
+    assert seen == {"red", "green", "blue"}
+    assert prompts[-1] == "reach the cube"
+    assert mask[-1, :3].sum() == 0  # no colour word: no named-cube target
+    assert mask[-1, 3:].sum() == 9
+    assert mask[:299].min() == 1

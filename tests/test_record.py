@@ -26,6 +26,13 @@ def test_record_cli_writes_a_readable_dataset(tmp_path, capsys) -> None:
     assert "cube" in ep["task"]
     # The recorded actions are reachable end-effector targets near the recorded poses.
     assert np.abs(ep["action"][:, :3] - ep["observation.ee_pose"][:, :3]).max() < 0.2
+    # Object state: the named cube first, then red, green, blue; a reach ends at the named one.
+    objects = ep["observation.environment_state"]
+    assert objects.shape == (len(ep["action"]), 12)
+    color = ep["task"].split()[-2]
+    k = ("red", "green", "blue").index(color)
+    np.testing.assert_array_equal(objects[:, :3], objects[:, 3 + 3 * k: 6 + 3 * k])
+    assert np.linalg.norm(ep["observation.ee_pose"][-1, :3] - objects[-1, :3]) < 0.05
     assert "wrote 2 episodes" in capsys.readouterr().out
     provenance = ds.info["cosmos_policy"]
     assert provenance["task"] == "reach"

@@ -6,6 +6,7 @@ Only successful episodes are kept; the dataset appears at OUT only when complete
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,24 @@ from tqdm import tqdm
 
 from cosmos_policy.data.lerobot import POSE9_NAMES, LeRobotWriter, camera_feature, vector_feature
 from cosmos_policy.errors import UserError
+
+
+def _object_state_reader(env: object
+                         ) -> tuple[list[str], Callable[[], np.ndarray]] | None:
+    """For our MuJoCo tasks: the names and a reader of the target cube's position, then each
+    cube's (m, base frame), stored as ``observation.environment_state`` (12,). Training uses
+    it only as an auxiliary target (the policy never sees it). None for other envs."""
+    from cosmos_policy.sim.scene import COLORS
+
+    scene, task = getattr(env, "scene", None), getattr(env, "task", None)
+    if scene is None or task is None or not hasattr(scene, "cube_pos"):
+        return None
+    names = [f"{obj}_{axis}" for obj in ("target", *COLORS) for axis in "xyz"]
+
+    def read() -> np.ndarray:
+        return np.concatenate([scene.cube_pos(task.color)]
+                              + [scene.cube_pos(c) for c in COLORS]).astype(np.float32)
+    return names, read
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +55,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     """Record ``episodes`` successful expert episodes into a LeRobot v3 dataset at ``out``.
 
     Per frame: every camera (uint8 (S, S, 3), S = image_size), ``observation.state``
-    (n_joints + 1,), ``observation.ee_pose`` (9,) and ``action``, the unified (10,) target
+    (n_joints + 1,), ``observation.ee_pose`` (9,), ``observation.environment_state`` (12,:
+    target cube, red, green, blue positions) and ``action``, the unified (10,) target
     the expert commanded. Episodes that do not succeed are dropped. Returns counts
     ``{"kept", "dropped"}``.
     """
@@ -59,6 +79,9 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     features = {f"observation.images.{c}": camera_feature(h, w, fps) for c in cameras}
     features["observation.state"] = vector_feature(list(emb.joints) + ["gripper"])
     features["observation.ee_pose"] = vector_feature(POSE9_NAMES)
+    objects = _object_state_reader(env.unwrapped)
+    if objects is not None:
+        features["observation.environment_state"] = vector_feature(objects[0])
     action_dim = int(env.action_space.shape[0])
     features["action"] = vector_feature(POSE9_NAMES + ["gripper"] if action_dim == 10
                                         else list(emb.joints) + ["gripper"])
@@ -93,6 +116,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
                     rows[f"observation.images.{c}"].append(obs["images"][c])
                 rows["observation.state"].append(obs["state"])
                 rows["observation.ee_pose"].append(obs["ee_pose"])
+                if objects is not None:
+                    rows["observation.environment_state"].append(objects[1]())
                 rows["action"].append(action)
                 obs, _, terminated, truncated, info = env.step(action)
                 success = success or bool(info.get("is_success"))

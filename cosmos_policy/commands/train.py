@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--early-fraction", type=float, default=0.0,
                         help="share of examples from the first --early-steps frames of episodes")
     parser.add_argument("--early-steps", type=int, default=8)
+    parser.add_argument("--object-weight", type=float, default=0.0,
+                        help="weight of the auxiliary cube-position loss on datasets that "
+                             "record observation.environment_state (0: off)")
     parser.add_argument("--d-model", type=int, default=128, help="model width (new models)")
     parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
     parser.add_argument("--cameras", default="front,wrist",
@@ -63,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
                         ) from None
     if not 0.0 <= args.early_fraction <= 1.0 or args.early_steps < 1:
         raise UserError("--early-fraction must be in [0, 1] and --early-steps >= 1")
+    if not args.object_weight >= 0:
+        raise UserError(f"--object-weight must be >= 0, got {args.object_weight}")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
                       mode_probs=probs, early_fraction=args.early_fraction,  # type: ignore[arg-type]
-                      early_steps=args.early_steps,
+                      early_steps=args.early_steps, object_weight=args.object_weight,
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only)
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,

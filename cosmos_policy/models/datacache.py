@@ -22,6 +22,8 @@ from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames
 from cosmos_policy.models.config import DomainSpec, WAMConfig
 
 STD_FLOOR = 1e-2  # a constant dimension must not blow up under normalisation
+OBJECTS_KEY = "observation.environment_state"  # as ``cosmos-policy record`` writes it
+OBJECTS_DIM = 12  # target cube xyz, then red, green, blue cube xyz (m, base frame)
 
 
 class DatasetLike(Protocol):
@@ -47,6 +49,7 @@ class Episode:
     prompt: str
     domain: int
     latents: np.ndarray | None = None  # float16 (L, V, C, s, s), after the AE phase
+    objects: np.ndarray | None = None  # float32 (L, 12): target cube, red, green, blue xyz
 
 
 def _prompt_of(ep: dict[str, Any], ds: DatasetLike) -> str:
@@ -100,8 +103,13 @@ def read_episodes(source: str | Path | DatasetLike, config: WAMConfig
         if not len(frames) == len(state) == len(action) or len(frames) < 2:
             raise UserError(f"{name}: episode {i} has {len(frames)} frames, {len(state)} "
                             f"states and {len(action)} actions; they must match (>= 2)")
+        objects = ep.get(OBJECTS_KEY)
+        if objects is not None:
+            objects = np.asarray(objects, dtype=np.float32)
+            if objects.shape != (len(frames), OBJECTS_DIM):
+                objects = None  # another layout of environment_state: not our cube positions
         out.append({"frames": frames, "state": state, "action": action,
-                    "prompt": _prompt_of(ep, ds)})
+                    "prompt": _prompt_of(ep, ds), "objects": objects})
     return str(robot_type), out
 
 
@@ -169,7 +177,8 @@ class TrainingData:
                     raise UserError(f"robot_type {robot!r}: state/action widths "
                                     f"{e['state'].shape[1]}/{e['action'].shape[1]} differ "
                                     f"from the domain's {d.state_dim}/{d.action_dim}")
-                episodes.append(Episode(e["frames"], e["state"], e["action"], e["prompt"], idx))
+                episodes.append(Episode(e["frames"], e["state"], e["action"], e["prompt"], idx,
+                                        objects=e.get("objects")))
         return cls(episodes, table, config)
 
     @property
@@ -195,7 +204,8 @@ class TrainingData:
     def sample(self, rng: np.random.Generator, n: int, early_fraction: float = 0.0,
                early_steps: int = 8) -> dict[str, Any]:
         """n training examples (normalised, padded): latents, future, state, actions,
-        action_mask, domain, prompt (list of str). Needs :meth:`encode_latents` first.
+        action_mask, domain, prompt (list of str), objects (n, 12) with objects_mask (n,)
+        (0 where the dataset has no object state). Needs :meth:`encode_latents` first.
 
         early_fraction of them start in an episode's first ``early_steps`` frames: where a
         policy decides where to go, which only the prompt and the images can tell (later
@@ -211,6 +221,7 @@ class TrainingData:
             picks[early, 0] = eps
             picks[early, 1] = (rng.random(len(early)) * lens).astype(picks.dtype)
         lat, fut, st, act, amask, dom, prompts = [], [], [], [], [], [], []
+        obj, omask = [], []
         for e, t in picks:
             ep = self.episodes[e]
             d = self.domains[ep.domain]
@@ -229,8 +240,15 @@ class TrainingData:
             amask.append(m)
             dom.append(ep.domain)
             prompts.append(ep.prompt)
+            o = np.zeros(OBJECTS_DIM, np.float32)
+            if ep.objects is not None:  # positions normalised like the action's xyz
+                xyz_mean, xyz_std = np.asarray(d.action_mean[:3]), np.asarray(d.action_std[:3])
+                o[:] = ((ep.objects[t].reshape(-1, 3) - xyz_mean) / xyz_std).reshape(-1)
+            obj.append(o)
+            omask.append(float(ep.objects is not None))
         def f32(x: list[np.ndarray]) -> torch.Tensor:
             return torch.from_numpy(np.stack(x).astype(np.float32))
         return {"latents": f32(lat), "future": f32(fut), "state": f32(st), "actions": f32(act),
                 "action_mask": f32(amask), "domain": torch.tensor(dom, dtype=torch.long),
-                "prompts": prompts}
+                "prompts": prompts, "objects": f32(obj),
+                "objects_mask": torch.tensor(omask, dtype=torch.float32)}

@@ -122,13 +122,16 @@ class WorldActionNet(nn.Module):
         return x, self_bias, key_bias
 
     def encode_context(self, latents: Tensor, prompt_emb: Tensor, prompt_mask: Tensor,
-                       state: Tensor, domain: Tensor) -> tuple[Tensor, Tensor]:
+                       state: Tensor, domain: Tensor, return_summary: bool = False
+                       ) -> tuple[Tensor, ...]:
         """Run the reasoner once; return what every denoising step needs.
 
         latents: (B, V, C, s, s) normalised latents of the current frames.
         prompt_emb: (B, P, text_dim) MiniLM token states; prompt_mask: (B, P) float, 1 valid.
         state: (B, max_state_dim) normalised, zero-padded; domain: (B,) int64.
-        Returns context_kv (n_layers, 2, B, h, Lr, dh) and key_bias (B, Lr) (0 or -1e9).
+        Returns context_kv (n_layers, 2, B, h, Lr, dh) and key_bias (B, Lr) (0 or -1e9);
+        with ``return_summary`` also the last (state) token's input to the final layer
+        (B, d), which has seen every reasoner token (training's auxiliary object head).
         """
         x, self_bias, key_bias = self._reasoner_input(latents, prompt_emb, prompt_mask, state,
                                                       domain)
@@ -138,6 +141,8 @@ class WorldActionNet(nn.Module):
             kvs.append(torch.stack([k, v]))
             if i < len(self.reasoner) - 1:
                 x = layer.finish(x, attention(q, k, v, self_bias))
+        if return_summary:
+            return torch.stack(kvs), key_bias, x[:, -1]
         return torch.stack(kvs), key_bias
 
     # Generator -----------------------------------------------------------------------

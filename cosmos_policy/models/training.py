@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -25,15 +26,19 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 from tqdm import tqdm
 
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.checkpoint import load_bundle, save_bundle
 from cosmos_policy.models.config import WAMConfig
-from cosmos_policy.models.datacache import DatasetLike, TrainingData
+from cosmos_policy.models.datacache import OBJECTS_DIM, DatasetLike, TrainingData
 from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
 from cosmos_policy.models.network import WorldActionNet
 from cosmos_policy.models.text import PromptEncoder
+
+COLORS = ("red", "green", "blue")  # the cube colours of our tasks (cosmos_policy.sim.scene)
+COLOR_WORD = re.compile(r"\b(red|green|blue)\b")
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,10 @@ class TrainConfig:
     steps: total optimizer steps including ``ae_steps`` (default: a fifth of ``steps``;
     forced to 0 when starting from ``init``). mode_probs: policy, forward, inverse.
     early_fraction/early_steps: share of examples drawn from the first frames of episodes
-    (see :meth:`~cosmos_policy.models.datacache.TrainingData.sample`).
+    (see :meth:`~cosmos_policy.models.datacache.TrainingData.sample`). object_weight: weight
+    of the auxiliary loss that reads the cube positions (the named one first, for a prompt
+    whose colour is redrawn: :meth:`Trainer.object_batch`) off the reasoner, on datasets that
+    record ``observation.environment_state`` (0: off).
     """
 
     steps: int = 2000
@@ -58,6 +66,7 @@ class TrainConfig:
     prompt_dropout: float = 0.1
     early_fraction: float = 0.0
     early_steps: int = 8
+    object_weight: float = 0.0
     log_every: int = 10
     ckpt_every: int = 200
     seed: int = 0
@@ -72,6 +81,9 @@ class TrainConfig:
                               self.ae_steps)
         if len(self.mode_probs) != 3 or min(self.mode_probs) < 0 or sum(self.mode_probs) <= 0:
             raise ConfigError("train", "mode_probs", "three non-negative weights")
+        if not self.object_weight >= 0:
+            raise ConfigError("train", "object_weight", "a non-negative number",
+                              self.object_weight)
 
     def ae_phase(self, from_init: bool) -> int:
         if from_init or self.projector_only:
@@ -88,20 +100,19 @@ def lr_at(step: int, start: int, end: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (i - w) / max(n - w, 1))))
 
 
-def _save_optimizer(path: Path, net: WorldActionNet, opt: torch.optim.Optimizer,
+def _save_optimizer(path: Path, params: dict[str, nn.Parameter], opt: torch.optim.Optimizer,
                     gen: torch.Generator) -> None:
     tensors = {"rng.torch": gen.get_state()}
-    for name, p in net.named_parameters():
+    for name, p in params.items():
         for key, value in opt.state.get(p, {}).items():
             tensors[f"{name}/{key}"] = torch.as_tensor(value).contiguous().clone()
     save_file(tensors, str(path))
 
 
-def _load_optimizer(path: Path, net: WorldActionNet, opt: torch.optim.Optimizer,
+def _load_optimizer(path: Path, params: dict[str, nn.Parameter], opt: torch.optim.Optimizer,
                     gen: torch.Generator) -> None:
     tensors = load_file(str(path))
     gen.set_state(tensors.pop("rng.torch"))
-    params = dict(net.named_parameters())
     for key, value in tensors.items():
         name, field = key.rsplit("/", 1)
         if name not in params:
@@ -150,9 +161,11 @@ class Trainer:
                             "robot_type is already a domain of --init; fine-tune without "
                             "--projector-only")
         self.prompts = PromptEncoder(net.config.max_prompt_tokens)
+        self.object_head = self._make_object_head(state is not None)
         self.opt = self._make_optimizer()
         if state and (self.state_dir / "optimizer.safetensors").exists():
-            _load_optimizer(self.state_dir / "optimizer.safetensors", net, self.opt, self.gen)
+            _load_optimizer(self.state_dir / "optimizer.safetensors", self._named_params(),
+                            self.opt, self.gen)
 
     # State ---------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -171,6 +184,24 @@ class Trainer:
                             "the same datasets or start a new --out folder")
         return state
 
+    def _make_object_head(self, resuming: bool) -> nn.Module | None:
+        """The auxiliary object head (train-time only, never part of the bundle)."""
+        if self.cfg.object_weight <= 0 or self.cfg.projector_only:
+            return None
+        d = self.net.config.d_model
+        torch.manual_seed(self.cfg.seed)
+        head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, OBJECTS_DIM))
+        path = self.state_dir / "object_head.safetensors"
+        if resuming and path.is_file():
+            head.load_state_dict(load_file(str(path)))
+        return head
+
+    def _named_params(self) -> dict[str, nn.Parameter]:
+        params = dict(self.net.named_parameters())
+        if self.object_head is not None:
+            params |= {f"object_head.{n}": p for n, p in self.object_head.named_parameters()}
+        return params
+
     def _phase(self) -> str:
         return "ae" if self.step < self.ae_steps else "wam"
 
@@ -186,6 +217,8 @@ class Trainer:
             wd = 0.0  # decay would move the old domains' rows, whose gradients are masked
         else:
             params = [p for n, p in net.named_parameters() if not n.startswith("ae.")]
+            if self.object_head is not None:
+                params += list(self.object_head.parameters())
             wd = self.cfg.weight_decay
         for p in params:
             p.requires_grad_(True)
@@ -205,7 +238,11 @@ class Trainer:
                     extra={"training": {"step": self.step, "sources": [
                         s for s in self.sources if isinstance(s, str)]}})
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        _save_optimizer(self.state_dir / "optimizer.safetensors", self.net, self.opt, self.gen)
+        _save_optimizer(self.state_dir / "optimizer.safetensors", self._named_params(),
+                        self.opt, self.gen)
+        if self.object_head is not None:
+            save_file({k: v.contiguous() for k, v in self.object_head.state_dict().items()},
+                      str(self.state_dir / "object_head.safetensors"))
         state = {"step": self.step, "phase": self._phase(), "from_init": self.from_init,
                  "ae_steps": self.ae_steps, "n_old_domains": self.n_old_domains,
                  "numpy_rng": self.rng.bit_generator.state,
@@ -243,16 +280,53 @@ class Trainer:
         prompts = ["" if m == Mode.INVERSE or dr else p
                    for p, m, dr in zip(b["prompts"], mode, drop, strict=True)]
         emb, mask = self.prompts.encode(prompts)
+        self._last_sample = b
         return FlowBatch(latents=b["latents"], future=b["future"], prompt_emb=emb,
                          prompt_mask=mask, state=b["state"], actions=b["actions"],
                          action_mask=b["action_mask"], domain=b["domain"],
                          mode=torch.from_numpy(mode).long())
+
+    def object_batch(self, b: dict[str, Any]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+        """Counterfactual prompts and targets of the object head for the examples ``b``.
+
+        Each prompt's colour word is replaced by a colour drawn uniformly (the true one a third
+        of the time) and the named-cube target becomes that cube's position: the same frames
+        asked for different cubes, which a demonstration never shows, so the reasoner must read
+        the colour to answer (it cannot recall the answer from the layout). Returns (prompts,
+        targets (B, 12), mask (B, 12)); the named-cube part is masked where the prompt has no
+        colour word, all of it where the dataset records no object state.
+        """
+        prompts, targets, mask = [], b["objects"].clone(), b["objects_mask"][:, None].repeat(
+            1, OBJECTS_DIM)
+        for i, p in enumerate(b["prompts"]):
+            words = COLOR_WORD.findall(p)
+            if len(set(words)) != 1:
+                prompts.append(p)
+                mask[i, :3] = 0.0
+                continue
+            k = int(self.rng.integers(len(COLORS)))
+            prompts.append(COLOR_WORD.sub(COLORS[k], p))
+            targets[i, :3] = b["objects"][i, 3 + 3 * k: 6 + 3 * k]
+        return prompts, targets, mask
+
+    def _object_loss(self, b: dict[str, Any]) -> torch.Tensor:
+        prompts, targets, mask = self.object_batch(b)
+        emb, pmask = self.prompts.encode(prompts)
+        *_, summary = self.net.encode_context(b["latents"], emb, pmask, b["state"], b["domain"],
+                                              return_summary=True)
+        assert self.object_head is not None
+        err = (self.object_head(summary) - targets) ** 2 * mask
+        return err.sum() / mask.sum().clamp_min(1.0)
 
     def _wam_step(self) -> dict[str, float]:
         lr = lr_at(self.step, self.ae_steps, self.cfg.steps, self.cfg.lr, self.cfg.warmup)
         for g in self.opt.param_groups:
             g["lr"] = lr
         loss, metrics = flow_loss(self.net, self._wam_batch(), self.gen)
+        if self.object_head is not None:
+            obj = self._object_loss(self._last_sample)
+            loss = loss + self.cfg.object_weight * obj
+            metrics["objects"] = float(obj.detach())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(
@@ -276,6 +350,8 @@ class Trainer:
             while self.step < stop:
                 phase = self._phase()
                 self.net.train()
+                if self.object_head is not None:
+                    self.object_head.train()
                 m = self._ae_step() if phase == "ae" else self._wam_step()
                 self.step += 1
                 for k, v in m.items():
