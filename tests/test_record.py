@@ -57,3 +57,34 @@ def test_record_refuses_bad_arguments_before_simulating(tmp_path, capsys) -> Non
     assert "--image-size" in capsys.readouterr().err
     assert main(["record", str(out), "--task", "reach", "--episodes", "0"]) == 2
     assert not out.exists()
+
+
+def test_drift_noise_moves_only_the_position_with_the_stated_spread() -> None:
+    from cosmos_policy.commands.record import _DriftNoise
+
+    action = np.arange(10, dtype=np.float32)
+    assert np.array_equal(_DriftNoise(0.0, 1).apply(action), action)
+    noise = _DriftNoise(0.02, 1)
+    offsets = np.stack([noise.apply(action) - action for _ in range(20000)])
+    assert np.all(offsets[:, 3:] == 0)  # rotation and gripper untouched
+    assert np.allclose(offsets[:, :3].std(0), 0.02, rtol=0.15)
+    lag1 = np.corrcoef(offsets[1:, 0], offsets[:-1, 0])[0, 1]
+    assert 0.85 < lag1 < 0.95  # a slow drift, not white noise
+    again = _DriftNoise(0.02, 1)
+    assert np.array_equal(again.apply(action), offsets[0] + action)  # seeded
+
+
+def test_record_with_action_noise_keeps_the_expert_actions(tmp_path, capsys) -> None:
+    out = tmp_path / "noisy"
+    assert main(["record", str(out), "--task", "reach", "--embodiment", "franka",
+                 "--episodes", "1", "--image-size", "32", "--action-noise", "0.03"]) == 0
+    ds = open_dataset(out)
+    assert ds.info["cosmos_policy"]["action_noise_m"] == 0.03
+    ep = ds.episode(0)
+    # The executed targets drifted off the recorded ones: the tcp lags them by more than the
+    # controller alone would (this episode without noise: 0.011 m mean per axis; with: 0.029).
+    lag = np.abs(ep["action"][:-1, :3] - ep["observation.ee_pose"][1:, :3]).mean()
+    assert lag > 0.02
+    capsys.readouterr()
+    assert main(["record", str(tmp_path / "x"), "--task", "reach", "--action-noise", "0.5"]) == 2
+    assert "--action-noise" in capsys.readouterr().err

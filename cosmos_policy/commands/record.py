@@ -34,6 +34,27 @@ def _object_state_reader(env: object
     return names, read
 
 
+class _DriftNoise:
+    """A smooth random offset of the commanded tcp position (AR(1), stationary std ``std`` m
+    per axis, correlation 0.9 per step), so demonstrations visit states off the expert's path
+    while their recorded actions lead back to it (DART, Laskey et al. 2017)."""
+
+    RHO = 0.9
+
+    def __init__(self, std: float, seed: int) -> None:
+        self.std, self.rng = std, np.random.default_rng([seed, 0xDA27])
+        self.offset = self.rng.normal(0.0, std, 3) if std > 0 else np.zeros(3)
+
+    def apply(self, action: np.ndarray) -> np.ndarray:
+        if self.std <= 0:
+            return action
+        self.offset = self.RHO * self.offset + np.sqrt(1 - self.RHO ** 2) * self.rng.normal(
+            0.0, self.std, 3)
+        out = action.copy()
+        out[:3] += self.offset.astype(out.dtype)
+        return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="dataset folder to create")
     parser.add_argument("--task", required=True, help="reach, push or pick_place")
@@ -46,12 +67,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-attempts", type=int, default=None,
                         help="give up after this many episodes (default 2 x --episodes + 5)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    parser.add_argument("--action-noise", type=float, default=0.0, metavar="M",
+                        help="std (m) of a slowly drifting offset added to the executed "
+                             "tcp position, not to the recorded action (DART-style "
+                             "demonstrations of recovery; ee_pose actions only)")
 
 
 def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 0,
            image_size: int = 128, prompt_style: str = "canonical",
            max_attempts: int | None = None, overwrite: bool = False,
-           progress: bool = True) -> dict[str, int]:
+           progress: bool = True, action_noise: float = 0.0) -> dict[str, int]:
     """Record ``episodes`` successful expert episodes into a LeRobot v3 dataset at ``out``.
 
     Per frame: every camera (uint8 (S, S, 3), S = image_size), ``observation.state``
@@ -65,6 +90,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
 
     if episodes < 1:
         raise UserError("--episodes must be at least 1")
+    if not 0.0 <= action_noise <= 0.1:
+        raise UserError(f"--action-noise must be between 0 and 0.1 m, got {action_noise}")
     if image_size < 16 or image_size % 2:
         raise UserError(f"--image-size must be an even number >= 16 (H.264 with yuv420p), "
                         f"got {image_size}")
@@ -83,11 +110,15 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     if objects is not None:
         features["observation.environment_state"] = vector_feature(objects[0])
     action_dim = int(env.action_space.shape[0])
+    if action_noise and action_dim != 10:
+        env.close()
+        raise UserError("--action-noise perturbs end-effector targets; this env takes joint "
+                        "actions")
     features["action"] = vector_feature(POSE9_NAMES + ["gripper"] if action_dim == 10
                                         else list(emb.joints) + ["gripper"])
     seeds: list[int] = []
     provenance = {"task": task, "embodiment": emb.name, "source": "scripted expert",
-                  "prompt_style": prompt_style, "seeds": seeds}
+                  "prompt_style": prompt_style, "seeds": seeds, "action_noise_m": action_noise}
     try:
         if fps != emb.control_rate_hz:
             raise UserError(f"{emb.name}: control.rate_hz {emb.control_rate_hz} is not a whole "
@@ -110,6 +141,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
             expert.reset()
             rows: dict[str, list[np.ndarray]] = {key: [] for key in features}
             done, success = False, False
+            noise = _DriftNoise(action_noise, seed + k)
             while not done:
                 action = np.asarray(expert.act(obs), dtype=np.float32)
                 for c in cameras:
@@ -118,8 +150,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
                 rows["observation.ee_pose"].append(obs["ee_pose"])
                 if objects is not None:
                     rows["observation.environment_state"].append(objects[1]())
-                rows["action"].append(action)
-                obs, _, terminated, truncated, info = env.step(action)
+                rows["action"].append(action)  # the expert's, the label: back to its path
+                obs, _, terminated, truncated, info = env.step(noise.apply(action))
                 success = success or bool(info.get("is_success"))
                 done = terminated or truncated
             if success:
@@ -146,7 +178,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
 def run(args: argparse.Namespace) -> int:
     result = record(args.out, args.task, args.embodiment, args.episodes, seed=args.seed,
                     image_size=args.image_size, prompt_style=args.prompt_style,
-                    max_attempts=args.max_attempts, overwrite=args.overwrite)
+                    max_attempts=args.max_attempts, overwrite=args.overwrite,
+                    action_noise=args.action_noise)
     print(f"wrote {result['kept']} episodes to {args.out} "
           f"({result['dropped']} unsuccessful episodes dropped)")
     return 0
