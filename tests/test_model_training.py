@@ -219,6 +219,12 @@ def test_train_command_refuses_bad_arguments(tmp_path: Path,
     assert "--projector-only needs --init" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--until", "0"]) == 2
+    assert "--until must be a positive step" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--object-weight", "-1"]) == 2
+    assert "--object-weight must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_early_fraction_draws_examples_from_the_first_frames() -> None:

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--early-fraction", type=float, default=0.0,
                         help="share of examples from the first --early-steps frames of episodes")
     parser.add_argument("--early-steps", type=int, default=8)
+    parser.add_argument("--until", type=int, default=None, metavar="STEP",
+                        help="stop after this step, leaving a resumable checkpoint (the "
+                             "learning-rate schedule still spans --steps)")
     parser.add_argument("--object-weight", type=float, default=0.0,
                         help="weight of the auxiliary cube-position loss on datasets that "
                              "record observation.environment_state (0: off)")
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
                         ) from None
     if not 0.0 <= args.early_fraction <= 1.0 or args.early_steps < 1:
         raise UserError("--early-fraction must be in [0, 1] and --early-steps >= 1")
+    if args.until is not None and args.until < 1:
+        raise UserError(f"--until must be a positive step, got {args.until}")
     if not args.object_weight >= 0:
         raise UserError(f"--object-weight must be >= 0, got {args.object_weight}")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                       projector_only=args.projector_only)
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,
                       resume=args.resume)
-    out = trainer.run()
+    out = trainer.run(until=args.until)
     print(f"model bundle written to {out} (step {trainer.step}; metrics in "
           f"{out / 'metrics.jsonl'})")
     return 0

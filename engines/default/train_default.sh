@@ -6,7 +6,9 @@ cd "$(dirname "$0")/../.."
 W=${1:-data}
 CP=.venv/bin/cosmos-policy
 
-# 1. Demonstrations from the scripted experts (seeds 1000+ and 2000+; evaluation uses 0-999).
+# 1. Demonstrations from the scripted experts (seeds 1000-4599; evaluation uses 0-999,
+#    held-out labelling demonstrations 5000 and up). Each frame also records the cube
+#    positions (observation.environment_state), the auxiliary target of stage 3.
 for emb in franka ur5e; do
   for task in reach push pick_place; do
     $CP record "$W/demos/$emb-$task" --task "$task" --embodiment "$emb" --episodes 50 \
@@ -14,14 +16,31 @@ for emb in franka ur5e; do
   done
   $CP record "$W/demos/$emb-reach2" --task reach --embodiment "$emb" --episodes 150 \
     --seed 2000 --max-attempts 300 --overwrite
+  $CP record "$W/demos/$emb-reach3" --task reach --embodiment "$emb" --episodes 400 \
+    --seed 3000 --max-attempts 800 --overwrite
+  # DART-style: the executed target drifts (2 cm std), the expert's action is the label.
+  $CP record "$W/demos/$emb-reach-noisy" --task reach --embodiment "$emb" --episodes 300 \
+    --seed 4000 --max-attempts 600 --action-noise 0.02 --overwrite
 done
 
 # 2. One run from scratch: saliency-weighted autoencoder (1000 steps), then the three modes
-#    (11000 steps), all demonstrations, batch 32.
-$CP train "$W"/demos/{franka,ur5e}-{reach,reach2,push,pick_place} --out "$W/train-default" \
-  --steps "${STEPS:-12000}" --ae-steps 1000 --batch 32 --seed 0 --ckpt-every 250
+#    (11000 steps), batch 32, on the first 600 episodes.
+$CP train "$W"/demos/{franka,ur5e}-{reach,reach2,push,pick_place} --out "$W/train-base" \
+  --steps 12000 --ae-steps 1000 --batch 32 --seed 0 --ckpt-every 250
 
-# 3. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
+# 3. Fine-tune with the auxiliary object head (the reasoner reads the position of the cube a
+#    prompt names, colour redrawn per example), 30 % of examples from the first 8 frames of
+#    an episode, 1,400 episodes; a 6000-step schedule stopped at step 2000.
+$CP train "$W"/demos/{franka,ur5e}-{reach,reach2,reach3,push,pick_place} \
+  --init "$W/train-base" --out "$W/train-objects" --steps 6000 --until 2000 \
+  --batch 32 --seed 1 --ckpt-every 500 --object-weight 1.0 --early-fraction 0.3
+
+# 4. Fine-tune on everything, the 600 noisy reach episodes included (2,000 episodes).
+$CP train "$W"/demos/{franka,ur5e}-{reach,reach2,reach3,reach-noisy,push,pick_place} \
+  --init "$W/train-objects" --out "$W/train-default" --steps 5000 \
+  --batch 32 --seed 2 --ckpt-every 500 --object-weight 1.0 --early-fraction 0.3
+
+# 5. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
   cp "$W/train-default/$f" engines/default/
 done
