@@ -183,3 +183,48 @@ def test_warm_up_pays_the_first_call_at_start_and_resets() -> None:
     t0 = _time.perf_counter()
     model.policy(obs)  # what the loop sees afterwards: no load
     assert _time.perf_counter() - t0 < 0.1
+
+
+def test_reset_never_serves_the_previous_episodes_frames(franka, projector):
+    """After ~/reset the first observation the model sees is made of inputs that arrived after
+    the reset, not of the previous episode's buffered frames (a new episode's prompt with
+    the old scene would send the arm back to the old target)."""
+    core, rec, clock = make_core(franka, projector)
+    seen = []
+    policy = core.model.policy
+    core.model.policy = lambda obs: (seen.append(obs.timestamp), policy(obs))[1]
+    run(core, franka, clock, 1.0)
+    assert seen
+    core.reset()
+    t_reset = clock.now()
+    assert core.sync.latest() is None  # nothing buffered survives the boundary
+    seen.clear()
+    run(core, franka, clock, 0.5)
+    assert seen
+    assert min(seen) > t_reset
+
+
+def test_sync_clear_keeps_the_prompt(franka):
+    from cosmos_policy.runtime import ManualClock as Clock
+    from cosmos_policy.runtime.sync import ObservationSync
+
+    clock = Clock(10.0)
+    sync = ObservationSync(franka, clock)
+    sync.set_prompt("reach the red cube")
+    img = np.zeros((128, 128, 3), np.uint8)
+    state = np.append(franka.home, 0.0)
+    t = clock.advance(0.01)
+    for cam in franka.cameras:
+        sync.push_image(cam.name, img, t)
+    sync.push_state(state, t)
+    assert sync.latest() is not None
+    sync.clear()
+    assert sync.latest() is None
+    assert sync.latest_state() is None
+    t = clock.advance(0.01)
+    for cam in franka.cameras:
+        sync.push_image(cam.name, img + 1, t)
+    sync.push_state(state, t)
+    obs = sync.latest()
+    assert obs.timestamp == t
+    assert obs.prompt == "reach the red cube"

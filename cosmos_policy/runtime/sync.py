@@ -177,6 +177,18 @@ class ObservationSync:
             self._dirty = True
         return None
 
+    def clear(self) -> None:
+        """Forget buffered frames, joint states and the last observation (keep the prompt):
+        at an episode boundary, so the next observation is made only of inputs that arrive
+        after it, never of the previous episode's scene."""
+        with self._lock:
+            for buf in self._frames.values():
+                buf.clear()
+            self._states.clear()
+            self._last = None
+            self._last_cam_stamps = {}
+            self._dirty = False
+
     # ---------------------------------------------------------------- pull API
     def latest(self) -> Observation | None:
         """The newest consistent observation (None until one exists).

@@ -263,14 +263,16 @@ class PolicyNodeCore:
             self._apply_hold(self.loop.safety)
 
     def reset(self) -> tuple[bool, str]:
-        """``~/reset``: drop chunks and restart the plan from the measured pose (an episode
-        boundary). The model is re-seeded; enable and e-stop are kept."""
+        """``~/reset``: drop chunks, buffered frames and joint states, and restart the plan
+        from the next measured pose (an episode boundary). The model is re-seeded; the prompt,
+        enable and e-stop are kept."""
         with self._lock:
             running = self._running
             if running:
                 self.loop.stop()
             self.loop.inference.close()
             self.model.reset()
+            self.sync.clear()  # frames and states from before the boundary: not this episode
             self.loop = self._build_loop()
             if running:
                 self.loop.start()
