@@ -5,7 +5,7 @@
         [--compare-policies --train-steps 600 --eval-episodes 20]
 
 1. records ``--episodes`` scripted-expert demonstrations per task (``cosmos-policy record``)
-   with seeds the model was not trained on (default from 5000; training uses 1000-2999,
+   with seeds the model was not trained on (default from 5000; training uses 1000-4599,
    evaluation 0-999), keeping their true actions;
 2. labels them with ``cosmos-policy label`` (the true actions are not read);
 3. reports R^2 and the normalised error per action dimension
