@@ -104,7 +104,11 @@ class StubModel:
         base = np.asarray(self.projector.to_unified(obs.state[:N], float(obs.state[N])))
         dt = 1.0 / EMB.control_rate_hz
         actions = np.tile(base, (16, 1))
-        actions[:, 0] += 0.02 * dt * np.arange(1, 17)
+        # 2 cm/s along x, turning back every 50 chunks (6 s at the overhead run's chunk rate),
+        # so the arm stays near home: a one-way drift leaves the arm's reach within a minute,
+        # and every tick then pays the IK's iteration cap for a target no arm could reach.
+        direction = 1.0 if (self.calls // 50) % 2 == 0 else -1.0
+        actions[:, 0] += direction * 0.02 * dt * np.arange(1, 17)
         self.calls += 1
         self.wall_s += time.perf_counter() - t0
         return ActionChunk(actions.astype(np.float32), obs.timestamp, dt)
