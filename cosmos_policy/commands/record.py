@@ -107,8 +107,10 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     features["observation.state"] = vector_feature(list(emb.joints) + ["gripper"])
     features["observation.ee_pose"] = vector_feature(POSE9_NAMES)
     objects = _object_state_reader(env.unwrapped)
+    read_objects = None
     if objects is not None:
-        features["observation.environment_state"] = vector_feature(objects[0])
+        object_names, read_objects = objects
+        features["observation.environment_state"] = vector_feature(object_names)
     action_dim = int(env.action_space.shape[0])
     if action_noise and action_dim != 10:
         env.close()
@@ -148,8 +150,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
                     rows[f"observation.images.{c}"].append(obs["images"][c])
                 rows["observation.state"].append(obs["state"])
                 rows["observation.ee_pose"].append(obs["ee_pose"])
-                if objects is not None:
-                    rows["observation.environment_state"].append(objects[1]())
+                if read_objects is not None:
+                    rows["observation.environment_state"].append(read_objects())
                 rows["action"].append(action)  # the expert's, the label: back to its path
                 obs, _, terminated, truncated, info = env.step(noise.apply(action))
                 success = success or bool(info.get("is_success"))

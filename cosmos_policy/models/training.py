@@ -38,7 +38,7 @@ from cosmos_policy.models.network import WorldActionNet
 from cosmos_policy.models.text import PromptEncoder
 
 COLORS = ("red", "green", "blue")  # the cube colours of our tasks (cosmos_policy.sim.scene)
-COLOR_WORD = re.compile(r"\b(red|green|blue)\b")
+COLOR_WORD = re.compile(r"\b(" + "|".join(COLORS) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -271,7 +271,8 @@ class Trainer:
             self.net.latent_mean.copy_(z.mean((0, 2, 3)))
             self.net.latent_std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
 
-    def _wam_batch(self) -> FlowBatch:
+    def _wam_batch(self) -> tuple[FlowBatch, dict[str, Any]]:
+        """A flow batch, and the sampled examples it was built from (for the object head)."""
         b = self.data.sample(self.rng, self.cfg.batch, self.cfg.early_fraction,
                              self.cfg.early_steps)
         probs = np.asarray(self.cfg.mode_probs, dtype=np.float64)
@@ -280,11 +281,10 @@ class Trainer:
         prompts = ["" if m == Mode.INVERSE or dr else p
                    for p, m, dr in zip(b["prompts"], mode, drop, strict=True)]
         emb, mask = self.prompts.encode(prompts)
-        self._last_sample = b
         return FlowBatch(latents=b["latents"], future=b["future"], prompt_emb=emb,
                          prompt_mask=mask, state=b["state"], actions=b["actions"],
                          action_mask=b["action_mask"], domain=b["domain"],
-                         mode=torch.from_numpy(mode).long())
+                         mode=torch.from_numpy(mode).long()), b
 
     def object_batch(self, b: dict[str, Any]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """Counterfactual prompts and targets of the object head for the examples ``b``.
@@ -322,9 +322,10 @@ class Trainer:
         lr = lr_at(self.step, self.ae_steps, self.cfg.steps, self.cfg.lr, self.cfg.warmup)
         for g in self.opt.param_groups:
             g["lr"] = lr
-        loss, metrics = flow_loss(self.net, self._wam_batch(), self.gen)
+        batch, examples = self._wam_batch()
+        loss, metrics = flow_loss(self.net, batch, self.gen)
         if self.object_head is not None:
-            obj = self._object_loss(self._last_sample)
+            obj = self._object_loss(examples)
             loss = loss + self.cfg.object_weight * obj
             metrics["objects"] = float(obj.detach())
         self.opt.zero_grad(set_to_none=True)
