@@ -53,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
         print("no shipped model in engines/default: showing the scripted expert only")
     for task, embodiment, seed in DEMOS:
         ok, video = run_demo(task, embodiment, seed, args.out, args.image_size)
-        print(f"{task} on {embodiment}: {'success' if ok else 'failure'}; video: {video.resolve()}")
+        print(f"scripted expert, {task} on {embodiment}: {'success' if ok else 'failure'}; "
+              f"video: {video.resolve()}")
     return 0
