@@ -62,7 +62,7 @@ def main() -> int:
 
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.serve.dds_server import DdsPolicyServer
-    from cosmos_policy.serve.models import load_model
+    from cosmos_policy.serve.models import load_model, warm_up
     from cosmos_policy.serve.node_core import NodeConfig, default_projector
     from cosmos_policy.transport import msgs, naming
     from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp
@@ -72,16 +72,22 @@ def main() -> int:
 
     emb = load_embodiment(args.embodiment)
     proj = default_projector(emb)
-    model = SourceTracking(load_model(args.model, emb, proj))
+    inner = load_model(args.model, emb, proj)
+    warm_up(inner, emb, "reach the red cube")  # as ``cosmos-policy serve`` does
+    model = SourceTracking(inner)
     server = DdsPolicyServer(emb, model, TransportConfig(domain_id=domain),
                              NodeConfig(prompt="reach the red cube"), projector=proj)
     sent: list[tuple[int, float]] = []  # (command index, source observation stamp)
     state = {"i": 0, "chunks": 0}
 
     def on_command(_cmd) -> None:
-        chunks = server.core.telemetry.counter("chunks")
-        if chunks > state["chunks"] and len(model.stamps) >= chunks:
-            sent.append((state["i"], model.stamps[chunks - 1]))
+        tele = server.core.telemetry
+        chunks = tele.counter("chunks")
+        # chunks are taken in the order they were computed; a rejected one (the slow first
+        # call, say) still used a stamp, so the newest accepted chunk is the n-th computed
+        n = chunks + tele.counter("chunks_rejected")
+        if chunks > state["chunks"] and len(model.stamps) >= n:
+            sent.append((state["i"], model.stamps[n - 1]))
         state["chunks"] = chunks
         state["i"] += 1
 
@@ -135,13 +141,14 @@ def main() -> int:
         "camera_to_command_ms": {"n": int(lat.size), "p50": float(np.percentile(lat, 50)),
                                  "p99": float(np.percentile(lat, 99))},
         "inference_ms_p50": server.core.telemetry.snapshot()["latency"].get(
-            "inference", {}).get("p50"),
+            "inference", {}).get("p50_ms"),
     }
     print(f"{'figure':<28}{'p50':>10}{'p99':>10}")
     print(f"{'camera-to-command, ms':<28}{result['camera_to_command_ms']['p50']:>10.1f}"
           f"{result['camera_to_command_ms']['p99']:>10.1f}")
     print(f"{'command interval, ms':<28}{result['command_interval_ms']['p50']:>10.2f}"
           f"{result['command_interval_ms']['p99']:>10.2f}")
+    print(f"model inference p50 {result['inference_ms_p50']} ms")
     print(f"command rate {result['command_rate_hz']:.1f} Hz "
           f"({result['commands_received']} received)")
     if args.out:
