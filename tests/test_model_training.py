@@ -280,6 +280,16 @@ def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path
     assert (tmp_path / "m/train/object_head.safetensors").is_file()
     net, _, _ = load_bundle(tmp_path / "m")
     assert not any("object" in name for name in net.state_dict())
+    # A fine-tune from this run picks the head up where it stopped; without one, it starts anew.
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / "m/train/object_head.safetensors"))
+    data = [ObjectDataset("franka", 8, n_episodes=6, length=20)]
+    tuned = Trainer(data, tmp_path / "f", None, cfg, init=tmp_path / "m")
+    assert all(torch.equal(v, saved[k]) for k, v in tuned.object_head.state_dict().items())
+    (tmp_path / "m/train/object_head.safetensors").unlink()
+    fresh = Trainer(data, tmp_path / "g", None, cfg, init=tmp_path / "m")
+    assert not torch.equal(fresh.object_head.state_dict()["0.weight"], saved["0.weight"])
 
 
 def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
@@ -302,3 +312,45 @@ def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
     assert mask[-1, :3].sum() == 0  # no colour word: no named-cube target
     assert mask[-1, 3:].sum() == 9
     assert mask[:299].min() == 1
+
+
+def test_prompt_variants_rewrite_matching_prompts_only() -> None:
+    from cosmos_policy.errors import ConfigError
+    from cosmos_policy.models.training import PromptVariants
+
+    v = PromptVariants({"reach the {color} cube": ("go to the {color} block", "near {color}"),
+                        "push the {color} cube to the yellow square": ("shove {color}",)})
+    rng = np.random.default_rng(0)
+    got = {v("reach the green cube", rng) for _ in range(50)}
+    assert got == {"go to the green block", "near green"}
+    assert v("push the red cube to the yellow square", rng) == "shove red"
+    assert v("reach the red cube now", rng) == "reach the red cube now"  # whole prompt only
+    assert v("pick the red cube", rng) == "pick the red cube"
+    for bad in ({"reach the cube": ("x {color}",)}, {"reach the {color} cube": ()},
+                {"reach the {color} cube": ("{color} and {other}",)}):
+        with pytest.raises(ConfigError, match="prompt_variants"):
+            PromptVariants(bad)
+    with pytest.raises(ConfigError, match="prompt_variants"):
+        TrainConfig(paraphrase_prob=0.5)
+
+
+def test_training_with_paraphrase_prob_draws_the_variants(tmp_path: Path) -> None:
+    cfg = TrainConfig(steps=4, batch=64, ae_steps=1, ae_batch=4, warmup=1, log_every=1,
+                      ckpt_every=100, seed=0, paraphrase_prob=0.5,
+                      prompt_variants={"push the {color} block": ("shove the {color} thing",)})
+    trainer = Trainer([ObjectDataset("franka", 8, n_episodes=4, length=12)], tmp_path / "m",
+                      TINY, cfg)
+    trainer.run()
+    _, b = trainer._wam_batch()
+    prompts = b["prompts"]
+    # ObjectDataset: "push the red block" (even episodes) and "push the red block now" (odd).
+    assert set(prompts) == {"shove the red thing", "push the red block", "push the red block now"}
+    swapped = prompts.count("shove the red thing") / (
+        prompts.count("shove the red thing") + prompts.count("push the red block"))
+    assert 0.2 < swapped < 0.8
+    # The setting is part of the run: resuming with other variants is refused.
+    other = TrainConfig(**{**cfg.__dict__,
+                           "prompt_variants": {"push the {color} block": ("x {color}",)}})
+    with pytest.raises(UserError, match="prompt_variants"):
+        Trainer([ObjectDataset("franka", 8, n_episodes=4, length=12)], tmp_path / "m", TINY,
+                other, resume=True)

@@ -121,3 +121,26 @@ def test_suite_file_errors_name_the_field(tmp_path) -> None:
                    "    paraphrase: ['reach the {color} cube']\n")
     with pytest.raises(ConfigError, match="paraphrase"):
         load_suite(str(bad))
+
+
+def test_training_wordings_are_disjoint_from_evaluation_and_keep_the_colour(tmp_path) -> None:
+    from cosmos_policy.models.training import PromptVariants
+    from cosmos_policy.sim.suite import training_variants
+
+    suite = load_suite()
+    variants = training_variants(suite)
+    rewrite, rng = PromptVariants(variants), np.random.default_rng(0)
+    for task, cfg in suite.tasks.items():
+        assert len(cfg.training) >= 5, task
+        evaluation = set(all_prompts(task, "any"))
+        for color in suite.colors:
+            out = {rewrite(cfg.canonical[0].format(color=color), rng) for _ in range(200)}
+            assert out == {t.format(color=color) for t in cfg.training}
+            assert not out & evaluation  # evaluation's paraphrases stay unseen in training
+    bad = tmp_path / "suite.yaml"
+    bad.write_text("tasks:\n  reach:\n    max_episode_steps: 5\n    success_distance: 0.03\n"
+                   "    canonical: ['reach the {color} cube']\n"
+                   "    paraphrase: ['go to the {color} block']\n"
+                   "    training: ['go to the {color} block']\n")
+    with pytest.raises(ConfigError, match="tasks.reach.training"):
+        load_suite(str(bad))

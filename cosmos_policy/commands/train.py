@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--object-weight", type=float, default=0.0,
                         help="weight of the auxiliary cube-position loss on datasets that "
                              "record observation.environment_state (0: off)")
+    parser.add_argument("--paraphrase-prob", type=float, default=0.0, metavar="P",
+                        help="put another wording of a recorded prompt in its place with "
+                        "probability P (the suite's `training` templates; never evaluation's "
+                        "paraphrases)")
+    parser.add_argument("--suite", type=Path, default=None,
+                        help="suite YAML with the training templates (default: the shipped "
+                        "tabletop suite)")
     parser.add_argument("--d-model", type=int, default=128, help="model width (new models)")
     parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
     parser.add_argument("--cameras", default="front,wrist",
@@ -73,11 +80,21 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--until must be a positive step, got {args.until}")
     if not args.object_weight >= 0:
         raise UserError(f"--object-weight must be >= 0, got {args.object_weight}")
+    if not 0.0 <= args.paraphrase_prob <= 1.0:
+        raise UserError(f"--paraphrase-prob must be in [0, 1], got {args.paraphrase_prob}")
+    variants: dict[str, tuple[str, ...]] = {}
+    if args.paraphrase_prob > 0:
+        from cosmos_policy.sim.suite import load_suite, training_variants
+
+        variants = training_variants(load_suite(str(args.suite) if args.suite else None))
+        if not variants:
+            raise UserError("--paraphrase-prob: the suite has no `training` prompt templates")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
                       mode_probs=probs, early_fraction=args.early_fraction,  # type: ignore[arg-type]
                       early_steps=args.early_steps, object_weight=args.object_weight,
                       ckpt_every=args.ckpt_every, seed=args.seed,
-                      projector_only=args.projector_only)
+                      projector_only=args.projector_only, prompt_variants=variants,
+                      paraphrase_prob=args.paraphrase_prob)
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,
                       resume=args.resume)
     out = trainer.run(until=args.until)

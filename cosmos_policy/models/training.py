@@ -19,7 +19,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,10 @@ class TrainConfig:
     (see :meth:`~cosmos_policy.models.datacache.TrainingData.sample`). object_weight: weight
     of the auxiliary loss that reads the cube positions (the named one first, for a prompt
     whose colour is redrawn: :meth:`Trainer.object_batch`) off the reasoner, on datasets that
-    record ``observation.environment_state`` (0: off).
+    record ``observation.environment_state`` (0: off). prompt_variants / paraphrase_prob: a
+    recorded prompt that matches a template of ``prompt_variants`` (``{color}`` as its field)
+    is replaced, with probability ``paraphrase_prob``, by one of that template's variants naming
+    the same colour (:class:`PromptVariants`).
     """
 
     steps: int = 2000
@@ -71,6 +74,8 @@ class TrainConfig:
     ckpt_every: int = 200
     seed: int = 0
     projector_only: bool = False
+    prompt_variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    paraphrase_prob: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "ae_batch", "log_every", "ckpt_every"):
@@ -84,11 +89,46 @@ class TrainConfig:
         if not self.object_weight >= 0:
             raise ConfigError("train", "object_weight", "a non-negative number",
                               self.object_weight)
+        if not 0.0 <= self.paraphrase_prob <= 1.0:
+            raise ConfigError("train", "paraphrase_prob", "a probability in [0, 1]",
+                              self.paraphrase_prob)
+        if self.paraphrase_prob > 0 and not self.prompt_variants:
+            raise ConfigError("train", "prompt_variants", "templates to draw paraphrases from "
+                              "when paraphrase_prob > 0")
+        PromptVariants(self.prompt_variants)  # validates the templates
 
     def ae_phase(self, from_init: bool) -> int:
         if from_init or self.projector_only:
             return 0
         return self.ae_steps if self.ae_steps is not None else self.steps // 5
+
+
+class PromptVariants:
+    """Rewrites a prompt that matches one of the ``variants``' templates into one of that
+    template's variants, keeping the colour: with ``{"reach the {color} cube": ("go to the
+    {color} block",)}``, "reach the red cube" becomes "go to the red block". Prompts that match
+    no template are returned unchanged."""
+
+    def __init__(self, variants: dict[str, tuple[str, ...]] | dict[str, list[str]]) -> None:
+        self.rules: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
+        for template, alternatives in variants.items():
+            alts = tuple(alternatives)
+            bad = [t for t in (template, *alts) if not isinstance(t, str)
+                   or t.count("{color}") != 1 or "{" in t.replace("{color}", "")]
+            if bad or not alts:
+                raise ConfigError("train", "prompt_variants", "templates with one {color} "
+                                  "field each, and at least one variant per template",
+                                  bad or template)
+            head, tail = template.split("{color}")
+            pattern = re.compile(re.escape(head) + r"(?P<color>[A-Za-z]+)" + re.escape(tail))
+            self.rules.append((pattern, alts))
+
+    def __call__(self, prompt: str, rng: np.random.Generator) -> str:
+        for pattern, alts in self.rules:
+            m = pattern.fullmatch(prompt)
+            if m:
+                return alts[int(rng.integers(len(alts)))].format(color=m["color"])
+        return prompt
 
 
 def lr_at(step: int, start: int, end: int, peak: float, warmup: int) -> float:
@@ -161,7 +201,9 @@ class Trainer:
                             "robot_type is already a domain of --init; fine-tune without "
                             "--projector-only")
         self.prompts = PromptEncoder(net.config.max_prompt_tokens)
-        self.object_head = self._make_object_head(state is not None)
+        self.variants = PromptVariants(self.cfg.prompt_variants)
+        self.object_head = self._make_object_head(
+            self.state_dir if state is not None else Path(init) / "train" if init else None)
         self.opt = self._make_optimizer()
         if state and (self.state_dir / "optimizer.safetensors").exists():
             _load_optimizer(self.state_dir / "optimizer.safetensors", self._named_params(),
@@ -173,7 +215,8 @@ class Trainer:
         if not path.is_file():
             return None
         state = json.loads(path.read_text())
-        saved = {k: v for k, v in state["train_config"].items() if k != "steps"}
+        defaults = json.loads(json.dumps(asdict(TrainConfig())))  # runs from before a setting
+        saved = {k: v for k, v in (defaults | state["train_config"]).items() if k != "steps"}
         now = {k: v for k, v in json.loads(json.dumps(asdict(self.cfg))).items() if k != "steps"}
         if saved != now:
             diff = sorted(k for k in now if saved.get(k) != now[k])
@@ -184,15 +227,17 @@ class Trainer:
                             "the same datasets or start a new --out folder")
         return state
 
-    def _make_object_head(self, resuming: bool) -> nn.Module | None:
-        """The auxiliary object head (train-time only, never part of the bundle)."""
+    def _make_object_head(self, state_dir: Path | None) -> nn.Module | None:
+        """The auxiliary object head (train-time only, never part of the bundle): restored
+        from ``state_dir`` (the run being resumed, or the ``--init`` run's ``train/``) when
+        it holds one, else new."""
         if self.cfg.object_weight <= 0 or self.cfg.projector_only:
             return None
         d = self.net.config.d_model
         torch.manual_seed(self.cfg.seed)
         head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, OBJECTS_DIM))
-        path = self.state_dir / "object_head.safetensors"
-        if resuming and path.is_file():
+        path = state_dir / "object_head.safetensors" if state_dir else None
+        if path is not None and path.is_file():
             head.load_state_dict(load_file(str(path)))
         return head
 
@@ -275,6 +320,10 @@ class Trainer:
         """A flow batch, and the sampled examples it was built from (for the object head)."""
         b = self.data.sample(self.rng, self.cfg.batch, self.cfg.early_fraction,
                              self.cfg.early_steps)
+        if self.cfg.paraphrase_prob > 0:
+            swap = self.rng.random(self.cfg.batch) < self.cfg.paraphrase_prob
+            b["prompts"] = [self.variants(p, self.rng) if sw else p
+                            for p, sw in zip(b["prompts"], swap, strict=True)]
         probs = np.asarray(self.cfg.mode_probs, dtype=np.float64)
         mode = self.rng.choice(3, size=self.cfg.batch, p=probs / probs.sum())
         drop = self.rng.random(self.cfg.batch) < self.cfg.prompt_dropout

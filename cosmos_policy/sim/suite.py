@@ -29,6 +29,9 @@ class TaskConfig:
     max_episode_steps: policy steps (at the embodiment's control rate) before truncation.
     success_distance: m, the task's success threshold (see each task's ``success``).
     canonical / paraphrase: prompt templates with a ``{color}`` field; disjoint sets.
+    training: other wordings that training may put in place of a canonical prompt
+    (``cosmos-policy train --paraphrase-prob``); disjoint from both, so that evaluation's
+    paraphrases stay unseen.
     """
 
     name: str
@@ -36,11 +39,16 @@ class TaskConfig:
     success_distance: float
     canonical: tuple[str, ...]
     paraphrase: tuple[str, ...]
+    training: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         overlap = set(self.canonical) & set(self.paraphrase)
         if overlap:
             raise ConfigError(self.name, "paraphrase", "templates not in canonical", overlap)
+        overlap = set(self.training) & (set(self.canonical) | set(self.paraphrase))
+        if overlap:
+            raise ConfigError(self.name, "training", "templates in neither canonical nor "
+                              "paraphrase", overlap)
 
     def templates(self, style: str) -> tuple[str, ...]:
         """The templates a ``prompt_style`` draws from."""
@@ -101,10 +109,21 @@ def load_suite(path: str | None = None) -> Suite:
         paraphrase = _strings(source, f"tasks.{name}.paraphrase", t.get("paraphrase"))
         if set(canonical) & set(paraphrase):
             raise ConfigError(source, f"tasks.{name}.paraphrase", "no template of canonical")
-        tasks[name] = TaskConfig(name, steps, float(dist), canonical, paraphrase)
+        training = (_strings(source, f"tasks.{name}.training", t["training"])
+                    if "training" in t else ())
+        if set(training) & (set(canonical) | set(paraphrase)):
+            raise ConfigError(source, f"tasks.{name}.training",
+                              "no template of canonical or paraphrase")
+        tasks[name] = TaskConfig(name, steps, float(dist), canonical, paraphrase, training)
     colors = tuple(raw.get("colors", ()))
     return Suite(scene=file.parent.parent / str(raw.get("scene", "scenes/tabletop.xml")),
                  colors=colors, tasks=tasks)
+
+
+def training_variants(suite: Suite) -> dict[str, tuple[str, ...]]:
+    """Template -> the wordings training may use in its place: each task's canonical
+    templates map to its ``training`` templates (tasks without any are left out)."""
+    return {c: t.training for t in suite.tasks.values() if t.training for c in t.canonical}
 
 
 def all_prompts(task: str, style: str, colors: Sequence[str] | None = None) -> list[str]:
