@@ -42,6 +42,13 @@ def test_eval_tiny_model_end_to_end_commands_stay_safe(bundle: Path, tmp_path: P
     assert report["safety"]["limits"]["ok"]
     # A random model commands random poses: the safety layer had work to do.
     assert report["safety"]["modified"] > 0
+    # How failures failed: the task's own error per episode, and which cube the tcp ended at.
+    failed = [e for e in report["per_episode"] if not e["success"]]
+    assert report["failures"]["episodes"] == len(failed)
+    for e in report["per_episode"]:
+        assert 0 < e["min_distance_m"] <= e["final_distance_m"] + 1e-9
+        assert e["target_cube"] in e["prompt"]
+        assert e["nearest_cube"] in ("red", "green", "blue")
 
 
 def test_every_command_within_limits_from_the_log(bundle: Path) -> None:
@@ -82,6 +89,10 @@ def test_oracle_through_the_runtime_reaches() -> None:
                      lockstep=True, image_size=32, videos=0)
     runs = run_episodes(cfg, progress=False)
     assert sum(r.success for r in runs) >= 3, [r.summary() for r in runs]
+    for r in runs:
+        if r.success:  # the distance the task judged success by, and the named cube
+            assert r.distances_m[-1] < 0.03
+            assert r.nearest_cube == r.target_cube
     # the loop, not a shortcut, moved the arm: every step went through the safety layer
     assert all(len(r.log.times) == r.steps * 10 for r in runs)
 

@@ -141,6 +141,9 @@ class EpisodeRun:
     frames: list[np.ndarray] = field(default_factory=list)
     frame_times: list[float] = field(default_factory=list)
     tick_lateness_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    distances_m: list[float] = field(default_factory=list)  # the task's error, per policy step
+    nearest_cube: str = ""  # at the end: the cube nearest the tcp
+    target_cube: str = ""  # the cube the prompt names
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready per-episode figures."""
@@ -150,7 +153,10 @@ class EpisodeRun:
                 "commands_modified": self.log.modified,
                 "deadline_misses": int(self.counters.get("deadline_misses", 0)),
                 "dropped_frames": int(self.counters.get("dropped_frames", 0)),
-                "chunks": int(self.counters.get("chunks", 0))}
+                "chunks": int(self.counters.get("chunks", 0)),
+                "final_distance_m": round(self.distances_m[-1], 4) if self.distances_m else None,
+                "min_distance_m": round(min(self.distances_m), 4) if self.distances_m else None,
+                "target_cube": self.target_cube, "nearest_cube": self.nearest_cube}
 
 
 class Evaluator:
@@ -223,7 +229,7 @@ class Evaluator:
         loop.subscribe(log.add)
         dt = 1.0 / emb.command_rate_hz
         max_steps = int(cfg.max_steps or env.max_episode_steps)
-        frames, frame_times, lateness = [], [], []
+        frames, frame_times, lateness, distances = [], [], [], []
         success, steps = False, 0
         wall0 = time.perf_counter()
         try:
@@ -251,6 +257,7 @@ class Evaluator:
                         time.sleep(-late)
                 if (k + 1) % self.per == 0:
                     steps += 1
+                    distances.append(env.task.distance(scene))
                     if ok:
                         success = True
                         break
@@ -264,7 +271,8 @@ class Evaluator:
         return EpisodeRun(seed, success, steps, steps / emb.control_rate_hz,
                           time.perf_counter() - wall0, obs["prompt"], stages,
                           dict(snap["counters"]), log, frames, frame_times,
-                          np.asarray(lateness))
+                          np.asarray(lateness), distances, env.task.nearest_cube(scene),
+                          env.task.color)
 
 
 def _is_joint(embodiment: str) -> bool:

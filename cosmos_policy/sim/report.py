@@ -63,6 +63,20 @@ def limit_check(runs: Sequence[EpisodeRun], position_limits: np.ndarray,
             "ok": worst_pos <= 1e-9 and worst_step <= 1 + 1e-6}
 
 
+def failure_summary(runs: Sequence[EpisodeRun]) -> dict[str, Any]:
+    """How the failed episodes failed: how close they came (the task's own error, m) and how
+    many ended with the tcp nearer another cube than the named one (the wrong cube)."""
+    failed = [r for r in runs if not r.success and r.distances_m]
+    if not failed:
+        return {"episodes": 0}
+    best = np.array([min(r.distances_m) for r in failed])
+    final = np.array([r.distances_m[-1] for r in failed])
+    return {"episodes": len(failed),
+            "min_distance_m_median": round(float(np.median(best)), 4),
+            "final_distance_m_median": round(float(np.median(final)), 4),
+            "ended_nearest_another_cube": sum(r.nearest_cube != r.target_cube for r in failed)}
+
+
 def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment: Any,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """All numbers of an evaluation as JSON-ready data."""
@@ -96,6 +110,7 @@ def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment:
                                          embodiment.velocity_limits,
                                          1.0 / embodiment.command_rate_hz)},
         "realtime_factor": round(sim_s / wall_s, 3) if wall_s > 0 else None,
+        "failures": failure_summary(runs),
         "per_episode": [r.summary() for r in runs],
         **(extra or {}),
     }

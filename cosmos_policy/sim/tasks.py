@@ -88,6 +88,15 @@ class Task:
     def success(self, scene: Scene) -> bool:
         raise NotImplementedError
 
+    def distance(self, scene: Scene) -> float:
+        """m, the error that ``success`` compares with ``success_distance``."""
+        raise NotImplementedError
+
+    def nearest_cube(self, scene: Scene) -> str:
+        """The colour of the cube nearest the tcp (did the arm go to the named one?)."""
+        tcp = scene.tcp_pos()
+        return min(COLORS, key=lambda c: float(np.linalg.norm(scene.cube_pos(c) - tcp)))
+
     def _reach_term(self, scene: Scene) -> float:
         return 1.0 - float(np.tanh(10.0 * np.linalg.norm(scene.tcp_pos() - scene.cube_pos(
             self.color))))
@@ -101,9 +110,11 @@ class Reach(Task):
     def reward(self, scene: Scene) -> float:
         return self._reach_term(scene) + float(self.success(scene))
 
+    def distance(self, scene: Scene) -> float:
+        return float(np.linalg.norm(scene.tcp_pos() - scene.cube_pos(self.color)))
+
     def success(self, scene: Scene) -> bool:
-        d = np.linalg.norm(scene.tcp_pos() - scene.cube_pos(self.color))
-        return bool(d < self.config.success_distance)
+        return self.distance(scene) < self.config.success_distance
 
 
 class Push(Task):
@@ -133,10 +144,12 @@ class Push(Task):
         return 0.5 * self._reach_term(scene) + (1.0 - np.tanh(10.0 * d)) + float(
             self.success(scene))
 
+    def distance(self, scene: Scene) -> float:
+        return float(np.max(np.abs(self._offset(scene))))
+
     def success(self, scene: Scene) -> bool:
         on_table = scene.cube_pos(self.color)[2] < CUBE_HALF + 0.01
-        return bool(on_table and np.max(np.abs(self._offset(scene)))
-                    < self.config.success_distance)
+        return bool(on_table and self.distance(scene) < self.config.success_distance)
 
 
 class PickPlace(Task):
@@ -152,9 +165,12 @@ class PickPlace(Task):
         return (self._reach_term(scene) + lifted + (1.0 - np.tanh(10.0 * d))
                 + 2.0 * float(self.success(scene)))
 
+    def distance(self, scene: Scene) -> float:
+        return float(np.linalg.norm(scene.cube_pos(self.color)[:2] - scene.plate_pos()[:2]))
+
     def success(self, scene: Scene) -> bool:
         cube = scene.cube_pos(self.color)
-        d = float(np.linalg.norm(cube[:2] - scene.plate_pos()[:2]))
+        d = self.distance(scene)
         resting = abs(cube[2] - (PLATE_TOP + CUBE_HALF)) < 0.01
         return bool(d < self.config.success_distance and resting
                     and not scene.robot_touches(self.color)
