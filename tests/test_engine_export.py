@@ -166,3 +166,25 @@ def test_random_feeds_respect_input_meaning() -> None:
     assert set(np.unique(mask)) <= {0.0, 1.0}
     assert not feeds["prompt_emb"][mask == 0].any()
     assert feeds["images"].dtype == np.uint8
+
+
+def test_noise_scale_zero_is_deterministic_and_the_same_in_both(built: tuple[Path, Path]) -> None:
+    bundle, engine = built
+    from cosmos_policy.errors import UserError
+
+    ref = load_model(bundle, "franka", noise_scale=0.0)
+    eng = EngineModel(engine, "onnxruntime-cpu", noise_scale=0.0)
+    a, b = ref.policy(_obs(0)).actions, eng.policy(_obs(0)).actions
+    assert np.abs(a - b).max() / np.abs(a).max() <= 1e-4
+    # No noise: the same chunk on every call, whatever the generator's state.
+    assert np.array_equal(eng.policy(_obs(0)).actions, eng.policy(_obs(0)).actions)
+    half = EngineModel(engine, "onnxruntime-cpu", noise_scale=0.5)
+    full = EngineModel(engine, "onnxruntime-cpu")
+    d_half = np.abs(half.policy(_obs(0)).actions - b).max()
+    d_full = np.abs(full.policy(_obs(0)).actions - b).max()
+    assert 0 < d_half < d_full  # same draws, scaled: half the noise lands nearer the mean
+    for bad in (-0.1, 1.5):
+        with pytest.raises(UserError, match="noise_scale"):
+            EngineModel(engine, "onnxruntime-cpu", noise_scale=bad)
+        with pytest.raises(UserError, match="noise_scale"):
+            load_model(bundle, "franka", noise_scale=bad)

@@ -136,6 +136,10 @@ def test_eval_refuses_training_seeds_and_missing_model(tmp_path: Path,
     assert "training seeds" in capsys.readouterr().err
     assert main(["eval", "--task", "reach", "--model", str(tmp_path / "nothing"),
                  "--episodes", "1", "--out", str(tmp_path)]) == 2
+    for cmd in (["eval"], ["eval-dynamics", "--mode", "forward"]):
+        assert main([*cmd, "--task", "reach", "--noise-scale", "1.5", "--episodes", "1",
+                     "--out", str(tmp_path)]) == 2
+        assert "--noise-scale must be in [0, 1]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("mode", ["forward", "inverse"])

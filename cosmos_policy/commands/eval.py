@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="report folder (default outputs/eval/<task>-<embodiment>)")
     parser.add_argument("--videos", type=int, default=3, help="episodes recorded as mp4")
+    parser.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
+                        help="scale of the sampler's initial noise, 0 to 1 (default 1: sampled "
+                        "action chunks; 0: the deterministic path)")
     cosmos3_arguments(parser)
 
 
@@ -54,12 +57,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--episodes must be at least 1")
     if args.latency_ms < 0 or args.videos < 0 or args.image_size < 8:
         raise UserError("--latency-ms and --videos must be >= 0, --image-size >= 8")
+    if not 0.0 <= args.noise_scale <= 1.0:
+        raise UserError(f"--noise-scale must be in [0, 1], got {args.noise_scale}")
     config = EvalConfig(task=args.task, embodiment=emb.name, episodes=args.episodes,
                         seed=args.seed, model=str(args.model), backend=args.backend,
                         lockstep=args.lockstep, lockstep_latency_s=args.latency_ms / 1e3,
                         blending=args.blending, image_size=args.image_size,
                         prompt_style=args.prompt_style, max_steps=args.max_steps,
-                        videos=args.videos, cosmos3=options_from_args(args))
+                        videos=args.videos, cosmos3=options_from_args(args),
+                        noise_scale=args.noise_scale)
     check_seeds(config)
     out = out_dir(config, args.out)
     runs = run_episodes(config, workers=args.workers, ray_address=args.ray)

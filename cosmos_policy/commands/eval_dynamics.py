@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=128,
                         help="rendered frames, pixels (default 128, as the demonstrations)")
     parser.add_argument("--max-steps", type=int, default=None, help="expert steps per episode")
+    parser.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
+                        help="scale of the sampler's initial noise, 0 to 1 (default 1: a sampled "
+                        "prediction; 0: the deterministic path, near the average outcome)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder (default outputs/eval/<task>-<embodiment>-dynamics)")
 
@@ -39,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0 or args.seed + args.episodes > TRAINING_SEED_START:
         raise UserError(f"seeds must stay below {TRAINING_SEED_START} (training seeds)")
     emb = load_embodiment(args.embodiment)
-    model = load_eval_model(args.model, args.backend, emb.name)
+    if not 0.0 <= args.noise_scale <= 1.0:
+        raise UserError(f"--noise-scale must be in [0, 1], got {args.noise_scale}")
+    model = load_eval_model(args.model, args.backend, emb.name, noise_scale=args.noise_scale)
     env = make_env(args.task, emb, image_size=args.image_size,
                    action_mode="joint" if emb.action_type == "joint" else "ee_pose")
     try:
@@ -54,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = inverse_eval(model, episodes, args.stride)
     result.update(task=args.task, embodiment=emb.name, model=str(args.model),
-                  backend=args.backend, seeds=[e.seed for e in episodes])
+                  backend=args.backend, noise_scale=args.noise_scale,
+                  seeds=[e.seed for e in episodes])
     path = out / f"{args.mode}_dynamics.json"
     path.write_text(json.dumps(result, indent=2))
     keys = ("psnr_db", "baseline_copy_last_psnr_db", "mean_r2", "mean_nmae", "windows")

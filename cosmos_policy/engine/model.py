@@ -38,7 +38,10 @@ class EngineModel:
     def __init__(self, root: str | Path, backend: str = "auto", *,
                  request: EngineRequest | None = None, steps: int | None = None, seed: int = 0,
                  dt: float | None = None, return_future_frames: bool = False,
-                 prompts: object | None = None) -> None:
+                 prompts: object | None = None, noise_scale: float = 1.0) -> None:
+        if not 0.0 <= noise_scale <= 1.0:
+            raise UserError(f"noise_scale must be in [0, 1], got {noise_scale}")
+        self.noise_scale = float(noise_scale)
         self.root = Path(root)
         self.manifest: EngineManifest = read_manifest(self.root, request)
         self.backend: Backend = make_backend(backend, self.root, self.manifest)
@@ -178,7 +181,7 @@ class EngineModel:
         c, b = self.config, self.batch
         a_shape = (b, c.chunk, c.max_action_dim)
         l_shape = (b, c.n_cameras, c.latent_channels, c.latent_size, c.latent_size)
-        x_a, x_l = draw_noise(self._gen, a_shape, l_shape, self._amask)
+        x_a, x_l = draw_noise(self._gen, a_shape, l_shape, self._amask, self.noise_scale)
         loop = getattr(self.backend, "denoise_loop", None)
         if loop is not None:
             acts, lat = loop(ctx, x_a, x_l, mode, self._amask, self.steps, actions, future)

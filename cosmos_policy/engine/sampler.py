@@ -22,12 +22,13 @@ StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 
 
 def draw_noise(generator: torch.Generator, action_shape: tuple[int, ...],
-               latent_shape: tuple[int, ...], action_mask: np.ndarray
+               latent_shape: tuple[int, ...], action_mask: np.ndarray, scale: float = 1.0
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Initial noise, as the torch sampler draws it. action_mask: (B, A) float32."""
+    """Initial noise, as the torch sampler draws it. action_mask: (B, A) float32; scale: the
+    noise scale (see :func:`cosmos_policy.models.flow.sample`)."""
     x_a = torch.randn(action_shape, generator=generator) * torch.from_numpy(action_mask)[:, None]
     x_l = torch.randn(latent_shape, generator=generator)
-    return x_a.numpy(), x_l.numpy()
+    return (x_a * scale).numpy(), (x_l * scale).numpy()
 
 
 def euler_sample(step: StepFn, x_a: np.ndarray, x_l: np.ndarray, mode: Mode,

@@ -37,9 +37,13 @@ class CompactWAM:
 
     def __init__(self, net: WorldActionNet, domains: list[DomainSpec],
                  embodiment: Embodiment | str | None = None, *, steps: int = 10, seed: int = 0,
-                 dt: float | None = None, return_future_frames: bool = False) -> None:
+                 dt: float | None = None, return_future_frames: bool = False,
+                 noise_scale: float = 1.0) -> None:
         if steps < 1:
             raise UserError(f"steps must be >= 1, got {steps}")
+        if not 0.0 <= noise_scale <= 1.0:
+            raise UserError(f"noise_scale must be in [0, 1], got {noise_scale}")
+        self.noise_scale = float(noise_scale)
         self.net = net.eval()
         self.config = net.config
         self.domains = domains
@@ -164,7 +168,7 @@ class CompactWAM:
         amask = torch.zeros(b, self.config.max_action_dim)
         amask[:, : self.domain.action_dim] = 1.0
         acts, lat = sample(self.net, kv, key_bias, domain, mode, amask, self.steps, self._gen,
-                           actions=actions, future=future)
+                           actions=actions, future=future, noise_scale=self.noise_scale)
         a = acts[..., : self.domain.action_dim].numpy() * self._a_std + self._a_mean
         return a.astype(np.float32), lat
 

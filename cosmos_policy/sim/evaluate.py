@@ -60,6 +60,7 @@ class EvalConfig:
     lockstep: reproducible inline inference charged ``lockstep_latency_s`` of simulated time.
     blending: ``rtc`` or ``ensemble``. image_size: rendered camera frames (pixels, square).
     max_steps: policy steps per episode (None: the task's limit). videos: episodes recorded.
+    noise_scale: the compact model's initial-noise scale (1: sampled, 0: deterministic).
     """
 
     task: str = "reach"
@@ -77,6 +78,7 @@ class EvalConfig:
     videos: int = 3
     workspace: bool = True
     cosmos3: Any = None  # Cosmos3Options when ``model`` is a Cosmos 3 checkpoint folder
+    noise_scale: float = 1.0
 
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.episodes))
@@ -175,7 +177,8 @@ class Evaluator:
                             action_mode="joint" if _is_joint(cfg.embodiment) else "ee_pose")
         self.emb = emb = self.env.embodiment
         self.model = TimedModel(load_eval_model(cfg.model, cfg.backend, emb.name, seed=cfg.seed,
-                                                env=self.env, cosmos3=cfg.cosmos3))
+                                                env=self.env, cosmos3=cfg.cosmos3,
+                                                noise_scale=cfg.noise_scale))
         if cfg.model != "oracle":  # lazy loads before the first episode, whose clock runs
             from cosmos_policy.serve.models import warm_up
 
