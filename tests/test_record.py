@@ -88,3 +88,31 @@ def test_record_with_action_noise_keeps_the_expert_actions(tmp_path, capsys) -> 
     capsys.readouterr()
     assert main(["record", str(tmp_path / "x"), "--task", "reach", "--action-noise", "0.5"]) == 2
     assert "--action-noise" in capsys.readouterr().err
+
+
+def test_hold_steps_keep_the_expert_going_past_success(tmp_path, capsys) -> None:
+    from cosmos_policy.sim.suite import load_suite
+
+    runs = {}
+    for hold in (0, 12):
+        out = tmp_path / f"hold{hold}"
+        assert main(["record", str(out), "--task", "reach", "--embodiment", "franka",
+                     "--episodes", "1", "--seed", "7", "--image-size", "32",
+                     "--hold-steps", str(hold)]) == 0
+        ds = open_dataset(out)
+        assert ds.info["cosmos_policy"]["hold_steps"] == hold
+        runs[hold] = ds.episode(0)
+    plain, held = runs[0], runs[12]
+    n = len(plain["action"])
+    assert len(held["action"]) == n + 12
+    np.testing.assert_array_equal(held["observation.state"][:n], plain["observation.state"])
+    # Without hold the demonstration ends where the success distance is first crossed; with
+    # it, the expert carries on to the cube centre.
+    dist = lambda ep: np.linalg.norm(ep["observation.ee_pose"][:, :3]  # noqa: E731
+                                     - ep["observation.environment_state"][:, :3], axis=1)
+    limit = load_suite().tasks["reach"].success_distance
+    assert dist(plain)[-1] > 0.5 * limit
+    assert dist(held)[-1] < 0.5 * dist(plain)[-1]
+    capsys.readouterr()
+    assert main(["record", str(tmp_path / "x"), "--task", "reach", "--hold-steps", "-1"]) == 2
+    assert "--hold-steps" in capsys.readouterr().err

@@ -71,18 +71,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="std (m) of a slowly drifting offset added to the executed "
                              "tcp position, not to the recorded action (DART-style "
                              "demonstrations of recovery; ee_pose actions only)")
+    parser.add_argument("--hold-steps", type=int, default=0, metavar="N",
+                        help="keep recording the expert N steps after success (default 0: "
+                             "stop at success); a reach demonstration that stops where the "
+                             "success distance is first crossed teaches a policy to stop "
+                             "there too")
 
 
 def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 0,
            image_size: int = 128, prompt_style: str = "canonical",
            max_attempts: int | None = None, overwrite: bool = False,
-           progress: bool = True, action_noise: float = 0.0) -> dict[str, int]:
+           progress: bool = True, action_noise: float = 0.0,
+           hold_steps: int = 0) -> dict[str, int]:
     """Record ``episodes`` successful expert episodes into a LeRobot v3 dataset at ``out``.
 
     Per frame: every camera (uint8 (S, S, 3), S = image_size), ``observation.state``
     (n_joints + 1,), ``observation.ee_pose`` (9,), ``observation.environment_state`` (12,:
     target cube, red, green, blue positions) and ``action``, the unified (10,) target
-    the expert commanded. Episodes that do not succeed are dropped. Returns counts
+    the expert commanded; with ``hold_steps`` the expert goes on that many steps after the
+    first success (recorded too). Episodes that do not succeed are dropped. Returns counts
     ``{"kept", "dropped"}``.
     """
     from cosmos_policy.sim import make_env, make_expert
@@ -92,6 +99,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
         raise UserError("--episodes must be at least 1")
     if not 0.0 <= action_noise <= 0.1:
         raise UserError(f"--action-noise must be between 0 and 0.1 m, got {action_noise}")
+    if not 0 <= hold_steps <= 1000:
+        raise UserError(f"--hold-steps must be between 0 and 1000, got {hold_steps}")
     if image_size < 16 or image_size % 2:
         raise UserError(f"--image-size must be an even number >= 16 (H.264 with yuv420p), "
                         f"got {image_size}")
@@ -120,7 +129,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
                                         else list(emb.joints) + ["gripper"])
     seeds: list[int] = []
     provenance = {"task": task, "embodiment": emb.name, "source": "scripted expert",
-                  "prompt_style": prompt_style, "seeds": seeds, "action_noise_m": action_noise}
+                  "prompt_style": prompt_style, "seeds": seeds, "action_noise_m": action_noise,
+                  "hold_steps": hold_steps}
     try:
         if fps != emb.control_rate_hz:
             raise UserError(f"{emb.name}: control.rate_hz {emb.control_rate_hz} is not a whole "
@@ -142,7 +152,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
             prompt = obs["prompt"]
             expert.reset()
             rows: dict[str, list[np.ndarray]] = {key: [] for key in features}
-            done, success = False, False
+            done, success, left = False, False, None  # left: steps still to record after success
             noise = _DriftNoise(action_noise, seed + k)
             while not done:
                 action = np.asarray(expert.act(obs), dtype=np.float32)
@@ -155,7 +165,12 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
                 rows["action"].append(action)  # the expert's, the label: back to its path
                 obs, _, terminated, truncated, info = env.step(noise.apply(action))
                 success = success or bool(info.get("is_success"))
-                done = terminated or truncated
+                if success and left is None:
+                    left = hold_steps
+                if left is None:
+                    done = terminated or truncated
+                else:
+                    done, left = left == 0, left - 1
             if success:
                 writer.add_episode({key: np.stack(v) for key, v in rows.items()}, prompt)
                 seeds.append(seed + k)
@@ -181,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     result = record(args.out, args.task, args.embodiment, args.episodes, seed=args.seed,
                     image_size=args.image_size, prompt_style=args.prompt_style,
                     max_attempts=args.max_attempts, overwrite=args.overwrite,
-                    action_noise=args.action_noise)
+                    action_noise=args.action_noise, hold_steps=args.hold_steps)
     print(f"wrote {result['kept']} episodes to {args.out} "
           f"({result['dropped']} unsuccessful episodes dropped)")
     return 0
