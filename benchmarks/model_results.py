@@ -3,7 +3,7 @@ prompt style, forward- and inverse-dynamics quality. Writes the results file of 
 
     python benchmarks/model_results.py [--model default|PATH] [--episodes 100]
         [--tasks reach,push,pick_place] [--embodiments franka,ur5e] [--styles canonical,paraphrase]
-        [--dynamics-episodes 5] [--workers 2] [--out engines/default/RESULTS.json]
+        [--dynamics-episodes 5] [--noise-scales 1,0] [--workers 2] [--out results.json]
 
 Policy: ``cosmos-policy eval --lockstep`` (reproducible; inference charged 50 ms of
 simulated time), seeds 0 and up (training uses 1000 and up). Dynamics:
@@ -53,18 +53,20 @@ def dynamics_table(a: argparse.Namespace) -> list[dict]:
     rows = []
     for emb in a.embodiments:
         for task in a.tasks:
-            for mode in ("forward", "inverse"):
-                rep = a.work / f"dynamics-{task}-{emb}"
-                _cli("eval-dynamics", "--mode", mode, "--task", task, "--embodiment", emb,
-                     "--episodes", str(a.dynamics_episodes), "--model", a.model,
-                     "--out", str(rep))
-                r = json.loads((rep / f"{mode}_dynamics.json").read_text())
-                keep = ("psnr_db", "baseline_copy_last_psnr_db", "mean_r2", "mean_nmae",
-                        "windows", "r2")
-                rows.append({"task": task, "embodiment": emb, "mode": mode,
-                             **{k: r[k] for k in keep if k in r}, "report": str(rep)})
-                print(f"  {mode} {task}/{emb}: " + ", ".join(
-                    f"{k} {r[k]}" for k in keep[:4] if k in r), flush=True)
+            for scale in a.noise_scales:
+                for mode in ("forward", "inverse"):
+                    rep = a.work / f"dynamics-{task}-{emb}-noise{scale:g}"
+                    _cli("eval-dynamics", "--mode", mode, "--task", task, "--embodiment", emb,
+                         "--episodes", str(a.dynamics_episodes), "--model", a.model,
+                         "--noise-scale", str(scale), "--out", str(rep))
+                    r = json.loads((rep / f"{mode}_dynamics.json").read_text())
+                    keep = ("psnr_db", "baseline_copy_last_psnr_db", "mean_r2", "mean_nmae",
+                            "windows", "r2")
+                    rows.append({"task": task, "embodiment": emb, "mode": mode,
+                                 "noise_scale": scale, **{k: r[k] for k in keep if k in r},
+                                 "report": str(rep)})
+                    print(f"  {mode} {task}/{emb} noise {scale:g}: " + ", ".join(
+                        f"{k} {r[k]}" for k in keep[:4] if k in r), flush=True)
     return rows
 
 
@@ -76,7 +78,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['task']} | {r['embodiment']} | {r['prompt_style']} | "
                      f"{r['successes']}/{r['episodes']} ({100 * r['success_rate']:.0f}%) | "
                      f"[{lo:.2f}, {hi:.2f}] |")
-    lines += ["", "| mode | task | embodiment | result |", "| --- | --- | --- | --- |"]
+    lines += ["", "| mode | task | embodiment | noise scale | result |",
+              "| --- | --- | --- | --- | --- |"]
     for r in result["dynamics"]:
         if r["mode"] == "forward":
             gain = r["psnr_db"] - r["baseline_copy_last_psnr_db"]
@@ -84,7 +87,8 @@ def markdown(result: dict) -> str:
                     f" dB ({gain:+.2f} dB)")
         else:
             what = f"R^2 {r['mean_r2']:.3f}, normalised error {r['mean_nmae']:.3f}"
-        lines.append(f"| {r['mode']} | {r['task']} | {r['embodiment']} | {what} |")
+        lines.append(f"| {r['mode']} | {r['task']} | {r['embodiment']} | "
+                     f"{r.get('noise_scale', 1.0):g} | {what} |")
     return "\n".join(lines)
 
 
@@ -96,6 +100,9 @@ def main() -> None:
     p.add_argument("--embodiments", default="franka,ur5e")
     p.add_argument("--styles", default="canonical,paraphrase")
     p.add_argument("--dynamics-episodes", type=int, default=5)
+    p.add_argument("--noise-scales", default="1",
+                   help="sampler noise scales of the dynamics runs, e.g. 1,0 (eval-dynamics "
+                   "--noise-scale)")
     p.add_argument("--videos", type=int, default=2)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--skip-policy", action="store_true")
@@ -105,6 +112,7 @@ def main() -> None:
     a = p.parse_args()
     for key in ("tasks", "embodiments", "styles"):
         setattr(a, key, [x for x in getattr(a, key).split(",") if x])
+    a.noise_scales = [float(x) for x in a.noise_scales.split(",") if x]
     a.work.mkdir(parents=True, exist_ok=True)
     result = {"model": a.model, "date": time.strftime("%Y-%m-%d"), "episodes": a.episodes,
               "policy": [] if a.skip_policy else policy_table(a),

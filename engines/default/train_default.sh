@@ -40,7 +40,29 @@ $CP train "$W"/demos/{franka,ur5e}-{reach,reach2,reach3,reach-noisy,push,pick_pl
   --init "$W/train-objects" --out "$W/train-default" --steps 5000 \
   --batch 32 --seed 2 --ckpt-every 500 --object-weight 1.0 --early-fraction 0.3
 
-# 5. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
+# 5. Reach demonstrations again (the same seeds), now going on 15 steps past success: the
+#    ones above stop where the 3 cm success distance is first crossed, and the policy learned
+#    to stop there too.
+for emb in franka ur5e; do
+  $CP record "$W/demos-hold/$emb-reach" --task reach --embodiment "$emb" --episodes 50 \
+    --seed 1000 --max-attempts 120 --hold-steps 15 --overwrite
+  $CP record "$W/demos-hold/$emb-reach2" --task reach --embodiment "$emb" --episodes 150 \
+    --seed 2000 --max-attempts 300 --hold-steps 15 --overwrite
+  $CP record "$W/demos-hold/$emb-reach3" --task reach --embodiment "$emb" --episodes 400 \
+    --seed 3000 --max-attempts 800 --hold-steps 15 --overwrite
+  $CP record "$W/demos-hold/$emb-reach-noisy" --task reach --embodiment "$emb" \
+    --episodes 300 --seed 4000 --max-attempts 600 --action-noise 0.02 --hold-steps 15 \
+    --overwrite
+done
+
+# 6. Fine-tune on those and the push/pick_place demonstrations, half of the prompts
+#    reworded with the suite's training templates (never evaluation's paraphrases).
+$CP train "$W"/demos-hold/{franka,ur5e}-{reach,reach2,reach3,reach-noisy} \
+  "$W"/demos/{franka,ur5e}-{push,pick_place} \
+  --init "$W/train-default" --out "$W/train-hold" --steps 4000 --batch 32 --seed 4 \
+  --ckpt-every 500 --object-weight 1.0 --early-fraction 0.3 --paraphrase-prob 0.5
+
+# 7. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
-  cp "$W/train-default/$f" engines/default/
+  cp "$W/train-hold/$f" engines/default/
 done
