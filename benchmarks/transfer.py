@@ -1,8 +1,9 @@
 """Positive transfer at our scale: one model trained on two embodiments against one model per
 embodiment, the same budget (steps x batch) for each, all from scratch.
 
-    python benchmarks/transfer.py [--data data/demos4] [--steps 3000] [--ae-steps 500]
-        [--episodes 20] [--dynamics-episodes 4] [--work outputs/transfer]
+    python benchmarks/transfer.py [--data data/demos-hold] [--tasks reach,reach2,...]
+        [--steps 2500] [--ae-steps 400] [--episodes 20] [--dynamics-episodes 4]
+        [--work outputs/transfer]
 
 Runs ``cosmos-policy train`` three times (``joint`` on both arms' datasets, ``franka`` and
 ``ur5e`` on their own), then evaluates every model on each embodiment it was trained on, on
@@ -31,11 +32,11 @@ def _cli(*args: str) -> None:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{run.stderr[-3000:]}")
 
 
-def _datasets(data: Path, arm: str, tasks: list[str]) -> list[str]:
-    found = [str(p) for t in tasks for p in sorted(data.glob(f"{arm}-{t}"))]
-    if not found:
-        raise SystemExit(f"no datasets {data}/{arm}-{{{','.join(tasks)}}}; record them first "
-                         "(engines/default/train_default.sh, step 1)")
+def _datasets(data: list[Path], arm: str, tasks: list[str]) -> list[str]:
+    found = [str(d / f"{arm}-{t}") for t in tasks for d in data if (d / f"{arm}-{t}").is_dir()]
+    if len(found) != len(tasks):
+        raise SystemExit(f"need one dataset {arm}-<task> per task {tasks} in {data}, found "
+                         f"{found}; record them first (engines/default/train_default.sh)")
     return found
 
 
@@ -90,11 +91,12 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=Path("data/demos4"))
-    p.add_argument("--tasks", default="reach,reach2,reach3,reach-noisy,push,pick_place",
-                   help="dataset name suffixes per arm ({data}/{arm}-{suffix})")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--ae-steps", type=int, default=500)
+    p.add_argument("--data", default="data/demos-hold",
+                   help="comma-separated folders holding the datasets {arm}-{suffix}")
+    p.add_argument("--tasks", default="reach,reach2,reach3,reach-noisy",
+                   help="dataset name suffixes per arm (default: the reach demonstrations)")
+    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--ae-steps", type=int, default=400)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--object-weight", type=float, default=1.0)
@@ -107,6 +109,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("outputs/transfer"))
     a = p.parse_args()
     a.tasks = [t for t in a.tasks.split(",") if t]
+    a.data = [Path(d) for d in a.data.split(",") if d]
     runs = {"joint": ARMS, "franka": ("franka",), "ur5e": ("ur5e",)}
     names = [n for n in a.only.split(",") if n]
     for n in names:
@@ -121,7 +124,8 @@ def main() -> None:
         return
     rows = [evaluate(a, n, arm) for n in names for arm in runs[n]]
     result = {"date": time.strftime("%Y-%m-%d"), "steps": a.steps, "batch": a.batch,
-              "ae_steps": a.ae_steps, "tasks": a.tasks, "train_wall_s": wall, "rows": rows}
+              "ae_steps": a.ae_steps, "tasks": a.tasks, "data": [str(d) for d in a.data],
+              "train_wall_s": wall, "rows": rows}
     (a.work / "transfer.json").write_text(json.dumps(result, indent=2))
     print(markdown(rows))
     print("->", a.work / "transfer.json")
