@@ -45,5 +45,6 @@ def run(args: argparse.Namespace) -> int:
         robot.close()
     wins = sum(r["success"] for r in results)
     print(json.dumps({"episodes": len(results), "successes": wins,
-                      "refused_commands": robot.refused}), flush=True)
+                      "commands": robot.commands, "refused_commands": robot.refused}),
+          flush=True)
     return 0

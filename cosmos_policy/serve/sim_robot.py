@@ -173,7 +173,7 @@ class SimRobot:
         start = time.monotonic()
         k, success, late = 0, False, 0
         next_cam = next_js = start
-        q_start, moved = self.scene.arm_q(), 0.0
+        q_start, moved, commands0 = self.scene.arm_q(), 0.0, self.commands
         # Physics, joint states and cameras each keep their own wall-clock schedule, so a
         # slow render (a loaded machine) lowers only the frame rate it must, never the rate
         # of the others, and simulated time keeps up with real time.
@@ -211,7 +211,8 @@ class SimRobot:
                         "real time)", index, late)
         result = {"episode": index, "seed": seed, "success": success, "steps": k,
                   "skipped_steps": late,
-                  "time_s": round(time.monotonic() - start, 3), "commands": self.commands,
+                  "time_s": round(time.monotonic() - start, 3),
+                  "commands": self.commands - commands0,
                   "max_joint_motion_rad": round(moved, 4),
                   "prompt": obs["prompt"]}
         self._episode.write(msgs.String(json.dumps(result)))
