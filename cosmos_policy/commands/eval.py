@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
     from cosmos_policy.models.cosmos3_use import options_from_args
+    from cosmos_policy.models.flow import check_noise_scale
     from cosmos_policy.sim.eval_runner import run_episodes
     from cosmos_policy.sim.evaluate import EvalConfig, check_seeds, config_dict, out_dir
     from cosmos_policy.sim.report import build_report, print_table, write_report
@@ -57,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--episodes must be at least 1")
     if args.latency_ms < 0 or args.videos < 0 or args.image_size < 8:
         raise UserError("--latency-ms and --videos must be >= 0, --image-size >= 8")
-    if not 0.0 <= args.noise_scale <= 1.0:
-        raise UserError(f"--noise-scale must be in [0, 1], got {args.noise_scale}")
+    check_noise_scale(args.noise_scale, "--noise-scale")
     config = EvalConfig(task=args.task, embodiment=emb.name, episodes=args.episodes,
                         seed=args.seed, model=str(args.model), backend=args.backend,
                         lockstep=args.lockstep, lockstep_latency_s=args.latency_ms / 1e3,

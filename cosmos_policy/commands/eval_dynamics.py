@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
+    from cosmos_policy.models.flow import check_noise_scale
     from cosmos_policy.sim.env import make_env
     from cosmos_policy.sim.eval_dynamics import expert_episode, forward_eval, inverse_eval
     from cosmos_policy.sim.eval_models import load_eval_model
@@ -42,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0 or args.seed + args.episodes > TRAINING_SEED_START:
         raise UserError(f"seeds must stay below {TRAINING_SEED_START} (training seeds)")
     emb = load_embodiment(args.embodiment)
-    if not 0.0 <= args.noise_scale <= 1.0:
-        raise UserError(f"--noise-scale must be in [0, 1], got {args.noise_scale}")
+    check_noise_scale(args.noise_scale, "--noise-scale")
     model = load_eval_model(args.model, args.backend, emb.name, noise_scale=args.noise_scale)
     env = make_env(args.task, emb, image_size=args.image_size,
                    action_mode="joint" if emb.action_type == "joint" else "ee_pose")

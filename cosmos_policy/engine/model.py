@@ -21,7 +21,7 @@ from cosmos_policy.engine.manifest import EngineManifest, EngineRequest, read_ma
 from cosmos_policy.engine.sampler import draw_noise, euler_sample
 from cosmos_policy.errors import SpecError, UserError
 from cosmos_policy.models.autoencoder import resize_frames
-from cosmos_policy.models.flow import Mode
+from cosmos_policy.models.flow import Mode, check_noise_scale
 from cosmos_policy.models.inputs import check_inverse_frames, forward_actions
 from cosmos_policy.spec import ActionChunk, Observation
 
@@ -39,9 +39,7 @@ class EngineModel:
                  request: EngineRequest | None = None, steps: int | None = None, seed: int = 0,
                  dt: float | None = None, return_future_frames: bool = False,
                  prompts: object | None = None, noise_scale: float = 1.0) -> None:
-        if not 0.0 <= noise_scale <= 1.0:
-            raise UserError(f"noise_scale must be in [0, 1], got {noise_scale}")
-        self.noise_scale = float(noise_scale)
+        self.noise_scale = check_noise_scale(noise_scale)
         self.root = Path(root)
         self.manifest: EngineManifest = read_manifest(self.root, request)
         self.backend: Backend = make_backend(backend, self.root, self.manifest)

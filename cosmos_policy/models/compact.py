@@ -18,7 +18,7 @@ from cosmos_policy.errors import SpecError, UserError
 from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames, tensor_to_frames
 from cosmos_policy.models.checkpoint import default_model_path, load_bundle
 from cosmos_policy.models.config import DomainSpec
-from cosmos_policy.models.flow import Mode, sample
+from cosmos_policy.models.flow import Mode, check_noise_scale, sample
 from cosmos_policy.models.inputs import check_inverse_frames, forward_actions
 from cosmos_policy.models.network import WorldActionNet
 from cosmos_policy.models.text import PromptEncoder
@@ -41,9 +41,7 @@ class CompactWAM:
                  noise_scale: float = 1.0) -> None:
         if steps < 1:
             raise UserError(f"steps must be >= 1, got {steps}")
-        if not 0.0 <= noise_scale <= 1.0:
-            raise UserError(f"noise_scale must be in [0, 1], got {noise_scale}")
-        self.noise_scale = float(noise_scale)
+        self.noise_scale = check_noise_scale(noise_scale)
         self.net = net.eval()
         self.config = net.config
         self.domains = domains

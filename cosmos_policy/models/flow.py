@@ -21,6 +21,7 @@ from enum import IntEnum
 import torch
 from torch import Tensor
 
+from cosmos_policy.errors import UserError
 from cosmos_policy.models.network import WorldActionNet
 
 
@@ -91,6 +92,14 @@ def flow_loss(net: WorldActionNet, batch: FlowBatch,
                 if m != Mode.INVERSE:
                     metrics[f"{name}/latent"] = float(err_l[sel].mean())
     return loss, metrics
+
+
+def check_noise_scale(value: float, name: str = "noise_scale") -> float:
+    """``value`` as a float, or a :class:`UserError` naming ``name`` when it is outside [0, 1]
+    (the range :func:`sample`'s ``noise_scale`` takes)."""
+    if not 0.0 <= value <= 1.0:
+        raise UserError(f"{name} must be in [0, 1], got {value}")
+    return float(value)
 
 
 @torch.no_grad()
