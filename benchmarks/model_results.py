@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 
-def _cli(*args: str) -> None:
+def run_cli(*args: str) -> None:
+    """``cosmos-policy ARGS`` in a fresh interpreter; exits with its stderr when it fails."""
     cmd = [sys.executable, "-m", "cosmos_policy.cli", *args]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode:
@@ -36,7 +37,7 @@ def policy_table(a: argparse.Namespace) -> list[dict]:
             for style in a.styles:
                 rep = a.work / f"policy-{task}-{emb}-{style}"
                 t0 = time.perf_counter()
-                _cli("eval", "--task", task, "--embodiment", emb, "--episodes",
+                run_cli("eval", "--task", task, "--embodiment", emb, "--episodes",
                      str(a.episodes), "--model", a.model, "--lockstep", "--prompt-style",
                      style, "--videos", str(a.videos), "--workers", str(a.workers),
                      "--out", str(rep))
@@ -56,7 +57,7 @@ def dynamics_table(a: argparse.Namespace) -> list[dict]:
             for scale in a.noise_scales:
                 for mode in ("forward", "inverse"):
                     rep = a.work / f"dynamics-{task}-{emb}-noise{scale:g}"
-                    _cli("eval-dynamics", "--mode", mode, "--task", task, "--embodiment", emb,
+                    run_cli("eval-dynamics", "--mode", mode, "--task", task, "--embodiment", emb,
                          "--episodes", str(a.dynamics_episodes), "--model", a.model,
                          "--noise-scale", str(scale), "--out", str(rep))
                     r = json.loads((rep / f"{mode}_dynamics.json").read_text())

@@ -17,19 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from model_results import run_cli  # benchmarks/, the script's own folder
+
 ARMS = ("franka", "ur5e")
-
-
-def _cli(*args: str) -> None:
-    cmd = [sys.executable, "-m", "cosmos_policy.cli", *args]
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    if run.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{run.stderr[-3000:]}")
 
 
 def _datasets(data: list[Path], arm: str, tasks: list[str]) -> list[str]:
@@ -52,7 +45,7 @@ def train(a: argparse.Namespace, name: str, arms: tuple[str, ...]) -> float:
     sets = [d for arm in arms for d in _datasets(a.data, arm, a.tasks)]
     resume = ["--resume"] if (out / "train" / "state.json").is_file() else []
     t0 = time.perf_counter()
-    _cli("train", *sets, "--out", str(out), "--steps", str(a.steps), "--batch", str(a.batch),
+    run_cli("train", *sets, "--out", str(out), "--steps", str(a.steps), "--batch", str(a.batch),
          "--ckpt-every", "250", "--object-weight", str(a.object_weight), "--early-fraction",
          str(a.early_fraction), "--ae-steps", str(a.ae_steps), "--seed", str(a.seed), *resume)
     return time.perf_counter() - t0
@@ -60,20 +53,20 @@ def train(a: argparse.Namespace, name: str, arms: tuple[str, ...]) -> float:
 
 def evaluate(a: argparse.Namespace, name: str, arm: str) -> dict:
     model, rep = str(a.work / name), a.work / "eval" / f"{name}-{arm}"
-    _cli("eval", "--task", "reach", "--embodiment", arm, "--episodes", str(a.episodes),
+    run_cli("eval", "--task", "reach", "--embodiment", arm, "--episodes", str(a.episodes),
          "--model", model, "--lockstep", "--workers", str(a.workers), "--videos", "0",
          "--out", str(rep / "policy"))
     pol = json.loads((rep / "policy" / "eval.json").read_text())
     row = {"model": name, "embodiment": arm, "successes": pol["successes"],
            "episodes": pol["episodes"], "ci95": pol["ci95"]}
     for mode in ("inverse", "forward"):
-        _cli("eval-dynamics", "--mode", mode, "--task", "reach", "--embodiment", arm,
+        run_cli("eval-dynamics", "--mode", mode, "--task", "reach", "--embodiment", arm,
              "--episodes", str(a.dynamics_episodes), "--model", model, "--out", str(rep))
         r = json.loads((rep / f"{mode}_dynamics.json").read_text())
         if mode == "inverse":
             row["inverse_r2"] = r["mean_r2"]
         else:
-            row["forward_gain_db"] = r["psnr_db"] - r["baseline_copy_last_psnr_db"]
+            row["forward_gain_db"] = r["gain_over_baseline_db"]
     print(f"  {name} on {arm}: {row}", flush=True)
     return row
 
