@@ -1,7 +1,7 @@
 """Success on reach with asynchronous inference vs lockstep, side by side in one run.
 
     PYTHONPATH=. python benchmarks/async_vs_lockstep.py --model default --episodes 20 \
-        --out async_vs_lockstep.json
+        --out outputs/async_vs_lockstep.json
 
 * lockstep: the world waits for the model (``--lockstep-latency-ms``, default 0: inference
   is free in simulated time) - the synchronous upper bound;
@@ -35,7 +35,7 @@ def main() -> int:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--lockstep-latency-ms", type=float, default=0.0)
     p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--out", type=Path, default=Path("async_vs_lockstep.json"))
+    p.add_argument("--out", type=Path, default=Path("outputs/async_vs_lockstep.json"))
     args = p.parse_args()
     emb = load_embodiment(args.embodiment)
     rows = {}
@@ -58,6 +58,7 @@ def main() -> int:
               "success_ratio_async_over_lockstep": (
                   round(rows["async"]["success_rate"] / rows["lockstep"]["success_rate"], 4)
                   if rows["lockstep"]["success_rate"] else None)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"{'mode':<9} {'success':>8} {'95% CI':>16} {'steps':>6} {'model p50 ms':>13}")
     for mode, r in rows.items():

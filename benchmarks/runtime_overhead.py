@@ -15,7 +15,7 @@ The model is a stand-in (a stub returning plausible chunks after a configurable 
 the projector is ``cosmos_policy.kinematics.KinematicProjector`` when it imports, else a
 stand-in that maps the first three joints to the EE position (reported in the JSON).
 
-    python benchmarks/runtime_overhead.py [--seconds 5] [--out runtime_overhead.json]
+    python benchmarks/runtime_overhead.py [--seconds 5] [--out outputs/runtime_overhead.json]
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per jitter run")
     parser.add_argument("--ticks", type=int, default=3000, help="lockstep ticks per mode")
-    parser.add_argument("--out", type=Path, default=Path("runtime_overhead.json"))
+    parser.add_argument("--out", type=Path, default=Path("outputs/runtime_overhead.json"))
     args = parser.parse_args()
     projector, projector_name = make_projector()
     result = {"embodiment": EMB.name, "command_rate_hz": EMB.command_rate_hz,
@@ -228,6 +228,7 @@ def main() -> None:
                          jitter(projector, "numpy", args.seconds),
                          jitter(projector, "python", args.seconds),
                          jitter(projector, "python", args.seconds, switch_interval=0.0005)]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"projector: {projector_name}; model: stand-in stub")
     print(f"{'overhead per command':32s} {'p50 ms':>8s} {'p99 ms':>8s} {'max ms':>8s}")
