@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from cosmos_policy.serve.loopback import episodes_over_dds
-from cosmos_policy.sim.report import wilson_interval
+from cosmos_policy.sim.report import failure_summary, wilson_interval
 from cosmos_policy.transport.endpoints import write_loopback_config
 
 
@@ -48,8 +48,10 @@ def main() -> None:
     result = {"task": a.task, "embodiment": a.embodiment, "episodes": n, "model": a.model,
               "over_dds": {"successes": wins, "success_rate": wins / n,
                            "ci95": list(wilson_interval(wins, n)),
+                           "failures": failure_summary(wire["episodes"]),
                            "episodes": wire["episodes"]},
-              "in_process": {k: local[k] for k in ("successes", "success_rate", "ci95")}}
+              "in_process": {k: local[k] for k in ("successes", "success_rate", "ci95",
+                                                   "failures", "per_episode")}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2))
     lo, hi = result["over_dds"]["ci95"]
@@ -58,6 +60,12 @@ def main() -> None:
     lo, hi = local["ci95"]
     print(f"  in process (async, sim time):      {local['successes']}/{n}  "
           f"95% CI [{lo:.2f}, {hi:.2f}]")
+    for name in ("over_dds", "in_process"):
+        f = result[name]["failures"]
+        if f["episodes"]:
+            print(f"  {name} failures: median closest approach "
+                  f"{100 * f['min_distance_m_median']:.1f} cm, "
+                  f"{f['ended_nearest_another_cube']}/{f['episodes']} ended nearest another cube")
     print("->", a.out)
 
 

@@ -74,6 +74,12 @@ def test_closed_loop_across_processes(dds_env):
     for e in episodes:  # commands arrive at about the command rate and the arm moves
         assert e["max_joint_motion_rad"] > 0.005, json.dumps(episodes)
         assert e["commands"] > 5 * 30, json.dumps(episodes)
+        # Where the arm ended: the named cube is the prompt's, the error never grew below
+        # its smallest, and an episode that failed never came within the success distance.
+        assert e["target_cube"] in e["prompt"]
+        assert e["nearest_cube"] in ("red", "green", "blue")
+        assert 0 <= e["min_distance_m"] <= e["final_distance_m"], json.dumps(e)
+        assert e["success"] or e["min_distance_m"] > 0.03, json.dumps(e)
     # Each episode counts its own commands (they used to be a running total).
     assert sum(e["commands"] for e in episodes) == summary["commands"]
     assert statuses, "no diagnostics on /diagnostics"

@@ -8,8 +8,9 @@ linear ramp, as joint_trajectory_controller would) and ``/<controller>/commands`
 Targets go to the arm's position actuators, clipped to the joint limits; a command with
 unknown joints, the wrong length or NaN is refused and logged. Per episode it publishes the
 task prompt on ``/cosmos_policy/prompt`` (latched), asks the policy for ``~/reset``, and at
-the end reports ``{"episode", "seed", "success", "steps", "time_s"}`` as JSON on
-``/sim_robot/episode`` (``std_msgs/String``) and in its log.
+the end reports ``{"episode", "seed", "success", "steps", "time_s", ...}`` (with the task's
+error at the end and at its smallest, the named cube and the cube the tool ended nearest)
+as JSON on ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
 """
 
 from __future__ import annotations
@@ -174,6 +175,8 @@ class SimRobot:
         k, success, late = 0, False, 0
         next_cam = next_js = start
         q_start, moved, commands0 = self.scene.arm_q(), 0.0, self.commands
+        task = self.env.task
+        closest = task.distance(self.scene)
         # Physics, joint states and cameras each keep their own wall-clock schedule, so a
         # slow render (a loaded machine) lowers only the frame rate it must, never the rate
         # of the others, and simulated time keeps up with real time.
@@ -199,7 +202,8 @@ class SimRobot:
                 self._publish_images(stamp)
                 next_cam = max(next_cam + cam_period, now)
             moved = max(moved, float(np.abs(self.scene.arm_q() - q_start).max()))
-            if self.env.task.success(self.scene):
+            closest = min(closest, task.distance(self.scene))
+            if task.success(self.scene):
                 success = True
                 break
             wake = min(start + k * period, next_js, next_cam)
@@ -214,6 +218,9 @@ class SimRobot:
                   "time_s": round(time.monotonic() - start, 3),
                   "commands": self.commands - commands0,
                   "max_joint_motion_rad": round(moved, 4),
+                  "final_distance_m": round(task.distance(self.scene), 4),
+                  "min_distance_m": round(closest, 4),
+                  "target_cube": task.color, "nearest_cube": task.nearest_cube(self.scene),
                   "prompt": obs["prompt"]}
         self._episode.write(msgs.String(json.dumps(result)))
         log.info("episode %s", json.dumps(result))

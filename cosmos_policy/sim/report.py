@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +63,24 @@ def limit_check(runs: Sequence[EpisodeRun], position_limits: np.ndarray,
             "ok": worst_pos <= 1e-9 and worst_step <= 1 + 1e-6}
 
 
-def failure_summary(runs: Sequence[EpisodeRun]) -> dict[str, Any]:
+def failure_summary(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """How the failed episodes failed: how close they came (the task's own error, m) and how
-    many ended with the tcp nearer another cube than the named one (the wrong cube)."""
-    failed = [r for r in runs if not r.success and r.distances_m]
+    many ended with the tcp nearer another cube than the named one (the wrong cube).
+
+    ``episodes``: per-episode dicts with ``success``, ``min_distance_m``,
+    ``final_distance_m``, ``target_cube`` and ``nearest_cube`` (``EpisodeRun.summary()``,
+    or the sim robot's episode reports over the wire).
+    """
+    failed = [e for e in episodes if not e["success"] and e.get("min_distance_m") is not None]
     if not failed:
         return {"episodes": 0}
-    best = np.array([min(r.distances_m) for r in failed])
-    final = np.array([r.distances_m[-1] for r in failed])
+    best = np.array([e["min_distance_m"] for e in failed])
+    final = np.array([e["final_distance_m"] for e in failed])
     return {"episodes": len(failed),
             "min_distance_m_median": round(float(np.median(best)), 4),
             "final_distance_m_median": round(float(np.median(final)), 4),
-            "ended_nearest_another_cube": sum(r.nearest_cube != r.target_cube for r in failed)}
+            "ended_nearest_another_cube": sum(e["nearest_cube"] != e["target_cube"]
+                                              for e in failed)}
 
 
 def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment: Any,
@@ -110,7 +116,7 @@ def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment:
                                          embodiment.velocity_limits,
                                          1.0 / embodiment.command_rate_hz)},
         "realtime_factor": round(sim_s / wall_s, 3) if wall_s > 0 else None,
-        "failures": failure_summary(runs),
+        "failures": failure_summary([r.summary() for r in runs]),
         "per_episode": [r.summary() for r in runs],
         **(extra or {}),
     }
