@@ -140,6 +140,25 @@ def test_eval_refuses_training_seeds_and_missing_model(tmp_path: Path,
         assert main([*cmd, "--task", "reach", "--noise-scale", "1.5", "--episodes", "1",
                      "--out", str(tmp_path)]) == 2
         assert "--noise-scale must be in [0, 1]" in capsys.readouterr().err
+    assert main(["eval", "--task", "reach", "--flow-steps", "0", "--out", str(tmp_path)]) == 2
+    assert "--flow-steps must be between 1 and 1000" in capsys.readouterr().err
+
+
+def test_flow_steps_reach_the_sampler(bundle: Path) -> None:
+    """--flow-steps is the model's Euler step count, and it changes the chunk (same seed)."""
+    runs = {}
+    for steps in (10, 2):
+        cfg = EvalConfig(task="reach", embodiment="franka", episodes=1, model=str(bundle),
+                         backend="torch", lockstep=True, max_steps=4, image_size=32, videos=0,
+                         flow_steps=steps)
+        ev = Evaluator(cfg)
+        try:
+            assert ev.model.model.steps == steps
+            runs[steps] = np.asarray(ev.run_episode(3).log.commanded)
+        finally:
+            ev.close()
+    assert runs[10].shape == runs[2].shape
+    assert not np.array_equal(runs[10], runs[2])
 
 
 @pytest.mark.parametrize("mode", ["forward", "inverse"])

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
                         help="scale of the sampler's initial noise, 0 to 1 (default 1: sampled "
                         "action chunks; 0: the deterministic path)")
+    parser.add_argument("--flow-steps", type=int, default=10, metavar="N",
+                        help="Euler steps of the sampler per action chunk (default 10); more "
+                        "cost latency, fewer cost precision")
     cosmos3_arguments(parser)
 
 
@@ -59,13 +62,15 @@ def run(args: argparse.Namespace) -> int:
     if args.latency_ms < 0 or args.videos < 0 or args.image_size < 8:
         raise UserError("--latency-ms and --videos must be >= 0, --image-size >= 8")
     check_noise_scale(args.noise_scale, "--noise-scale")
+    if not 1 <= args.flow_steps <= 1000:
+        raise UserError(f"--flow-steps must be between 1 and 1000, got {args.flow_steps}")
     config = EvalConfig(task=args.task, embodiment=emb.name, episodes=args.episodes,
                         seed=args.seed, model=str(args.model), backend=args.backend,
                         lockstep=args.lockstep, lockstep_latency_s=args.latency_ms / 1e3,
                         blending=args.blending, image_size=args.image_size,
                         prompt_style=args.prompt_style, max_steps=args.max_steps,
                         videos=args.videos, cosmos3=options_from_args(args),
-                        noise_scale=args.noise_scale)
+                        noise_scale=args.noise_scale, flow_steps=args.flow_steps)
     check_seeds(config)
     out = out_dir(config, args.out)
     runs = run_episodes(config, workers=args.workers, ray_address=args.ray)

@@ -28,7 +28,7 @@ ORACLE = "oracle"
 
 def load_eval_model(model: str, backend: str, embodiment: str, *, seed: int = 0,
                     env: Any = None, chunk: int = 8, cosmos3: Any = None,
-                    noise_scale: float = 1.0) -> Any:
+                    noise_scale: float = 1.0, steps: int = 10) -> Any:
     """A :class:`~cosmos_policy.spec.WorldActionModel` for ``embodiment``.
 
     model: ``default``, a bundle folder, a Cosmos 3 folder (``cosmos3``: its
@@ -36,6 +36,7 @@ def load_eval_model(model: str, backend: str, embodiment: str, *, seed: int = 0,
     the evaluation env).
     backend: ``onnxruntime`` or ``torch`` (ignored for the oracle). seed: sampler seed.
     noise_scale: the compact model's initial-noise scale (:func:`cosmos_policy.models.flow.sample`).
+    steps: the compact model's Euler steps per sample.
     """
     if model == ORACLE:
         if env is None:
@@ -58,11 +59,11 @@ def load_eval_model(model: str, backend: str, embodiment: str, *, seed: int = 0,
     if backend == "torch":
         from cosmos_policy.models import load_model
 
-        return load_model(path, embodiment, seed=seed, noise_scale=noise_scale)
+        return load_model(path, embodiment, seed=seed, noise_scale=noise_scale, steps=steps)
     from cosmos_policy.engine.default import default_engine
 
     return default_engine(embodiment, model=path, backend="onnxruntime", seed=seed,
-                          noise_scale=noise_scale)
+                          noise_scale=noise_scale, steps=steps)
 
 
 class ExpertOracle:

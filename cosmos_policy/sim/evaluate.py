@@ -61,6 +61,7 @@ class EvalConfig:
     blending: ``rtc`` or ``ensemble``. image_size: rendered camera frames (pixels, square).
     max_steps: policy steps per episode (None: the task's limit). videos: episodes recorded.
     noise_scale: the compact model's initial-noise scale (1: sampled, 0: deterministic).
+    flow_steps: the compact model's Euler steps per sample.
     """
 
     task: str = "reach"
@@ -79,6 +80,7 @@ class EvalConfig:
     workspace: bool = True
     cosmos3: Any = None  # Cosmos3Options when ``model`` is a Cosmos 3 checkpoint folder
     noise_scale: float = 1.0
+    flow_steps: int = 10
 
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.episodes))
@@ -178,7 +180,8 @@ class Evaluator:
         self.emb = emb = self.env.embodiment
         self.model = TimedModel(load_eval_model(cfg.model, cfg.backend, emb.name, seed=cfg.seed,
                                                 env=self.env, cosmos3=cfg.cosmos3,
-                                                noise_scale=cfg.noise_scale))
+                                                noise_scale=cfg.noise_scale,
+                                                steps=cfg.flow_steps))
         if cfg.model != "oracle":  # lazy loads before the first episode, whose clock runs
             from cosmos_policy.serve.models import warm_up
 
