@@ -106,6 +106,47 @@ def test_disable_and_estop_hold(franka, projector):
     assert np.abs(moving[-1].velocities).max() > 0
 
 
+class DiveModel:
+    """Asks the tool to go 30 cm below the table, straight under the pose it sees."""
+
+    def __init__(self, franka, projector) -> None:
+        self.franka, self.projector = franka, projector
+
+    def policy(self, obs):
+        from cosmos_policy.spec import ActionChunk
+
+        n = self.franka.n_joints
+        pose = np.asarray(self.projector.to_unified(obs.state[:n], float(obs.state[n])))
+        pose[2] = -0.3
+        return ActionChunk(np.tile(pose, (8, 1)).astype(np.float32), obs.timestamp, 0.1)
+
+    def reset(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("workspace", [True, False])
+def test_the_node_keeps_the_tool_in_the_workspace_box(franka, projector, workspace):
+    """The node guards the workspace box like eval does; without the guard (an arm with no
+    kinematic model) the same model drives the tool under the table."""
+    from cosmos_policy.kinematics import KinematicModel
+
+    clock = ManualClock(100.0)
+    core = PolicyNodeCore(
+        franka, DiveModel(franka, projector), Recorder(),
+        NodeConfig(prompt="reach the red cube", workspace=workspace), clock=clock,
+        projector=projector,
+        inference_factory=lambda m, c, t: LockstepInference(m, latency_s=0.05, telemetry=t))
+    cmds = run(core, franka, clock, 3.0)
+    kin = KinematicModel(franka)
+    z = np.array([kin.fk(c.positions[:7])[0][2] for c in cmds])
+    floor = franka.workspace_low[2]
+    if workspace:
+        assert z.min() >= floor - 1e-3, z.min()
+        assert core.telemetry.counter("safety:workspace") > 0
+    else:
+        assert z.min() < floor - 0.05, z.min()
+
+
 def test_start_disabled_never_moves(franka, projector):
     core, rec, clock = make_core(franka, projector, start_enabled=False)
     cmds = run(core, franka, clock, 1.0)
@@ -228,3 +269,25 @@ def test_sync_clear_keeps_the_prompt(franka):
     obs = sync.latest()
     assert obs.timestamp == t
     assert obs.prompt == "reach the red cube"
+
+
+def test_reset_refuses_inputs_from_before_the_boundary(franka, projector):
+    """A frame or joint state of the previous episode that arrives after ~/reset (still in
+    flight on the wire) is refused; inputs stamped after the reset make observations."""
+    core, rec, clock = make_core(franka, projector)
+    run(core, franka, clock, 0.3)
+    t_old = clock.now() - 0.005  # taken before the reset, delivered after it
+    clock.advance(0.01)
+    core.reset()
+    img = np.zeros((128, 128, 3), np.uint8)
+    state = np.append(franka.home, 0.0).astype(np.float32)
+    for cam in franka.cameras:
+        assert core.on_image(cam.name, img, t_old) == "before_reset"
+    assert core.on_joint_state(state, t_old) == "before_reset"
+    assert core.sync.latest() is None
+    assert core.sync.latest_state() is None
+    t = clock.advance(0.01)
+    for cam in franka.cameras:
+        assert core.on_image(cam.name, img, t) is None
+    assert core.on_joint_state(state, t) is None
+    assert core.sync.latest().timestamp == t

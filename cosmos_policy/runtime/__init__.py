@@ -19,6 +19,7 @@ from cosmos_policy.runtime.safety import (
     Watchdog,
     WatchdogConfig,
     estimate_reach,
+    workspace_guard,
 )
 from cosmos_policy.runtime.scheduler import ChunkScheduler, SchedulerConfig
 from cosmos_policy.runtime.sync import ObservationSync, SyncConfig
@@ -57,4 +58,5 @@ __all__ = [
     "Watchdog",
     "WatchdogConfig",
     "estimate_reach",
+    "workspace_guard",
 ]

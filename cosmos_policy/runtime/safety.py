@@ -139,6 +139,21 @@ def estimate_reach(fk: FK, low: np.ndarray, high: np.ndarray, samples: int = 512
     return reach * factor
 
 
+def workspace_guard(embodiment: Embodiment) -> tuple[FK, np.ndarray]:
+    """(fk, reach) for the workspace box of ``embodiment``: its tool position from the
+    kinematic model of its MJCF, and :func:`estimate_reach` over its joint box (about 50 ms).
+    Pass both to :meth:`SafetyConfig.from_embodiment` (``reach``) and :class:`SafetyLayer`."""
+    from cosmos_policy.kinematics import KinematicModel
+
+    kin = KinematicModel(embodiment)
+
+    def fk(q: np.ndarray) -> np.ndarray:
+        return kin.fk(q)[0]
+
+    lim = embodiment.position_limits
+    return fk, estimate_reach(fk, lim[:, 0], lim[:, 1])
+
+
 class SafetyLayer:
     """Filters targets into safe commands and forwards them to an optional sink."""
 

@@ -89,6 +89,7 @@ class ObservationSync:
         self._lock = threading.Lock()
         self._frames: dict[str, deque[_Frame]] = {c: deque() for c in self._cameras}
         self._newest_stamp: dict[str, float] = {}
+        self._not_before = -math.inf  # inputs stamped before the last episode boundary
         self._states: deque[_State] = deque(maxlen=self.config.states_kept)
         self._gripper = 0.0
         self._prompt: str | None = None
@@ -177,10 +178,16 @@ class ObservationSync:
             self._dirty = True
         return None
 
-    def clear(self) -> None:
+    def clear(self, not_before: float | None = None) -> None:
         """Forget buffered frames, joint states and the last observation (keep the prompt):
         at an episode boundary, so the next observation is made only of inputs that arrive
-        after it, never of the previous episode's scene."""
+        after it, never of the previous episode's scene.
+
+        not_before: the boundary's time (s, the stamps' clock). Inputs stamped before it
+        are refused from now on as ``before_reset``: frames and joint states of the previous
+        episode still in flight on the wire when the reset arrived (over DDS a large image
+        can arrive after a small service request sent later).
+        """
         with self._lock:
             for buf in self._frames.values():
                 buf.clear()
@@ -188,6 +195,8 @@ class ObservationSync:
             self._last = None
             self._last_cam_stamps = {}
             self._dirty = False
+            if not_before is not None:
+                self._not_before = max(self._not_before, float(not_before))
 
     # ---------------------------------------------------------------- pull API
     def latest(self) -> Observation | None:
@@ -236,6 +245,8 @@ class ObservationSync:
         """Under the lock: stamps must be finite, increase per stream, and be recent."""
         if not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
             return "bad_stamp"
+        if stamp < self._not_before:
+            return "before_reset"
         if stamp <= self._newest_stamp.get(stream, -math.inf):
             return "out_of_order"
         if self.clock.now() - stamp > self.config.max_age_s:

@@ -23,7 +23,8 @@ def _cli(*args: str) -> list[str]:
 
 def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int, *,
                       model: str = "default", seed: int = 0, max_episode_s: float | None = None,
-                      timeout_s: float = 3600.0) -> dict[str, Any]:
+                      timeout_s: float = 3600.0, camera_rate_hz: float | None = None
+                      ) -> dict[str, Any]:
     """Run ``episodes`` episodes of ``task`` with the server and robot as two processes.
 
     Returns ``{"summary": robot summary, "episodes": [per-episode dicts], "server_log": str}``.
@@ -42,6 +43,8 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
                 str(domain_id), "--episodes", str(episodes), "--seed", str(seed)]
         if max_episode_s is not None:
             args += ["--max-episode-s", str(max_episode_s)]
+        if camera_rate_hz is not None:
+            args += ["--camera-rate", str(camera_rate_hz)]
         robot = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=timeout_s)
     finally:
         server.terminate()

@@ -44,6 +44,7 @@ from cosmos_policy.runtime import (
     ThreadedInference,
     Watchdog,
     WatchdogConfig,
+    workspace_guard,
 )
 from cosmos_policy.runtime.clock import Clock
 from cosmos_policy.spec import WorldActionModel
@@ -86,6 +87,8 @@ class NodeConfig:
     max_state_age_s / max_observation_age_s / max_chunk_gap_s: the watchdog.
     diagnostics_period_s: how often diagnostics go out while running.
     start_enabled: command motion as soon as inputs arrive (else hold until ``enable``).
+    workspace: keep the tool in the embodiment's ``workspace`` box (the same guard as
+    ``cosmos-policy eval``); False only for an arm without a kinematic model.
     """
 
     prompt: str | None = None
@@ -99,6 +102,7 @@ class NodeConfig:
     diagnostics_period_s: float = 1.0
     start_enabled: bool = True
     switch_interval_s: float | None = None
+    workspace: bool = True
 
     def __post_init__(self) -> None:
         if self.blending not in ("rtc", "ensemble"):
@@ -151,6 +155,7 @@ class PolicyNodeCore:
         self.clock = clock or WallClock()
         self.telemetry = Telemetry()
         self.projector = projector if projector is not None else default_projector(embodiment)
+        self._guard = workspace_guard(embodiment) if config.workspace else (None, None)
         self._inference_factory = inference_factory or (
             lambda m, c, t: ThreadedInference(m, c, t))
         self.sync = ObservationSync(embodiment, self.clock, SyncConfig(
@@ -173,7 +178,8 @@ class PolicyNodeCore:
     def _build_loop(self) -> ControlLoop:
         emb, cfg = self.embodiment, self.config
         rate = cfg.command_rate_hz or emb.command_rate_hz
-        safety = SafetyLayer(SafetyConfig.from_embodiment(emb))
+        fk, reach = self._guard
+        safety = SafetyLayer(SafetyConfig.from_embodiment(emb, reach=reach), fk)
         loop = ControlLoop(
             config=LoopConfig(rate_hz=rate, switch_interval_s=cfg.switch_interval_s),
             clock=self.clock, sync=self.sync,
@@ -264,15 +270,17 @@ class PolicyNodeCore:
 
     def reset(self) -> tuple[bool, str]:
         """``~/reset``: drop chunks, buffered frames and joint states, and restart the plan
-        from the next measured pose (an episode boundary). The model is re-seeded; the prompt,
-        enable and e-stop are kept."""
+        from the next measured pose (an episode boundary). Frames and joint states stamped
+        before now that arrive later (still in flight) are refused as ``before_reset``. The
+        model is re-seeded; the prompt, enable and e-stop are kept."""
         with self._lock:
             running = self._running
             if running:
                 self.loop.stop()
             self.loop.inference.close()
             self.model.reset()
-            self.sync.clear()  # frames and states from before the boundary: not this episode
+            # Frames and states from before the boundary: not this episode, even late ones.
+            self.sync.clear(not_before=self.clock.now())
             self.loop = self._build_loop()
             if running:
                 self.loop.start()

@@ -44,7 +44,7 @@ from cosmos_policy.runtime import (
     Telemetry,
     ThreadedInference,
     Watchdog,
-    estimate_reach,
+    workspace_guard,
 )
 from cosmos_policy.spec import Observation
 
@@ -191,14 +191,7 @@ class Evaluator:
             from cosmos_policy.kinematics import KinematicProjector
 
             self.projector = KinematicProjector(emb)
-        self._fk, self._reach = None, None
-        if cfg.workspace:
-            from cosmos_policy.kinematics import KinematicModel
-
-            kin = KinematicModel(emb)
-            self._fk = lambda q: kin.fk(q)[0]
-            lim = emb.position_limits
-            self._reach = estimate_reach(self._fk, lim[:, 0], lim[:, 1])
+        self._fk, self._reach = workspace_guard(emb) if cfg.workspace else (None, None)
         self.per = max(1, round(emb.command_rate_hz / emb.control_rate_hz))
 
     def close(self) -> None:
