@@ -36,7 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cosmos-policy",
-        description="Robot policy runtime for world-action models: train, compile, serve, evaluate.",
+        description=("Robot policy runtime for world-action models: train, compile, serve, "
+                     "evaluate."),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

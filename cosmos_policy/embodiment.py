@@ -232,7 +232,8 @@ def load_embodiment_file(path: Path) -> Embodiment:
             height=int(c.number("height", positive=True)),
             fovy_deg=c.number("fovy_deg", positive=True),
             topic=c.str("topic", default=f"/camera/{cam_name}/image_raw"), mount=mount,
-            pos=None if pos is None else tuple(pos), lookat=None if lookat is None else tuple(lookat)))
+            pos=None if pos is None else tuple(pos),
+            lookat=None if lookat is None else tuple(lookat)))
 
     control = f.section("control")
     action = f.section("action_space")
@@ -276,7 +277,7 @@ def available_embodiments() -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/embodiment.yaml"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_embodiment(name_or_path: str) -> Embodiment:
     """Load a shipped embodiment by name, or any ``embodiment.yaml`` (or its folder) by path."""
     path = Path(name_or_path)

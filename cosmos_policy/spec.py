@@ -79,7 +79,8 @@ class Observation:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise SpecError("prompt: expected a non-empty string")
         if len(self.prompt) > spec.max_prompt_chars:
-            raise SpecError(f"prompt: {len(self.prompt)} characters, at most {spec.max_prompt_chars}")
+            raise SpecError(f"prompt: {len(self.prompt)} characters, "
+                            f"at most {spec.max_prompt_chars}")
         if not math.isfinite(self.timestamp):
             raise SpecError("timestamp: not finite")
 
