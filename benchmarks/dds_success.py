@@ -31,12 +31,15 @@ def main() -> None:
     p.add_argument("--embodiment", default="franka")
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--model", default="default")
+    p.add_argument("--camera-rate", type=float, default=None,
+                   help="the sim robot's camera rate, Hz (default: its own, 15)")
     p.add_argument("--out", type=Path, default=Path("outputs/dds_success.json"))
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["CYCLONEDDS_URI"] = write_loopback_config(tmp).as_uri()
         wire = episodes_over_dds(a.task, a.embodiment, a.episodes,
-                                 random.SystemRandom().randint(100, 230), model=a.model)
+                                 random.SystemRandom().randint(100, 230), model=a.model,
+                                 camera_rate_hz=a.camera_rate)
         ev = subprocess.run([sys.executable, "-m", "cosmos_policy.cli", "eval", "--task", a.task,
                              "--embodiment", a.embodiment, "--episodes", str(a.episodes),
                              "--model", a.model, "--videos", "0", "--out", str(Path(tmp) / "ev")],
