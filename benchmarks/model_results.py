@@ -38,9 +38,9 @@ def policy_table(a: argparse.Namespace) -> list[dict]:
                 rep = a.work / f"policy-{task}-{emb}-{style}"
                 t0 = time.perf_counter()
                 run_cli("eval", "--task", task, "--embodiment", emb, "--episodes",
-                     str(a.episodes), "--model", a.model, "--lockstep", "--prompt-style",
-                     style, "--videos", str(a.videos), "--workers", str(a.workers),
-                     "--out", str(rep))
+                        str(a.episodes), "--model", a.model, "--lockstep", "--prompt-style",
+                        style, "--videos", str(a.videos), "--workers", str(a.workers),
+                        "--out", str(rep))
                 r = json.loads((rep / "eval.json").read_text())
                 rows.append({"task": task, "embodiment": emb, "prompt_style": style,
                              "episodes": r["episodes"], "successes": r["successes"],
@@ -57,9 +57,9 @@ def dynamics_table(a: argparse.Namespace) -> list[dict]:
             for scale in a.noise_scales:
                 for mode in ("forward", "inverse"):
                     rep = a.work / f"dynamics-{task}-{emb}-noise{scale:g}"
-                    run_cli("eval-dynamics", "--mode", mode, "--task", task, "--embodiment", emb,
-                         "--episodes", str(a.dynamics_episodes), "--model", a.model,
-                         "--noise-scale", str(scale), "--out", str(rep))
+                    run_cli("eval-dynamics", "--mode", mode, "--task", task, "--embodiment",
+                            emb, "--episodes", str(a.dynamics_episodes), "--model", a.model,
+                            "--noise-scale", str(scale), "--out", str(rep))
                     r = json.loads((rep / f"{mode}_dynamics.json").read_text())
                     keep = ("psnr_db", "baseline_copy_last_psnr_db", "mean_r2", "mean_nmae",
                             "windows", "r2")

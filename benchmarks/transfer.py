@@ -46,22 +46,23 @@ def train(a: argparse.Namespace, name: str, arms: tuple[str, ...]) -> float:
     resume = ["--resume"] if (out / "train" / "state.json").is_file() else []
     t0 = time.perf_counter()
     run_cli("train", *sets, "--out", str(out), "--steps", str(a.steps), "--batch", str(a.batch),
-         "--ckpt-every", "250", "--object-weight", str(a.object_weight), "--early-fraction",
-         str(a.early_fraction), "--ae-steps", str(a.ae_steps), "--seed", str(a.seed), *resume)
+            "--ckpt-every", "250", "--object-weight", str(a.object_weight), "--early-fraction",
+            str(a.early_fraction), "--ae-steps", str(a.ae_steps), "--seed", str(a.seed),
+            *resume)
     return time.perf_counter() - t0
 
 
 def evaluate(a: argparse.Namespace, name: str, arm: str) -> dict:
     model, rep = str(a.work / name), a.work / "eval" / f"{name}-{arm}"
     run_cli("eval", "--task", "reach", "--embodiment", arm, "--episodes", str(a.episodes),
-         "--model", model, "--lockstep", "--workers", str(a.workers), "--videos", "0",
-         "--out", str(rep / "policy"))
+            "--model", model, "--lockstep", "--workers", str(a.workers), "--videos", "0",
+            "--out", str(rep / "policy"))
     pol = json.loads((rep / "policy" / "eval.json").read_text())
     row = {"model": name, "embodiment": arm, "successes": pol["successes"],
            "episodes": pol["episodes"], "ci95": pol["ci95"]}
     for mode in ("inverse", "forward"):
         run_cli("eval-dynamics", "--mode", mode, "--task", "reach", "--embodiment", arm,
-             "--episodes", str(a.dynamics_episodes), "--model", model, "--out", str(rep))
+                "--episodes", str(a.dynamics_episodes), "--model", model, "--out", str(rep))
         r = json.loads((rep / f"{mode}_dynamics.json").read_text())
         if mode == "inverse":
             row["inverse_r2"] = r["mean_r2"]

@@ -89,6 +89,7 @@ def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment:
     runs = sorted(runs, key=lambda r: r.seed)
     n, ok = len(runs), sum(r.success for r in runs)
     lo, hi = wilson_interval(ok, n)
+    episodes = [r.summary() for r in runs]
     counters: dict[str, int] = {}
     for r in runs:
         for k, v in r.counters.items():
@@ -116,8 +117,8 @@ def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment:
                                          embodiment.velocity_limits,
                                          1.0 / embodiment.command_rate_hz)},
         "realtime_factor": round(sim_s / wall_s, 3) if wall_s > 0 else None,
-        "failures": failure_summary([r.summary() for r in runs]),
-        "per_episode": [r.summary() for r in runs],
+        "failures": failure_summary(episodes),
+        "per_episode": episodes,
         **(extra or {}),
     }
 
