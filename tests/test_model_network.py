@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -173,6 +175,54 @@ def test_config_validation_names_the_field() -> None:
         WAMConfig(d_model=30, n_heads=4)
     with pytest.raises(ConfigError, match="patch"):
         WAMConfig(patch=3)
+
+
+def test_repatched_net_splits_each_token_into_copies_of_itself() -> None:
+    # 12x12 latents: 2x2 tokens of side 6 become 6x6 tokens of side 2 (r = 3 sub-tokens a
+    # side, unequal to the new side, so a transposed sub-cell order cannot pass).
+    cfg = replace(TINY, image_size=48)
+    torch.manual_seed(0)
+    coarse = _perturb(WorldActionNet(replace(cfg, patch=6)))
+    fine = coarse.repatched(2)
+    assert fine.config == replace(cfg, patch=2)
+    x = _inputs(cfg, b=2)
+    b, v, ch, g, r, p = 2, cfg.n_cameras, cfg.latent_channels, 2, 3, 2
+    # Latents whose r x r fine tokens inside each coarse token hold the same values.
+    base = torch.randn(b, v, ch, g, 1, p, g, 1, p)
+    lat = base.expand(b, v, ch, g, r, p, g, r, p).reshape(b, v, ch, g * r * p, g * r * p)
+    x["latents"] = x["noisy_latents"] = lat
+
+    def split(tokens: torch.Tensor) -> torch.Tensor:  # (B, V*g*g, d) -> (B, V*G*G, d)
+        grid = tokens.reshape(b, v, g, g, -1)
+        return grid.repeat_interleave(r, 2).repeat_interleave(r, 3).reshape(b, -1, grid.shape[-1])
+
+    n_img = v * g * g
+    xc = coarse._reasoner_input(*(x[k] for k in CTX))[0]
+    xf = fine._reasoner_input(*(x[k] for k in CTX))[0]
+    pt = TINY.max_prompt_tokens
+    torch.testing.assert_close(xf[:, :pt], xc[:, :pt])
+    torch.testing.assert_close(xf[:, pt:-1], split(xc[:, pt:pt + n_img]))
+    torch.testing.assert_close(xf[:, -1], xc[:, -1])
+    args = [x[k] for k in ("noisy_actions", "noisy_latents", "t_actions", "t_latents",
+                           "domain")]
+    yc, yf = coarse._generator_input(*args)[0], fine._generator_input(*args)[0]
+    torch.testing.assert_close(yf[:, :TINY.chunk], yc[:, :TINY.chunk])
+    torch.testing.assert_close(yf[:, TINY.chunk:], split(yc[:, TINY.chunk:]))
+    # A fine token predicts the mean of the sub-cells its coarse token predicted.
+    h = torch.randn(5, TINY.d_model)
+    want = coarse.future_out(h).reshape(5, ch, r, p, r, p).mean((2, 4)).reshape(5, -1)
+    torch.testing.assert_close(fine.future_out(h), want)
+    # Everything else is the same weights, and the fine net runs every mode's shapes.
+    for k, w in coarse.state_dict().items():
+        if k.startswith(("reasoner.", "generator.", "ae.", "action_", "state_in", "text_in")):
+            torch.testing.assert_close(fine.state_dict()[k], w, rtol=0, atol=0, msg=k)
+    kv, key_bias = fine.encode_context(*(x[k] for k in CTX))
+    assert kv.shape[-2] == fine.config.reasoner_len == pt + v * (g * r) ** 2 + 1
+    va, vl = fine.denoise_step(kv, key_bias, *args)
+    assert vl.shape == lat.shape
+    assert va.shape == x["noisy_actions"].shape
+    with pytest.raises(ValueError, match="divide"):
+        fine.repatched(4)
 
 
 def test_export_seams_run_in_onnxruntime(net: WorldActionNet, tmp_path) -> None:

@@ -152,6 +152,21 @@ def test_projector_only_leaves_the_backbone_untouched(trained: Path, tmp_path: P
         load_model(out, "nonexistent_robot")
 
 
+def test_fine_tuning_with_finer_image_tokens(trained: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(steps=3, batch=4, warmup=1, log_every=1)
+    out = Trainer([FakeDataset("franka", 8)], tmp_path / "p1", cfg=cfg, init=trained,
+                  patch=1).run()
+    net = load_bundle(out)[0]
+    assert net.config.patch == 1
+    assert net.config.tokens_per_camera == TINY.latent_size ** 2
+    assert load_model(out, steps=2).policy(_obs()).actions.shape == (TINY.chunk, 10)
+    resumed = Trainer([FakeDataset("franka", 8)], tmp_path / "p1", cfg=cfg, resume=True)
+    assert resumed.net.config.patch == 1
+    assert resumed.step == 3
+    with pytest.raises(UserError, match="pass a divisor"):
+        Trainer([FakeDataset("franka", 8)], tmp_path / "p3", cfg=cfg, init=trained, patch=3)
+
+
 def _rehash(root: Path) -> None:
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["files"] = {n: sha256(root / n) for n in manifest["files"]}
@@ -224,6 +239,9 @@ def test_train_command_refuses_bad_arguments(tmp_path: Path,
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"),
                  "--object-weight", "-1"]) == 2
     assert "--object-weight must be >= 0" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--resume",
+                 "--patch", "1"]) == 2
+    assert "--resume keeps the run's own" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

@@ -49,8 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated camera names, in token order (new models)")
     parser.add_argument("--image-size", type=int, default=64,
                         help="side of the square frames the model sees (new models)")
-    parser.add_argument("--patch", type=int, default=2,
-                        help="latent patch side: tokens per camera = (size/8/patch)^2 (new models)")
+    parser.add_argument("--patch", type=int, default=None,
+                        help="latent patch side: tokens per camera = (size/8/patch)^2 (new models: "
+                        "default 2; with --init: a divisor of the model's, to fine-tune it with "
+                        "finer image tokens)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if args.init is None and not args.resume:
         model_config = WAMConfig(d_model=args.d_model, n_layers=args.layers,
                                  cameras=tuple(c for c in args.cameras.split(",") if c),
-                                 image_size=args.image_size, patch=args.patch)
+                                 image_size=args.image_size,
+                                 patch=2 if args.patch is None else args.patch)
     try:
         probs = tuple(float(x) for x in args.mode_probs.split(","))
     except ValueError:
@@ -95,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only, prompt_variants=variants,
                       paraphrase_prob=args.paraphrase_prob)
+    if args.patch is not None and args.resume:
+        raise UserError("--patch sets a new run's tokens; --resume keeps the run's own")
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,
-                      resume=args.resume)
+                      resume=args.resume, patch=args.patch if args.init else None)
     out = trainer.run(until=args.until)
     print(f"model bundle written to {out} (step {trainer.step}; metrics in "
           f"{out / 'metrics.jsonl'})")

@@ -231,3 +231,43 @@ class WorldActionNet(nn.Module):
         idx = [m.add_domain() for m in (self.state_in, self.action_in, self.action_out)][0]
         self.config = replace(self.config, n_domains=self.config.n_domains + 1)
         return idx
+
+    # Re-tokenising -------------------------------------------------------------------
+    def repatched(self, patch: int) -> WorldActionNet:
+        """A copy of this network that cuts each camera's latents into ``patch``-side tokens,
+        finer than now (``patch`` divides the current side), as a fine-tuning start.
+
+        Every weight but the four that touch image tokens is copied as is. Each finer token
+        gets the coarse token's embedding of a uniform patch (``image_in``/``future_in``
+        summed over the sub-cells), the coarse token's position embedding (nearest-neighbour
+        upsampling), and ``future_out`` averaged over the sub-cells. So a uniform latent
+        region embeds as before; the attention then sees each coarse token split in r^2
+        parts, which fine-tuning has to adapt to, not a trained model.
+        """
+        c = self.config
+        if not (isinstance(patch, int) and patch >= 1 and c.patch % patch == 0):
+            raise ValueError(f"patch must divide the current patch side {c.patch}, got {patch}")
+        new = WorldActionNet(replace(c, patch=patch))
+        r, ch, d = c.patch // patch, c.latent_channels, c.d_model
+        src = self.state_dict()
+        dst = {k: v for k, v in src.items() if not k.startswith(("image_in.", "future_in.",
+                                                                "future_out.", "pos_"))}
+        for name in ("image_in", "future_in"):  # (d, C*p*p) -> (d, C*p'*p')
+            w = src[f"{name}.weight"].reshape(d, ch, r, patch, r, patch)
+            dst[f"{name}.weight"] = w.sum((2, 4)).reshape(d, -1)
+            dst[f"{name}.bias"] = src[f"{name}.bias"]
+        w = src["future_out.weight"].reshape(ch, r, patch, r, patch, d)
+        dst["future_out.weight"] = w.mean((1, 3)).reshape(-1, d)
+        dst["future_out.bias"] = src["future_out.bias"].reshape(
+            ch, r, patch, r, patch).mean((1, 3)).reshape(-1)
+        g = c.latent_size // c.patch
+
+        def upsample(pos: Tensor, before: int) -> Tensor:
+            grid = pos[before: before + c.n_cameras * g * g].reshape(c.n_cameras, g, g, d)
+            grid = grid.repeat_interleave(r, 1).repeat_interleave(r, 2).reshape(-1, d)
+            return torch.cat([pos[:before], grid, pos[before + c.n_cameras * g * g:]])
+
+        dst["pos_r"] = upsample(src["pos_r"], c.max_prompt_tokens)
+        dst["pos_g"] = upsample(src["pos_g"], c.chunk)
+        new.load_state_dict(dst)
+        return new

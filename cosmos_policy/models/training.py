@@ -166,7 +166,10 @@ class Trainer:
 
     def __init__(self, sources: Sequence[str | Path | DatasetLike], out: str | Path,
                  model_config: WAMConfig | None = None, cfg: TrainConfig | None = None,
-                 init: str | Path | None = None, resume: bool = False) -> None:
+                 init: str | Path | None = None, resume: bool = False,
+                 patch: int | None = None) -> None:
+        """patch: re-tokenise the ``init`` model at this finer latent patch side
+        (:meth:`WorldActionNet.repatched`) before fine-tuning it."""
         self.cfg = cfg or TrainConfig()
         self.out = Path(out)
         self.state_dir = self.out / "train"
@@ -178,6 +181,11 @@ class Trainer:
         domains = None
         if state is not None or init is not None:
             net, domains, _ = load_bundle(self.out if state is not None else init)
+            if state is None and patch is not None and patch != net.config.patch:
+                if net.config.patch % patch:
+                    raise UserError(f"--patch {patch}: the --init model cuts latents into "
+                                    f"{net.config.patch}-side patches; pass a divisor of it")
+                net = net.repatched(patch)
             if model_config is not None and model_config != net.config and state is not None:
                 raise UserError(f"{self.out}: the model config differs from the run being "
                                 "resumed; drop --resume or use the same settings")
