@@ -1,0 +1,138 @@
+"""How precisely do trained runs locate the named cube, on held-out demonstrations?
+
+    python benchmarks/localisation.py --runs data/train-s5,data/train-p1ft
+        [--embodiments franka,ur5e] [--task reach] [--episodes 30] [--seed 5000]
+        [--hold-steps 15] [--data DIR]
+
+Closed-loop reach misses by 3-5 cm go to the right cube, so the question is whether the
+model's picture of where the cube is, or the actions it draws from it, is that coarse. For
+every run, on the same held-out episodes (scripted expert, seeds from 5000: training uses
+1000-4599 and 20000 up, evaluation 0-999), every frame:
+
+* **object head**: the auxiliary head (``RUN/train/object_head.safetensors``, written by
+  ``train --object-weight``; never part of a shipped bundle) reads the named cube's position
+  off the reasoner; the error is its x/y distance from the simulator's, cm.
+* **policy chunk**: the policy's action chunk (the sampler's deterministic path, noise 0)
+  against the expert's next ``chunk`` actions, mean x/y/z distance of the tool target, cm.
+
+Reports medians over frames, and over each episode's first frame alone (where only the
+images and the prompt say where the cube is). Writes JSON (default
+outputs/localisation.json). A run without an object head reports the policy part only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from cosmos_policy.commands.record import record
+from cosmos_policy.models.checkpoint import load_bundle
+from cosmos_policy.models.datacache import OBJECTS_DIM, TrainingData
+from cosmos_policy.models.flow import Mode, sample
+from cosmos_policy.models.text import PromptEncoder
+
+
+def _object_head(run: Path, d_model: int) -> nn.Module | None:
+    path = run / "train" / "object_head.safetensors"
+    if not path.is_file():
+        return None
+    head = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.Linear(d_model, OBJECTS_DIM))
+    head.load_state_dict(load_file(str(path)))
+    return head.eval()
+
+
+def measure(run: Path, dataset: Path) -> dict:
+    """Per-frame object-head and policy-chunk errors (cm) of ``run`` on ``dataset``."""
+    net, domains, _ = load_bundle(run)
+    net.eval()
+    c = net.config
+    head = _object_head(run, c.d_model)
+    prompts = PromptEncoder(c.max_prompt_tokens)
+    data = TrainingData.build([dataset], c, domains)
+    data.encode_latents(net.encode_frames)
+    gen = torch.Generator().manual_seed(0)
+    obj, obj0, pol, pol0 = [], [], [], []
+    for ep in data.episodes:
+        dom = domains[ep.domain]
+        a_mean, a_std = np.asarray(dom.action_mean), np.asarray(dom.action_std)
+        n = len(ep.frames)
+        state = np.zeros((n, c.max_state_dim), np.float32)
+        state[:, : dom.state_dim] = (ep.state - dom.state_mean) / dom.state_std
+        emb, mask = prompts.encode([ep.prompt] * n)
+        domain = torch.full((n,), ep.domain, dtype=torch.long)
+        amask = torch.zeros(n, c.max_action_dim)
+        amask[:, : dom.action_dim] = 1.0
+        with torch.no_grad():
+            kv, key_bias, summary = net.encode_context(
+                torch.from_numpy(ep.latents.astype(np.float32)), emb, mask,
+                torch.from_numpy(state), domain, return_summary=True)
+            acts, _ = sample(net, kv, key_bias, domain, Mode.POLICY, amask, 10, gen,
+                             noise_scale=0.0)
+            if head is not None and ep.objects is not None:
+                xy = head(summary)[:, :2].numpy() * a_std[:2] + a_mean[:2]
+                err = np.linalg.norm(xy - ep.objects[:, :2], axis=1) * 100
+                obj.extend(err.tolist())
+                obj0.append(float(err[0]))
+        xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)
+        steps = np.minimum(np.arange(n)[:, None] + np.arange(c.chunk)[None], n - 1)
+        err = np.linalg.norm(xyz - ep.action[steps][..., :3], axis=-1).mean(1) * 100
+        pol.extend(err.tolist())
+        pol0.append(float(err[0]))
+
+    def med(x: list[float]) -> float | None:
+        return round(float(np.median(x)), 2) if x else None
+
+    return {"episodes": len(data.episodes), "frames": len(pol), "patch": c.patch,
+            "tokens_per_camera": c.tokens_per_camera,
+            "object_xy_cm": {"all_frames": med(obj), "first_frame": med(obj0)},
+            "policy_chunk_cm": {"all_frames": med(pol), "first_frame": med(pol0)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", required=True,
+                        help="comma-separated training-run folders (bundle + train/)")
+    parser.add_argument("--embodiments", default="franka,ur5e")
+    parser.add_argument("--task", default="reach")
+    parser.add_argument("--episodes", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=5000, help="first held-out seed")
+    parser.add_argument("--hold-steps", type=int, default=15)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="keep the recorded episodes here (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/localisation.json"))
+    args = parser.parse_args()
+    runs = [Path(r) for r in args.runs.split(",") if r]
+    for r in runs:
+        if not (r / "manifest.json").is_file():
+            parser.error(f"{r} is not a model bundle folder")
+    result: dict = {"task": args.task, "episodes": args.episodes, "seeds_from": args.seed,
+                    "hold_steps": args.hold_steps, "cells": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.data or Path(tmp)
+        for emb in (e for e in args.embodiments.split(",") if e):
+            ds = root / f"{emb}-{args.task}"
+            if not (ds / "meta" / "info.json").is_file():
+                record(ds, args.task, emb, args.episodes, seed=args.seed,
+                       hold_steps=args.hold_steps, progress=True, overwrite=True)
+            result["cells"][emb] = {str(r): measure(r, ds) for r in runs}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.task}, {args.episodes} held-out episodes per arm (seeds {args.seed}+), "
+          "median cm: object head x/y | policy chunk xyz (all frames / first frame)")
+    for emb, by_run in result["cells"].items():
+        for run, m in by_run.items():
+            o, p = m["object_xy_cm"], m["policy_chunk_cm"]
+            print(f"  {emb:7s} {run:28s} patch {m['patch']}: object {o['all_frames']} / "
+                  f"{o['first_frame']} | policy {p['all_frames']} / {p['first_frame']}")
+    print("->", args.out)
+
+
+if __name__ == "__main__":
+    main()
