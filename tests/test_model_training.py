@@ -242,6 +242,9 @@ def test_train_command_refuses_bad_arguments(tmp_path: Path,
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--resume",
                  "--patch", "1"]) == 2
     assert "--resume keeps the run's own" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--init",
+                 str(tmp_path), "--patch", "0"]) == 2
+    assert "--patch must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only, prompt_variants=variants,
                       paraphrase_prob=args.paraphrase_prob)
+    if args.patch is not None and args.patch < 1:
+        raise UserError(f"--patch must be a positive integer, got {args.patch}")
     if args.patch is not None and args.resume:
         raise UserError("--patch sets a new run's tokens; --resume keeps the run's own")
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,

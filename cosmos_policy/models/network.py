@@ -237,7 +237,7 @@ class WorldActionNet(nn.Module):
         """A copy of this network that cuts each camera's latents into ``patch``-side tokens,
         finer than now (``patch`` divides the current side), as a fine-tuning start.
 
-        Every weight but the four that touch image tokens is copied as is. Each finer token
+        Every weight but those that touch image tokens is copied as is. Each finer token
         gets the coarse token's embedding of a uniform patch (``image_in``/``future_in``
         summed over the sub-cells), the coarse token's position embedding (nearest-neighbour
         upsampling), and ``future_out`` averaged over the sub-cells. So a uniform latent
