@@ -34,16 +34,17 @@ from torch import nn
 
 from cosmos_policy.commands.record import record
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.datacache import OBJECTS_DIM, TrainingData
+from cosmos_policy.models.datacache import TrainingData
 from cosmos_policy.models.flow import Mode, sample
 from cosmos_policy.models.text import PromptEncoder
+from cosmos_policy.models.training import make_object_head
 
 
 def _object_head(run: Path, d_model: int) -> nn.Module | None:
     path = run / "train" / "object_head.safetensors"
     if not path.is_file():
         return None
-    head = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.Linear(d_model, OBJECTS_DIM))
+    head = make_object_head(d_model)
     head.load_state_dict(load_file(str(path)))
     return head.eval()
 

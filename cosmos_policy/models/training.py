@@ -161,6 +161,14 @@ def _load_optimizer(path: Path, params: dict[str, nn.Parameter], opt: torch.opti
         opt.state[params[name]][field] = value
 
 
+def make_object_head(d_model: int) -> nn.Module:
+    """The auxiliary object head: the reasoner's state token (d_model) -> the named cube's
+    and the red, green and blue cubes' positions (``OBJECTS_DIM``, normalised like the
+    action's xyz). Train-time only; stored in ``RUN/train/object_head.safetensors``."""
+    return nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(),
+                         nn.Linear(d_model, OBJECTS_DIM))
+
+
 class Trainer:
     """One training run; ``run()`` trains to ``cfg.steps`` and leaves a bundle in ``out``."""
 
@@ -182,10 +190,12 @@ class Trainer:
         if state is not None or init is not None:
             net, domains, _ = load_bundle(self.out if state is not None else init)
             if state is None and patch is not None and patch != net.config.patch:
-                if net.config.patch % patch:
+                try:
+                    net = net.repatched(patch)
+                except ValueError:
                     raise UserError(f"--patch {patch}: the --init model cuts latents into "
-                                    f"{net.config.patch}-side patches; pass a divisor of it")
-                net = net.repatched(patch)
+                                    f"{net.config.patch}-side patches; pass a divisor of it"
+                                    ) from None
             if model_config is not None and model_config != net.config and state is not None:
                 raise UserError(f"{self.out}: the model config differs from the run being "
                                 "resumed; drop --resume or use the same settings")
@@ -241,9 +251,8 @@ class Trainer:
         it holds one, else new."""
         if self.cfg.object_weight <= 0 or self.cfg.projector_only:
             return None
-        d = self.net.config.d_model
         torch.manual_seed(self.cfg.seed)
-        head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, OBJECTS_DIM))
+        head = make_object_head(self.net.config.d_model)
         path = state_dir / "object_head.safetensors" if state_dir else None
         if path is not None and path.is_file():
             head.load_state_dict(load_file(str(path)))
