@@ -14,6 +14,8 @@ every run, on the same held-out episodes (scripted expert, seeds from 5000: trai
   off the reasoner; the error is its x/y distance from the simulator's, cm.
 * **policy chunk**: the policy's action chunk (the sampler's deterministic path, noise 0)
   against the expert's next ``chunk`` actions, mean x/y/z distance of the tool target, cm.
+* **fixtures**: the head's yellow region and plate x/y error, cm, where the held-out
+  recording holds them (recorded since 2026-12-02) and the head was trained to read them.
 
 Reports medians over frames, and over each episode's first frame alone (where only the
 images and the prompt say where the cube is). Writes JSON (default
@@ -29,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from cosmos_policy.commands.record import record
@@ -37,16 +38,14 @@ from cosmos_policy.models.checkpoint import load_bundle
 from cosmos_policy.models.datacache import TrainingData
 from cosmos_policy.models.flow import Mode, sample
 from cosmos_policy.models.text import PromptEncoder
-from cosmos_policy.models.training import make_object_head
+from cosmos_policy.models.training import load_object_head
 
 
 def _object_head(run: Path, d_model: int) -> nn.Module | None:
     path = run / "train" / "object_head.safetensors"
     if not path.is_file():
         return None
-    head = make_object_head(d_model)
-    head.load_state_dict(load_file(str(path)))
-    return head.eval()
+    return load_object_head(path, d_model).eval()
 
 
 def measure(run: Path, dataset: Path) -> dict:
@@ -60,6 +59,7 @@ def measure(run: Path, dataset: Path) -> dict:
     data.encode_latents(net.encode_frames)
     gen = torch.Generator().manual_seed(0)
     obj, obj0, pol, pol0 = [], [], [], []
+    fixtures: dict[str, list[float]] = {"region": [], "plate": []}
     for ep in data.episodes:
         dom = domains[ep.domain]
         a_mean, a_std = np.asarray(dom.action_mean), np.asarray(dom.action_std)
@@ -77,10 +77,16 @@ def measure(run: Path, dataset: Path) -> dict:
             acts, _ = sample(net, kv, key_bias, domain, Mode.POLICY, amask, 10, gen,
                              noise_scale=0.0)
             if head is not None and ep.objects is not None:
-                xy = head(summary)[:, :2].numpy() * a_std[:2] + a_mean[:2]
+                out = head(summary).numpy()
+                xy = out[:, :2] * a_std[:2] + a_mean[:2]
                 err = np.linalg.norm(xy - ep.objects[:, :2], axis=1) * 100
                 obj.extend(err.tolist())
                 obj0.append(float(err[0]))
+                for name, at in (("region", 12), ("plate", 15)):  # recorded since 2026-12-02
+                    if np.isfinite(ep.objects[:, at]).all():
+                        xy = out[:, at: at + 2] * a_std[:2] + a_mean[:2]
+                        fixtures[name].extend((np.linalg.norm(
+                            xy - ep.objects[:, at: at + 2], axis=1) * 100).tolist())
         xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)
         steps = np.minimum(np.arange(n)[:, None] + np.arange(c.chunk)[None], n - 1)
         err = np.linalg.norm(xyz - ep.action[steps][..., :3], axis=-1).mean(1) * 100
@@ -93,7 +99,8 @@ def measure(run: Path, dataset: Path) -> dict:
     return {"episodes": len(data.episodes), "frames": len(pol), "patch": c.patch,
             "tokens_per_camera": c.tokens_per_camera,
             "object_xy_cm": {"all_frames": med(obj), "first_frame": med(obj0)},
-            "policy_chunk_cm": {"all_frames": med(pol), "first_frame": med(pol0)}}
+            "policy_chunk_cm": {"all_frames": med(pol), "first_frame": med(pol0)},
+            "fixture_xy_cm": {k: med(v) for k, v in fixtures.items()}}
 
 
 def main() -> None:
@@ -130,8 +137,9 @@ def main() -> None:
     for emb, by_run in result["cells"].items():
         for run, m in by_run.items():
             o, p = m["object_xy_cm"], m["policy_chunk_cm"]
+            fx = "".join(f" | {k} {v}" for k, v in m["fixture_xy_cm"].items() if v is not None)
             print(f"  {emb:7s} {run:28s} patch {m['patch']}: object {o['all_frames']} / "
-                  f"{o['first_frame']} | policy {p['all_frames']} / {p['first_frame']}")
+                  f"{o['first_frame']} | policy {p['all_frames']} / {p['first_frame']}{fx}")
     print("->", args.out)
 
 

@@ -318,7 +318,7 @@ def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
     trainer.rng = np.random.default_rng(0)
     objects = torch.arange(12, dtype=torch.float32).repeat(300, 1)  # target = red (0..2)
     objects[:, :3] = objects[:, 3:6]
-    b = {"objects": objects, "objects_mask": torch.ones(300),
+    b = {"objects": objects, "objects_mask": torch.ones(300, 12),
          "prompts": ["reach the red cube"] * 299 + ["reach the cube"]}
     prompts, targets, mask = trainer.object_batch(b)
     seen = set()
@@ -333,6 +333,85 @@ def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
     assert mask[-1, :3].sum() == 0  # no colour word: no named-cube target
     assert mask[-1, 3:].sum() == 9
     assert mask[:299].min() == 1
+
+
+class FixtureDataset(ObjectDataset):
+    """ObjectDataset recorded with the fixtures too (18,): the region and the plate stand
+    still at a place that differs per episode."""
+
+    def episode(self, i: int) -> dict[str, Any]:
+        ep = super().episode(i)
+        n = len(ep["action"])
+        fixtures = np.tile(np.array([0.1 * i, 0.3, 0.0, -0.2, 0.1 * i, 0.01], np.float32), (n, 1))
+        ep["observation.environment_state"] = np.concatenate(
+            [ep["observation.environment_state"], fixtures], 1)
+        return ep
+
+
+def _objects_data(datasets: list[Any]) -> Any:
+    from cosmos_policy.models.datacache import TrainingData
+
+    data = TrainingData.build(datasets, TINY)
+    data.encode_latents(lambda x: torch.zeros(len(x), 2, 4, 8, 8))
+    return data
+
+
+def test_fixture_targets_are_masked_where_a_recording_lacks_them() -> None:
+    from cosmos_policy.models.datacache import OBJECTS_DIM, _objects_of
+
+    assert OBJECTS_DIM == 18
+    cubes = np.ones((5, 12), np.float32)
+    padded = _objects_of(cubes, 5)
+    assert padded.shape == (5, 18)
+    np.testing.assert_array_equal(padded[:, :12], cubes)
+    assert np.isnan(padded[:, 12:]).all()
+    assert _objects_of(np.ones((5, 18)), 5).shape == (5, 18)
+    assert _objects_of(np.ones((5, 7)), 5) is None  # someone else's environment_state
+    assert _objects_of(np.ones((4, 12)), 5) is None
+    rng = np.random.default_rng(0)
+    old = _objects_data([ObjectDataset("franka", 8, n_episodes=2, length=10)]).sample(rng, 64)
+    assert old["objects_mask"][:, :12].min() == 1
+    assert old["objects_mask"][:, 12:].max() == 0
+    assert torch.isfinite(old["objects"]).all()
+    assert old["objects"][:, 12:].abs().max() == 0
+    new = _objects_data([FixtureDataset("franka", 8, n_episodes=2, length=10)]).sample(rng, 64)
+    assert new["objects_mask"].min() == 1
+    # Normalised like the action's xyz, per episode: two episodes, two region positions.
+    assert len(torch.unique(new["objects"][:, 12])) == 2
+
+
+def test_object_batch_keeps_the_recorded_mask() -> None:
+    trainer = Trainer.__new__(Trainer)
+    trainer.rng = np.random.default_rng(0)
+    objects = torch.arange(18, dtype=torch.float32).repeat(200, 1)
+    mask = torch.ones(200, 18)
+    mask[100:, 12:] = 0.0  # a cubes-only recording
+    b = {"objects": objects, "objects_mask": mask, "prompts": ["push the red cube"] * 200}
+    _, targets, got = trainer.object_batch(b)
+    assert got[:100].min() == 1
+    assert got[100:, :12].min() == 1
+    assert got[100:, 12:].max() == 0
+    torch.testing.assert_close(targets[:, 12:], objects[:, 12:])
+
+
+def test_a_cubes_only_object_head_loads_into_the_wider_one(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+    from torch import nn
+
+    from cosmos_policy.models.training import load_object_head
+
+    old = nn.Sequential(nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 12))
+    save_file(old.state_dict(), str(tmp_path / "head.safetensors"))
+    head = load_object_head(tmp_path / "head.safetensors", 32)
+    x = torch.randn(5, 32)
+    torch.testing.assert_close(head(x)[:, :12], old(x))
+    assert head(x).shape == (5, 18)
+    save_file({"0.weight": torch.zeros(16, 16)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(UserError, match="object head tensor 0.weight"):
+        load_object_head(tmp_path / "bad.safetensors", 32)
+    save_file({"zzz": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(UserError, match="not an object head"):
+        load_object_head(tmp_path / "other.safetensors", 32)
 
 
 def test_prompt_variants_rewrite_matching_prompts_only() -> None:

@@ -26,9 +26,14 @@ def test_record_cli_writes_a_readable_dataset(tmp_path, capsys) -> None:
     assert "cube" in ep["task"]
     # The recorded actions are reachable end-effector targets near the recorded poses.
     assert np.abs(ep["action"][:, :3] - ep["observation.ee_pose"][:, :3]).max() < 0.2
-    # Object state: the named cube first, then red, green, blue; a reach ends at the named one.
+    # Object state: the named cube first, then red, green, blue, then the region and the plate;
+    # a reach ends at the named one.
     objects = ep["observation.environment_state"]
-    assert objects.shape == (len(ep["action"]), 12)
+    assert objects.shape == (len(ep["action"]), 18)
+    # The fixtures stand still on the table, and each episode draws its own layout.
+    np.testing.assert_allclose(objects[:, 12:] - objects[0, 12:], 0.0, atol=1e-6)
+    assert np.all(np.abs(objects[:, [14, 17]]) < 0.05)
+    assert not np.allclose(objects[0, 12:], ds.episode(1)["observation.environment_state"][0, 12:])
     color = ep["task"].split()[-2]
     k = ("red", "green", "blue").index(color)
     np.testing.assert_array_equal(objects[:, :3], objects[:, 3 + 3 * k: 6 + 3 * k])

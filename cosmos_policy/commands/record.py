@@ -18,19 +18,21 @@ from cosmos_policy.errors import UserError
 
 def _object_state_reader(env: object
                          ) -> tuple[list[str], Callable[[], np.ndarray]] | None:
-    """For our MuJoCo tasks: the names and a reader of the target cube's position, then each
-    cube's (m, base frame), stored as ``observation.environment_state`` (12,). Training uses
-    it only as an auxiliary target (the policy never sees it). None for other envs."""
+    """For our MuJoCo tasks: the names and a reader of the target cube's position, each
+    cube's, then the yellow region's and the plate's (m, base frame), stored as
+    ``observation.environment_state`` (18,). Training uses it only as an auxiliary target
+    (the policy never sees it). None for other envs."""
     from cosmos_policy.sim.scene import COLORS
 
     scene, task = getattr(env, "scene", None), getattr(env, "task", None)
     if scene is None or task is None or not hasattr(scene, "cube_pos"):
         return None
-    names = [f"{obj}_{axis}" for obj in ("target", *COLORS) for axis in "xyz"]
+    names = [f"{obj}_{axis}" for obj in ("target", *COLORS, "region", "plate") for axis in "xyz"]
 
     def read() -> np.ndarray:
         return np.concatenate([scene.cube_pos(task.color)]
-                              + [scene.cube_pos(c) for c in COLORS]).astype(np.float32)
+                              + [scene.cube_pos(c) for c in COLORS]
+                              + [scene.region_pos(), scene.plate_pos()]).astype(np.float32)
     return names, read
 
 
@@ -86,8 +88,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     """Record ``episodes`` successful expert episodes into a LeRobot v3 dataset at ``out``.
 
     Per frame: every camera (uint8 (S, S, 3), S = image_size), ``observation.state``
-    (n_joints + 1,), ``observation.ee_pose`` (9,), ``observation.environment_state`` (12,:
-    target cube, red, green, blue positions) and ``action``, the unified (10,) target
+    (n_joints + 1,), ``observation.ee_pose`` (9,), ``observation.environment_state`` (18,:
+    target cube, red, green, blue, region, plate positions) and ``action``, the unified (10,) target
     the expert commanded; with ``hold_steps`` the expert goes on that many steps after the
     first success (recorded too). Episodes that do not succeed are dropped. Returns counts
     ``{"kept", "dropped"}``.

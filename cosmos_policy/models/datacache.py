@@ -23,7 +23,10 @@ from cosmos_policy.models.config import DomainSpec, WAMConfig
 
 STD_FLOOR = 1e-2  # a constant dimension must not blow up under normalisation
 OBJECTS_KEY = "observation.environment_state"  # as ``cosmos-policy record`` writes it
-OBJECTS_DIM = 12  # target cube xyz, then red, green, blue cube xyz (m, base frame)
+# target cube xyz, red, green, blue cube xyz, then the yellow region's and the plate's xyz (m,
+# base frame). Datasets recorded before the fixtures were added hold the first CUBES_DIM only.
+OBJECTS_DIM = 18
+CUBES_DIM = 12
 
 
 class DatasetLike(Protocol):
@@ -49,7 +52,7 @@ class Episode:
     prompt: str
     domain: int
     latents: np.ndarray | None = None  # float16 (L, V, C, s, s), after the AE phase
-    objects: np.ndarray | None = None  # float32 (L, 12): target cube, red, green, blue xyz
+    objects: np.ndarray | None = None  # float32 (L, OBJECTS_DIM); NaN where not recorded
 
 
 def _prompt_of(ep: dict[str, Any], ds: DatasetLike) -> str:
@@ -103,14 +106,24 @@ def read_episodes(source: str | Path | DatasetLike, config: WAMConfig
         if not len(frames) == len(state) == len(action) or len(frames) < 2:
             raise UserError(f"{name}: episode {i} has {len(frames)} frames, {len(state)} "
                             f"states and {len(action)} actions; they must match (>= 2)")
-        objects = ep.get(OBJECTS_KEY)
-        if objects is not None:
-            objects = np.asarray(objects, dtype=np.float32)
-            if objects.shape != (len(frames), OBJECTS_DIM):
-                objects = None  # another layout of environment_state: not our cube positions
+        objects = _objects_of(ep.get(OBJECTS_KEY), len(frames))
         out.append({"frames": frames, "state": state, "action": action,
                     "prompt": _prompt_of(ep, ds), "objects": objects})
     return str(robot_type), out
+
+
+def _objects_of(value: Any, n_frames: int) -> np.ndarray | None:
+    """``observation.environment_state`` as (n_frames, OBJECTS_DIM), NaN in the fixture part
+    of a cubes-only recording; None for any other layout (not our objects)."""
+    if value is None:
+        return None
+    objects = np.asarray(value, dtype=np.float32)
+    if objects.ndim != 2 or len(objects) != n_frames:
+        return None
+    if objects.shape[1] == CUBES_DIM:
+        pad = np.full((n_frames, OBJECTS_DIM - CUBES_DIM), np.nan, np.float32)
+        return np.concatenate([objects, pad], 1)
+    return objects if objects.shape[1] == OBJECTS_DIM else None
 
 
 def domain_stats(name: str, episodes: list[dict[str, Any]],
@@ -204,8 +217,9 @@ class TrainingData:
     def sample(self, rng: np.random.Generator, n: int, early_fraction: float = 0.0,
                early_steps: int = 8) -> dict[str, Any]:
         """n training examples (normalised, padded): latents, future, state, actions,
-        action_mask, domain, prompt (list of str), objects (n, 12) with objects_mask (n,)
-        (0 where the dataset has no object state). Needs :meth:`encode_latents` first.
+        action_mask, domain, prompt (list of str), objects (n, OBJECTS_DIM) with
+        objects_mask (n, OBJECTS_DIM) (0 where the dataset did not record that object).
+        Needs :meth:`encode_latents` first.
 
         early_fraction of them start in an episode's first ``early_steps`` frames: where a
         policy decides where to go, which only the prompt and the images can tell (later
@@ -241,14 +255,17 @@ class TrainingData:
             dom.append(ep.domain)
             prompts.append(ep.prompt)
             o = np.zeros(OBJECTS_DIM, np.float32)
+            om = np.zeros(OBJECTS_DIM, np.float32)
             if ep.objects is not None:  # positions normalised like the action's xyz
                 xyz_mean, xyz_std = np.asarray(d.action_mean[:3]), np.asarray(d.action_std[:3])
                 o[:] = ((ep.objects[t].reshape(-1, 3) - xyz_mean) / xyz_std).reshape(-1)
+                om[:] = np.isfinite(o)
+                o[om == 0] = 0.0
             obj.append(o)
-            omask.append(float(ep.objects is not None))
+            omask.append(om)
         def f32(x: list[np.ndarray]) -> torch.Tensor:
             return torch.from_numpy(np.stack(x).astype(np.float32))
         return {"latents": f32(lat), "future": f32(fut), "state": f32(st), "actions": f32(act),
                 "action_mask": f32(amask), "domain": torch.tensor(dom, dtype=torch.long),
                 "prompts": prompts, "objects": f32(obj),
-                "objects_mask": torch.tensor(omask, dtype=torch.float32)}
+                "objects_mask": f32(omask)}

@@ -162,11 +162,32 @@ def _load_optimizer(path: Path, params: dict[str, nn.Parameter], opt: torch.opti
 
 
 def make_object_head(d_model: int) -> nn.Module:
-    """The auxiliary object head: the reasoner's state token (d_model) -> the named cube's
-    and the red, green and blue cubes' positions (``OBJECTS_DIM``, normalised like the
-    action's xyz). Train-time only; stored in ``RUN/train/object_head.safetensors``."""
+    """The auxiliary object head: the reasoner's state token (d_model) -> the named cube's,
+    the red, green and blue cubes', the yellow region's and the plate's positions
+    (``OBJECTS_DIM``, normalised like the action's xyz). Train-time only; stored in
+    ``RUN/train/object_head.safetensors``."""
     return nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(),
                          nn.Linear(d_model, OBJECTS_DIM))
+
+
+def load_object_head(path: str | Path, d_model: int) -> nn.Module:
+    """A head saved by a run; one from before the fixtures were added (cube outputs only)
+    keeps its cube rows and starts the fixture rows anew."""
+    head = make_object_head(d_model)
+    saved = load_file(str(path))
+    state = head.state_dict()
+    for name, value in saved.items():
+        if name not in state:
+            raise UserError(f"{path}: not an object head (unexpected tensor {name!r})")
+        if value.shape == state[name].shape:
+            state[name] = value
+        elif value.shape[1:] == state[name].shape[1:] and len(value) < len(state[name]):
+            state[name][: len(value)] = value  # the output layer of a cubes-only head
+        else:
+            raise UserError(f"{path}: object head tensor {name} is {tuple(value.shape)}, "
+                            f"expected {tuple(state[name].shape)} (another model width?)")
+    head.load_state_dict(state)
+    return head
 
 
 class Trainer:
@@ -252,11 +273,10 @@ class Trainer:
         if self.cfg.object_weight <= 0 or self.cfg.projector_only:
             return None
         torch.manual_seed(self.cfg.seed)
-        head = make_object_head(self.net.config.d_model)
         path = state_dir / "object_head.safetensors" if state_dir else None
         if path is not None and path.is_file():
-            head.load_state_dict(load_file(str(path)))
-        return head
+            return load_object_head(path, self.net.config.d_model)
+        return make_object_head(self.net.config.d_model)
 
     def _named_params(self) -> dict[str, nn.Parameter]:
         params = dict(self.net.named_parameters())
@@ -359,11 +379,10 @@ class Trainer:
         of the time) and the named-cube target becomes that cube's position: the same frames
         asked for different cubes, which a demonstration never shows, so the reasoner must read
         the colour to answer (it cannot recall the answer from the layout). Returns (prompts,
-        targets (B, 12), mask (B, 12)); the named-cube part is masked where the prompt has no
-        colour word, all of it where the dataset records no object state.
+        targets (B, OBJECTS_DIM), mask (B, OBJECTS_DIM)); the named-cube part is masked where
+        the prompt has no colour word, every part where the dataset did not record it.
         """
-        prompts, targets, mask = [], b["objects"].clone(), b["objects_mask"][:, None].repeat(
-            1, OBJECTS_DIM)
+        prompts, targets, mask = [], b["objects"].clone(), b["objects_mask"].clone()
         for i, p in enumerate(b["prompts"]):
             words = COLOR_WORD.findall(p)
             if len(set(words)) != 1:
@@ -373,6 +392,7 @@ class Trainer:
             k = int(self.rng.integers(len(COLORS)))
             prompts.append(COLOR_WORD.sub(COLORS[k], p))
             targets[i, :3] = b["objects"][i, 3 + 3 * k: 6 + 3 * k]
+            mask[i, :3] = b["objects_mask"][i, 3 + 3 * k: 6 + 3 * k]
         return prompts, targets, mask
 
     def _object_loss(self, b: dict[str, Any]) -> torch.Tensor:
