@@ -49,6 +49,24 @@ def test_home_points_down_over_the_task_area(name: str) -> None:
     assert np.all(pos <= e.workspace_high)
 
 
+@pytest.mark.parametrize("name", available_embodiments())
+def test_wrist_camera_looks_past_the_fingers_at_the_table(name: str) -> None:
+    """At home the tcp and the table below it are in front of the wrist camera and inside its
+    field of view. (The UR5e camera once looked back up the arm at its own wrist link.)"""
+    e = load_embodiment(name)
+    model = mujoco.MjModel.from_xml_path(str(e.model_path))
+    data = mujoco.MjData(model)
+    data.qpos[[model.joint(j).qposadr[0] for j in e.joints]] = e.home
+    mujoco.mj_forward(model, data)
+    cam = data.camera("wrist")
+    half = np.tan(np.radians(model.camera("wrist").fovy[0]) / 2)  # square images
+    tcp = data.site(e.ee_site).xpos
+    for point in (tcp, np.array([tcp[0], tcp[1], 0.02])):
+        v = cam.xmat.reshape(3, 3).T @ (point - cam.xpos)  # camera frame: looks along -z
+        assert -v[2] > 0.03, f"{name}: {point} is behind the wrist camera"
+        assert np.all(np.abs(v[:2] / -v[2]) < 0.9 * half), f"{name}: {point} out of view"
+
+
 def test_published_link_lengths() -> None:
     """Spot-check the kinematic figures the READMEs cite."""
     franka = KinematicModel(load_embodiment("franka"))
