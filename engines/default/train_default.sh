@@ -99,7 +99,36 @@ $CP train "$W"/demos-wide/{franka,ur5e}-{reach-wide,reach-wide-noisy} \
   --init "$W/train-s5" --out "$W/train-s6" --steps 3000 --batch 32 --seed 7 \
   --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
 
-# 11. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
+# 11. The UR5e wrist camera looked back up the arm until commit 1e7512f: every UR5e wrist frame
+#     of steps 1-9 showed the wrist link. (Run today, those steps record the fixed camera.)
+#     Record UR5e again with the fixed camera: the step-9 reach layouts, and 600 push and 600
+#     pick_place layouts (seeds 32000 and 33000 up). environment_state now also holds the
+#     yellow region's and the plate's positions (the goals the object head learns to read), so
+#     the Panda's push and pick_place are recorded on 400 new layouts each with them too.
+for emb in ur5e; do
+  $CP record "$W/demos-cam/$emb-reach-wide" --task reach --embodiment "$emb" --episodes 600 \
+    --seed 30000 --max-attempts 1200 --hold-steps 15 --overwrite
+  $CP record "$W/demos-cam/$emb-reach-wide-noisy" --task reach --embodiment "$emb" \
+    --episodes 600 --seed 31000 --max-attempts 1200 --action-noise 0.02 --hold-steps 15 \
+    --overwrite
+done
+for emb in ur5e franka; do
+  n=$([ "$emb" = ur5e ] && echo 600 || echo 400)
+  $CP record "$W/demos-cam/$emb-push" --task push --embodiment "$emb" --episodes "$n" \
+    --seed 32000 --max-attempts 1440 --overwrite
+  $CP record "$W/demos-cam/$emb-pick_place" --task pick_place --embodiment "$emb" \
+    --episodes "$n" --seed 33000 --max-attempts 1440 --hold-steps 10 --overwrite
+done
+
+# 12. Fine-tune on the UR5e recordings of step 11 only (the older ones show the old wrist view),
+#     the Panda's step-9 reach layouts and every Panda push and pick_place demonstration.
+$CP train "$W"/demos-cam/{ur5e,franka}-{push,pick_place} "$W"/demos-cam/ur5e-{reach-wide,reach-wide-noisy} \
+  "$W"/demos-wide/franka-{reach-wide,reach-wide-noisy} "$W"/demos/franka-{push,pick_place} \
+  "$W"/demos-more/franka-{push,pick_place} \
+  --init "$W/train-s6" --out "$W/train-s7" --steps 4000 --batch 32 --seed 8 \
+  --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
+
+# 13. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
-  cp "$W/train-s6/$f" engines/default/
+  cp "$W/train-s7/$f" engines/default/
 done
