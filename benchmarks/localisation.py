@@ -35,7 +35,7 @@ from torch import nn
 
 from cosmos_policy.commands.record import record
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.datacache import TrainingData
+from cosmos_policy.models.datacache import FIXTURES, TrainingData
 from cosmos_policy.models.flow import Mode, sample
 from cosmos_policy.models.text import PromptEncoder
 from cosmos_policy.models.training import load_object_head
@@ -59,7 +59,7 @@ def measure(run: Path, dataset: Path) -> dict:
     data.encode_latents(net.encode_frames)
     gen = torch.Generator().manual_seed(0)
     obj, obj0, pol, pol0 = [], [], [], []
-    fixtures: dict[str, list[float]] = {"region": [], "plate": []}
+    fixtures: dict[str, list[float]] = {name: [] for name in FIXTURES}
     for ep in data.episodes:
         dom = domains[ep.domain]
         a_mean, a_std = np.asarray(dom.action_mean), np.asarray(dom.action_std)
@@ -77,16 +77,16 @@ def measure(run: Path, dataset: Path) -> dict:
             acts, _ = sample(net, kv, key_bias, domain, Mode.POLICY, amask, 10, gen,
                              noise_scale=0.0)
             if head is not None and ep.objects is not None:
-                out = head(summary).numpy()
-                xy = out[:, :2] * a_std[:2] + a_mean[:2]
-                err = np.linalg.norm(xy - ep.objects[:, :2], axis=1) * 100
-                obj.extend(err.tolist())
-                obj0.append(float(err[0]))
-                for name, at in (("region", 12), ("plate", 15)):  # recorded since 2026-12-02
-                    if np.isfinite(ep.objects[:, at]).all():
-                        xy = out[:, at: at + 2] * a_std[:2] + a_mean[:2]
-                        fixtures[name].extend((np.linalg.norm(
-                            xy - ep.objects[:, at: at + 2], axis=1) * 100).tolist())
+                # x/y error (cm) of every object the head reads: (n, objects); NaN where the
+                # recording lacks the object (fixtures, recorded since 2026-12-02)
+                xyz = head(summary).numpy().reshape(n, -1, 3) * a_std[:3] + a_mean[:3]
+                err = np.linalg.norm(xyz[..., :2] - ep.objects.reshape(n, -1, 3)[..., :2],
+                                     axis=-1) * 100
+                obj.extend(err[:, 0].tolist())
+                obj0.append(float(err[0, 0]))
+                for name, at in FIXTURES.items():
+                    if np.isfinite(err[:, at // 3]).all():
+                        fixtures[name].extend(err[:, at // 3].tolist())
         xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)
         steps = np.minimum(np.arange(n)[:, None] + np.arange(c.chunk)[None], n - 1)
         err = np.linalg.norm(xyz - ep.action[steps][..., :3], axis=-1).mean(1) * 100

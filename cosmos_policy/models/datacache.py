@@ -27,6 +27,7 @@ OBJECTS_KEY = "observation.environment_state"  # as ``cosmos-policy record`` wri
 # base frame). Datasets recorded before the fixtures were added hold the first CUBES_DIM only.
 OBJECTS_DIM = 18
 CUBES_DIM = 12
+FIXTURES = {"region": 12, "plate": 15}  # fixture -> its first column (x, y, z follow)
 
 
 class DatasetLike(Protocol):
