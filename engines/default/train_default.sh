@@ -105,13 +105,10 @@ $CP train "$W"/demos-wide/{franka,ur5e}-{reach-wide,reach-wide-noisy} \
 #     pick_place layouts (seeds 32000 and 33000 up). environment_state now also holds the
 #     yellow region's and the plate's positions (the goals the object head learns to read), so
 #     the Panda's push and pick_place are recorded on 400 new layouts each with them too.
-for emb in ur5e; do
-  $CP record "$W/demos-cam/$emb-reach-wide" --task reach --embodiment "$emb" --episodes 600 \
-    --seed 30000 --max-attempts 1200 --hold-steps 15 --overwrite
-  $CP record "$W/demos-cam/$emb-reach-wide-noisy" --task reach --embodiment "$emb" \
-    --episodes 600 --seed 31000 --max-attempts 1200 --action-noise 0.02 --hold-steps 15 \
-    --overwrite
-done
+$CP record "$W/demos-cam/ur5e-reach-wide" --task reach --embodiment ur5e --episodes 600 \
+  --seed 30000 --max-attempts 1200 --hold-steps 15 --overwrite
+$CP record "$W/demos-cam/ur5e-reach-wide-noisy" --task reach --embodiment ur5e --episodes 600 \
+  --seed 31000 --max-attempts 1200 --action-noise 0.02 --hold-steps 15 --overwrite
 for emb in ur5e franka; do
   n=$([ "$emb" = ur5e ] && echo 600 || echo 400)
   $CP record "$W/demos-cam/$emb-push" --task push --embodiment "$emb" --episodes "$n" \
