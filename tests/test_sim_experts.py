@@ -60,3 +60,37 @@ def test_expert_reads_the_target_from_the_task() -> None:
         assert ((tcp - cube) ** 2).sum() ** 0.5 < 0.03
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("embodiment", ["franka", "ur5e"])
+def test_push_expert_pushes_on_towards_the_centre_and_then_holds(embodiment: str) -> None:
+    """Demonstrations recorded with hold steps must not end at the edge of success: after the
+    first success the expert pushes the cube on towards the region's centre, then holds."""
+    import numpy as np
+
+    env = make_env("push", embodiment, cameras=())
+    try:
+        expert = make_expert(env)
+        at_success, at_end, held = [], [], 0
+        for seed in range(1000, 1006):
+            obs, info = env.reset(seed=seed)
+            expert.reset()
+            scene, task = env.unwrapped.scene, env.unwrapped.task
+            first, commanded = None, []
+            for t in range(env.max_episode_steps + 40):
+                action = expert.act(obs)
+                obs, _, _, _, info = env.step(action)
+                commanded.append(action[:3])
+                if first is None and info["is_success"]:
+                    first = t
+                    at_success.append(task.distance(scene))
+                if first is not None and t - first >= 20:
+                    break
+            assert first is not None, f"seed {seed}: the expert did not push the cube in"
+            assert info["is_success"], f"seed {seed}: the cube left the region after success"
+            at_end.append(task.distance(scene))
+            held += bool(np.ptp(np.asarray(commanded[-5:]), axis=0).max() < 1e-6)
+        assert np.median(at_end) < np.median(at_success) - 0.008, (at_success, at_end)
+        assert held >= 2, f"{held} of 6 episodes ended holding still (others re-align)"
+    finally:
+        env.close()

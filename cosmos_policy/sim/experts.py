@@ -32,6 +32,8 @@ class ExpertConfig:
     carry_z: float = 0.14  # tcp height while carrying
     push_back: float = 0.075  # pusher start behind the cube centre
     push_z: float = 0.022  # tcp height while pushing
+    push_home: float = 0.012  # cube centre to region centre (m) at which pushing stops
+    push_near: float = 0.04  # closer than this (m) the push slows down (the cube slides on)
     tol: float = 0.012  # tcp reached target
 
 
@@ -193,14 +195,29 @@ class ReachExpert(Expert):
 
 
 class PushExpert(Expert):
-    """Behind the cube (away from the region), down, push along the line; re-align on drift."""
+    """Behind the cube (away from the region), down, push along the line; re-align on drift.
+
+    It pushes on to the region's centre (``push_home``), not to the edge of the success
+    distance, and then holds still: demonstrations recorded with ``hold_steps`` show where
+    pushing ends, so a policy that imitates them does not stop at the boundary of success.
+    """
 
     def plan(self) -> tuple[np.ndarray, float, float, float]:
         c = self.cfg
         cube = self.scene.cube_pos(self.color)
         goal = self.scene.region_pos()
         d = goal[:2] - cube[:2]
-        d /= max(np.linalg.norm(d), 1e-9)
+        dist = float(np.linalg.norm(d))
+        d /= max(dist, 1e-9)
+        if self.phase == 2:  # done at the centre, or once the cube has passed its closest
+            self.closest = min(getattr(self, "closest", dist), dist)
+            if dist < c.push_home or (dist < c.push_near and dist > self.closest + 0.002):
+                self._next(4)
+                self.hold = self.pos.copy()
+        else:
+            self.closest = dist
+        if self.phase == 4:
+            return self.hold, 0.0, 1.0, c.slow  # done: stay where the push ended
         d3 = np.array([d[0], d[1], 0.0])
         behind = np.array([*(cube[:2] - d * c.push_back), c.push_z])
         if self.phase == 0:  # above the start point
@@ -220,7 +237,7 @@ class PushExpert(Expert):
                 self._next(3)
             contact = cube - d3 * (CUBE_HALF + 0.012)
             target = np.array([*(contact[:2] + d * 0.03), c.push_z])
-            return target, 0.0, 1.0, c.slow
+            return target, 0.0, 1.0, c.slow * float(np.clip(dist / c.push_near, 0.4, 1.0))
         # phase 3: re-align; lift, then start over
         lift = np.array([*self.scene.tcp_pos()[:2], c.push_z + 0.08])
         if self._arrived(lift, 0.02):
