@@ -187,3 +187,29 @@ def test_gripper_grasps_and_lifts_a_4cm_cube(name: str) -> None:
     cube_z = data.xpos[model.body("cube").id][2]
     assert cube_z > 0.02 + 0.07, f"cube at z = {cube_z:.3f} m after the lift"
     assert [w.number for w in data.warning] == [0] * len(data.warning)
+
+
+
+@pytest.mark.parametrize("name", available_embodiments())
+def test_fingers_never_collide_with_each_other(name: str) -> None:
+    """Closed, the fingers stop at the joint limit, not on each other: the UR5e's finger pads
+    met face to face, and pushing with them closed once made their box-box contact exceed
+    MuJoCo's 8 contacts per pair, which aborts the step (mj_narrowphase FatalError) and with
+    it a recording. Every pair of finger geoms that could collide is excluded."""
+    e = load_embodiment(name)
+    model = mujoco.MjModel.from_xml_path(str(e.model_path))
+    fingers = sorted({int(model.jnt_bodyid[model.joint(g).id]) for g in e.gripper.joints})
+    excluded = {int(sig) for sig in model.exclude_signature}
+    colliding = []
+    for a in fingers:
+        for b in fingers:
+            if a >= b:
+                continue
+            for g1 in np.flatnonzero(model.geom_bodyid == a):
+                for g2 in np.flatnonzero(model.geom_bodyid == b):
+                    if not (model.geom_contype[g1] & model.geom_conaffinity[g2]
+                            or model.geom_contype[g2] & model.geom_conaffinity[g1]):
+                        continue
+                    if (a << 16) + b not in excluded and (b << 16) + a not in excluded:
+                        colliding.append((model.body(a).name, model.body(b).name))
+    assert not colliding, f"{name}: finger bodies that can collide: {sorted(set(colliding))}"
