@@ -177,3 +177,30 @@ def test_eval_dynamics_tiny_model_writes_json(bundle: Path, tmp_path: Path, mode
     else:
         assert set(result["dims"]) == {f"a{i}" for i in range(10)}
         assert result["mean_nmae"] > 0
+
+
+def test_an_episode_the_simulator_aborts_is_a_failure_not_a_crash(monkeypatch) -> None:
+    """mujoco.FatalError mid-episode ends that episode as a failure (counted as sim_errors);
+    the next episode runs as usual."""
+    import mujoco
+
+    cfg = EvalConfig(task="reach", embodiment="franka", episodes=2, seed=50, model="oracle",
+                     lockstep=True, image_size=32, videos=0)
+    ev = Evaluator(cfg)
+    try:
+        step = ev.env.step_joint_targets
+        calls = {"n": 0}
+
+        def flaky(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 30:
+                raise mujoco.FatalError("mj_narrowphase: collision function returned 9 contacts")
+            return step(*args, **kwargs)
+
+        monkeypatch.setattr(ev.env, "step_joint_targets", flaky)
+        aborted = ev.run_episode(50)
+        assert not aborted.success and aborted.counters.get("sim_errors") == 1
+        after = ev.run_episode(51)
+        assert after.success and "sim_errors" not in after.counters
+    finally:
+        ev.close()

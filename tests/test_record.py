@@ -121,3 +121,31 @@ def test_hold_steps_keep_the_expert_going_past_success(tmp_path, capsys) -> None
     capsys.readouterr()
     assert main(["record", str(tmp_path / "x"), "--task", "reach", "--hold-steps", "-1"]) == 2
     assert "--hold-steps" in capsys.readouterr().err
+
+
+def test_record_drops_an_episode_the_simulator_aborts(tmp_path, monkeypatch, capsys) -> None:
+    """A MuJoCo FatalError (e.g. too many contacts for a geom pair) costs that episode, not
+    the recording: the next seed is tried and the aborted seed is kept in the provenance."""
+    import mujoco
+
+    from cosmos_policy.commands.record import record
+    from cosmos_policy.sim.env import TabletopEnv
+
+    step = TabletopEnv.step
+    calls = {"n": 0}
+
+    def flaky(self, action):
+        calls["n"] += 1
+        if calls["n"] == 5:  # inside the first episode
+            raise mujoco.FatalError("mj_narrowphase: collision function returned 9 contacts")
+        return step(self, action)
+
+    monkeypatch.setattr(TabletopEnv, "step", flaky)
+    out = tmp_path / "demos"
+    result = record(out, "reach", "franka", 2, seed=0, image_size=16, progress=False)
+    assert result == {"kept": 2, "dropped": 1, "sim_errors": 1}
+    ds = open_dataset(out)
+    assert ds.num_episodes == 2
+    prov = ds.info["cosmos_policy"]
+    assert prov["seeds"] == [1, 2]
+    assert len(prov["sim_errors"]) == 1 and prov["sim_errors"][0].startswith("seed 0:")

@@ -91,9 +91,12 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     (n_joints + 1,), ``observation.ee_pose`` (9,), ``observation.environment_state`` (18,:
     target cube, red, green, blue, region, plate positions) and ``action``, the unified (10,) target
     the expert commanded; with ``hold_steps`` the expert goes on that many steps after the
-    first success (recorded too). Episodes that do not succeed are dropped. Returns counts
-    ``{"kept", "dropped"}``.
+    first success (recorded too). Episodes that do not succeed are dropped, and so are those
+    the simulator aborts (``mujoco.FatalError``; their seeds are kept in the provenance).
+    Returns counts ``{"kept", "dropped", "sim_errors"}``.
     """
+    import mujoco
+
     from cosmos_policy.sim import make_env, make_expert
     from cosmos_policy.sim.tasks import make_task
 
@@ -145,6 +148,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     expert = make_expert(env)
     attempts = max_attempts or 2 * episodes + 5
     kept = dropped = 0
+    sim_errors: list[str] = provenance.setdefault("sim_errors", [])  # episodes MuJoCo aborted
     bar = tqdm(total=episodes, desc=f"record {task}/{emb.name}", unit="ep", disable=not progress)
     try:
         for k in range(attempts):
@@ -156,23 +160,28 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
             rows: dict[str, list[np.ndarray]] = {key: [] for key in features}
             done, success, left = False, False, None  # left: steps still to record after success
             noise = _DriftNoise(action_noise, seed + k)
-            while not done:
-                action = np.asarray(expert.act(obs), dtype=np.float32)
-                for c in cameras:
-                    rows[f"observation.images.{c}"].append(obs["images"][c])
-                rows["observation.state"].append(obs["state"])
-                rows["observation.ee_pose"].append(obs["ee_pose"])
-                if read_objects is not None:
-                    rows["observation.environment_state"].append(read_objects())
-                rows["action"].append(action)  # the expert's, the label: back to its path
-                obs, _, terminated, truncated, info = env.step(noise.apply(action))
-                success = success or bool(info.get("is_success"))
-                if success and left is None:
-                    left = hold_steps
-                if left is None:
-                    done = terminated or truncated
-                else:
-                    done, left = left == 0, left - 1
+            try:
+                while not done:
+                    action = np.asarray(expert.act(obs), dtype=np.float32)
+                    for c in cameras:
+                        rows[f"observation.images.{c}"].append(obs["images"][c])
+                    rows["observation.state"].append(obs["state"])
+                    rows["observation.ee_pose"].append(obs["ee_pose"])
+                    if read_objects is not None:
+                        rows["observation.environment_state"].append(read_objects())
+                    rows["action"].append(action)  # the expert's, the label: back to its path
+                    obs, _, terminated, truncated, info = env.step(noise.apply(action))
+                    success = success or bool(info.get("is_success"))
+                    if success and left is None:
+                        left = hold_steps
+                    if left is None:
+                        done = terminated or truncated
+                    else:
+                        done, left = left == 0, left - 1
+            except mujoco.FatalError as err:  # the physics gave up on this episode: drop it
+                success = False
+                sim_errors.append(f"seed {seed + k}: {err}")
+                bar.write(f"record: seed {seed + k} dropped, the simulator stopped: {err}")
             if success:
                 writer.add_episode({key: np.stack(v) for key, v in rows.items()}, prompt)
                 seeds.append(seed + k)
@@ -191,7 +200,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     finally:
         bar.close()
         env.close()
-    return {"kept": kept, "dropped": dropped}
+    return {"kept": kept, "dropped": dropped, "sim_errors": len(sim_errors)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -199,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
                     image_size=args.image_size, prompt_style=args.prompt_style,
                     max_attempts=args.max_attempts, overwrite=args.overwrite,
                     action_noise=args.action_noise, hold_steps=args.hold_steps)
+    aborted = (f", {result['sim_errors']} of them aborted by the simulator"
+               if result["sim_errors"] else "")
     print(f"wrote {result['kept']} episodes to {args.out} "
-          f"({result['dropped']} unsuccessful episodes dropped)")
+          f"({result['dropped']} unsuccessful episodes dropped{aborted})")
     return 0

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mujoco
 import numpy as np
 
 from cosmos_policy.runtime import (
@@ -260,6 +261,8 @@ class Evaluator:
                     if ok:
                         success = True
                         break
+        except mujoco.FatalError:  # the physics gave up (e.g. too many contacts): a failure
+            telemetry.count("sim_errors")
         finally:
             loop.inference.close()
         telemetry.count("deadline_misses", int(sum(x > dt for x in lateness)))
