@@ -125,7 +125,37 @@ $CP train "$W"/demos-cam/{ur5e,franka}-{push,pick_place} "$W"/demos-cam/ur5e-{re
   --init "$W/train-s6" --out "$W/train-s7" --steps 4000 --batch 32 --seed 8 \
   --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
 
-# 13. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
+# 13. (Stage 7 was shipped here; step 16 ships stage 8.)
+
+# 14. Push demonstrations again: until now the push expert stopped at the first step inside the
+#     success distance, so every push demonstration ended at its edge (commit ea7685b). The
+#     expert now pushes on towards the region's centre and holds; --hold-steps 10 records that.
+#     300 layouts per arm (seeds 34000 up), and 300 with a drifting 1 cm offset on the executed
+#     target (DART, seeds 35000 up; at 2 cm the expert lost the cube 4 times in 5). And 600 more
+#     UR5e reach layouts with the fixed camera (seeds 37000 up). Run today, the earlier steps
+#     record with this expert too (and with the fingers that no longer collide, commit
+#     51d9b69); their push episodes differ from the originals only in the last centimetres.
+for emb in franka ur5e; do
+  $CP record "$W/demos-push/$emb-push" --task push --embodiment "$emb" --episodes 300 \
+    --seed 34000 --max-attempts 900 --hold-steps 10 --overwrite
+  $CP record "$W/demos-push/$emb-push-noisy" --task push --embodiment "$emb" --episodes 300 \
+    --seed 35000 --max-attempts 900 --action-noise 0.01 --hold-steps 10 --overwrite
+done
+$CP record "$W/demos-push/ur5e-reach-37000" --task reach --embodiment ur5e --episodes 300 \
+  --seed 37000 --max-attempts 600 --hold-steps 15 --overwrite
+$CP record "$W/demos-push/ur5e-reach-37600" --task reach --embodiment ur5e --episodes 300 \
+  --seed 37600 --max-attempts 600 --hold-steps 15 --overwrite
+
+# 15. Fine-tune stage 7 on the new push demonstrations (no older push one: they end at the
+#     edge of success), the pick_place and UR5e reach recordings of step 11, the Panda's
+#     step-9 reach layouts and the new UR5e reach layouts (5,200 episodes).
+$CP train "$W"/demos-push/{franka,ur5e}-{push,push-noisy} "$W"/demos-push/ur5e-reach-{37000,37600} \
+  "$W"/demos-cam/{ur5e,franka}-pick_place "$W"/demos-cam/ur5e-{reach-wide,reach-wide-noisy} \
+  "$W"/demos-wide/franka-{reach-wide,reach-wide-noisy} \
+  --init "$W/train-s7" --out "$W/train-s8" --steps 3500 --batch 32 --seed 9 \
+  --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
+
+# 16. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
-  cp "$W/train-s7/$f" engines/default/
+  cp "$W/train-s8/$f" engines/default/
 done
