@@ -31,6 +31,7 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from cosmos_policy.sim.evaluate import EvalConfig, Evaluator  # noqa: E402
+from cosmos_policy.sim.experts import ExpertConfig  # noqa: E402
 
 LOW_Z = 0.045  # m: below this the tool is down at the cube's height
 BEHIND = -0.04  # m along the line: a descent behind the cube
@@ -109,16 +110,20 @@ def main() -> None:
     args = p.parse_args()
     if not 1 <= args.episodes <= 1000:
         p.error("--episodes must be between 1 and 1000 (evaluation seeds stay below 1000)")
+    if not 0.0 <= args.noise_scale <= 1.0:
+        p.error(f"--noise-scale must be in [0, 1], got {args.noise_scale}")
+    expert_cm = -ExpertConfig().push_back * 100
     result = {"embodiment": args.embodiment, "seeds": [0, args.episodes - 1],
               "noise_scale": args.noise_scale,
-              "expert_descent_along_cm": -7.5, "models": {}}
+              "expert_descent_along_cm": expert_cm, "models": {}}
     for model in (m for m in args.models.split(",") if m):
         result["models"][model] = measure(model, args.embodiment, args.episodes,
                                           args.noise_scale)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"push, {args.embodiment}, seeds 0-{args.episodes - 1}, lockstep, medians (cm): "
-          "descent along / |lateral| (expert -7.5 / 0), behind share, cube along / |lateral|")
+          f"descent along / |lateral| (expert {expert_cm:g} / 0), behind share, cube along / "
+          "|lateral|")
     for model, m in result["models"].items():
         print(f"  {model:24s} {m['successes']}/{m['episodes']} | descent "
               f"{m['descent_along_cm']} / {m['descent_lateral_abs_cm']}, behind "

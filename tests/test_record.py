@@ -148,4 +148,5 @@ def test_record_drops_an_episode_the_simulator_aborts(tmp_path, monkeypatch, cap
     assert ds.num_episodes == 2
     prov = ds.info["cosmos_policy"]
     assert prov["seeds"] == [1, 2]
-    assert len(prov["sim_errors"]) == 1 and prov["sim_errors"][0].startswith("seed 0:")
+    assert len(prov["sim_errors"]) == 1
+    assert prov["sim_errors"][0].startswith("seed 0:")

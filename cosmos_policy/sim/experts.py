@@ -210,7 +210,7 @@ class PushExpert(Expert):
         dist = float(np.linalg.norm(d))
         d /= max(dist, 1e-9)
         if self.phase == 2:  # done at the centre, or once the cube has passed its closest
-            self.closest = min(getattr(self, "closest", dist), dist)
+            self.closest = min(self.closest, dist)  # set in the phases before
             if dist < c.push_home or (dist < c.push_near and dist > self.closest + 0.002):
                 self._next(4)
                 self.hold = self.pos.copy()
