@@ -189,7 +189,6 @@ def test_gripper_grasps_and_lifts_a_4cm_cube(name: str) -> None:
     assert [w.number for w in data.warning] == [0] * len(data.warning)
 
 
-
 @pytest.mark.parametrize("name", available_embodiments())
 def test_fingers_never_collide_with_each_other(name: str) -> None:
     """Closed, the fingers stop at the joint limit, not on each other: the UR5e's finger pads
