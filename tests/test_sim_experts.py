@@ -94,3 +94,35 @@ def test_push_expert_pushes_on_towards_the_centre_and_then_holds(embodiment: str
         assert held >= 2, f"{held} of 6 episodes ended holding still (others re-align)"
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("embodiment", ["franka", "ur5e"])
+def test_push_expert_goes_over_the_cube_and_comes_down_behind_it(embodiment: str) -> None:
+    """The way to the push start passes above the cube, then backs off along the line from the
+    region through the cube; the tool comes down only there, well behind the cube."""
+    import numpy as np
+
+    env = make_env("push", embodiment, cameras=())
+    try:
+        expert = make_expert(env)
+        for seed in range(1000, 1004):
+            obs, _ = env.reset(seed=seed)
+            expert.reset()
+            scene, task = env.unwrapped.scene, env.unwrapped.task
+            cube = scene.cube_pos(task.color)[:2].copy()
+            line = scene.region_pos()[:2] - cube
+            line /= np.linalg.norm(line)
+            over = np.inf  # closest the tool came to above the cube's centre, high up
+            for _ in range(env.max_episode_steps):
+                obs, *_ = env.step(expert.act(obs))
+                tcp = scene.tcp_pos()
+                if tcp[2] < 0.045:  # down at the cube's height
+                    break
+                if tcp[2] > 0.08:
+                    over = min(over, float(np.linalg.norm(tcp[:2] - cube)))
+            along = float((tcp[:2] - cube) @ line)
+            lateral = float(np.linalg.norm(tcp[:2] - cube - along * line))
+            assert over < 0.025, f"seed {seed}: the tool never passed above the cube ({over:.3f} m)"
+            assert along < -0.06 and lateral < 0.01, (seed, along, lateral)
+    finally:
+        env.close()

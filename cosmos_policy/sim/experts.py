@@ -34,6 +34,7 @@ class ExpertConfig:
     push_z: float = 0.022  # tcp height while pushing
     push_home: float = 0.012  # cube centre to region centre (m) at which pushing stops
     push_near: float = 0.04  # closer than this (m) the push slows down (the cube slides on)
+    push_over_cube: bool = True  # the way to the push start passes above the cube
     tol: float = 0.012  # tcp reached target
 
 
@@ -195,11 +196,14 @@ class ReachExpert(Expert):
 
 
 class PushExpert(Expert):
-    """Behind the cube (away from the region), down, push along the line; re-align on drift.
+    """Above the cube, back along the line away from the region, down, push; re-align on drift.
 
-    It pushes on to the region's centre (``push_home``), not to the edge of the success
-    distance, and then holds still: demonstrations recorded with ``hold_steps`` show where
-    pushing ends, so a policy that imitates them does not stop at the boundary of success.
+    The way to the push start passes above the cube (``push_over_cube``): a policy that comes
+    down short of the start point, as one imitating reach demonstrations does, comes down at
+    the cube, and the demonstrations then show the way from there back along the line. It
+    pushes on to the region's centre (``push_home``), not to the edge of the success distance,
+    and then holds still: demonstrations recorded with ``hold_steps`` show where pushing ends,
+    so a policy that imitates them does not stop at the boundary of success.
     """
 
     def plan(self) -> tuple[np.ndarray, float, float, float]:
@@ -209,7 +213,9 @@ class PushExpert(Expert):
         d = goal[:2] - cube[:2]
         dist = float(np.linalg.norm(d))
         d /= max(dist, 1e-9)
-        if self.phase == 2:  # done at the centre, or once the cube has passed its closest
+        if self.phase == 0 and not c.push_over_cube:
+            self._next()
+        if self.phase == 3:  # done at the centre, or once the cube has passed its closest
             self.closest = min(self.closest, dist)  # set in the phases before
             if dist < c.push_home or (dist < c.push_near and dist > self.closest + 0.002):
                 self._next(4)
@@ -220,28 +226,34 @@ class PushExpert(Expert):
             return self.hold, 0.0, 1.0, c.slow  # done: stay where the push ended
         d3 = np.array([d[0], d[1], 0.0])
         behind = np.array([*(cube[:2] - d * c.push_back), c.push_z])
-        if self.phase == 0:  # above the start point
-            target = behind + [0.0, 0.0, 0.08]
+        high = np.array([0.0, 0.0, 0.08])
+        if self.phase == 0:  # above the cube
+            target = np.array([*cube[:2], c.push_z]) + high
             if self._arrived(target, 0.02):
                 self._next()
             return target, 0.0, 1.0, c.fast
-        if self.phase == 1:  # lower behind the cube
+        if self.phase == 1:  # above the start point
+            target = behind + high
+            if self._arrived(target, 0.015 if c.push_over_cube else 0.02):
+                self._next()
+            return target, 0.0, 1.0, c.slow if c.push_over_cube else c.fast
+        if self.phase == 2:  # lower behind the cube
             if self._arrived(behind, 0.008) or self.count > 25:
                 self._next()
             return behind, 0.0, 1.0, c.slow
-        if self.phase == 2:  # push: a point ahead of contact, along the current line
+        if self.phase == 3:  # push: a point ahead of contact, along the current line
             rel = self.scene.tcp_pos()[:2] - cube[:2]
             along = float(rel @ d)
             lateral = float(np.linalg.norm(rel - along * d))
             if lateral > 0.02 or along > -CUBE_HALF:
-                self._next(3)
+                self._next(5)
             contact = cube - d3 * (CUBE_HALF + 0.012)
             target = np.array([*(contact[:2] + d * 0.03), c.push_z])
             return target, 0.0, 1.0, c.slow * float(np.clip(dist / c.push_near, 0.4, 1.0))
-        # phase 3: re-align; lift, then start over
+        # phase 5: re-align; lift, then back above the start point
         lift = np.array([*self.scene.tcp_pos()[:2], c.push_z + 0.08])
         if self._arrived(lift, 0.02):
-            self._next(0)
+            self._next(1)
         return lift, 0.0, 1.0, c.slow
 
 
