@@ -150,3 +150,21 @@ def test_record_drops_an_episode_the_simulator_aborts(tmp_path, monkeypatch, cap
     assert prov["seeds"] == [1, 2]
     assert len(prov["sim_errors"]) == 1
     assert prov["sim_errors"][0].startswith("seed 0:")
+
+
+def test_record_renders_offscreen_without_a_display_or_mujoco_gl(tmp_path) -> None:
+    """A fresh shell (no MUJOCO_GL, no DISPLAY) must record: the command imports mujoco before
+    the sim package, which used to leave MuJoCo on GLFW and abort at the first render."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY",
+                                                            "PYOPENGL_PLATFORM")}
+    out = tmp_path / "ds"
+    run = subprocess.run([sys.executable, "-m", "cosmos_policy.cli", "record", str(out),
+                          "--task", "reach", "--embodiment", "franka", "--episodes", "1",
+                          "--seed", "1000", "--image-size", "32"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (out / "meta" / "info.json").is_file()
