@@ -74,6 +74,9 @@ def test_closed_loop_across_processes(dds_env):
     for e in episodes:  # commands arrive at about the command rate and the arm moves
         assert e["max_joint_motion_rad"] > 0.005, json.dumps(episodes)
         assert e["commands"] > 5 * 30, json.dumps(episodes)
+        # The policy answered the episode's reset quickly: the first command came well
+        # inside the episode (the time it takes counts against the episode's limit).
+        assert 0 <= e["first_command_s"] < 1.5, json.dumps(e)
         # Where the arm ended: the named cube is the prompt's, the error never grew below
         # its smallest, and an episode that failed never came within the success distance.
         assert e["target_cube"] in e["prompt"]

@@ -9,8 +9,8 @@ Targets go to the arm's position actuators, clipped to the joint limits; a comma
 unknown joints, the wrong length or NaN is refused and logged. Per episode it publishes the
 task prompt on ``/cosmos_policy/prompt`` (latched), asks the policy for ``~/reset``, and at
 the end reports ``{"episode", "seed", "success", "steps", "time_s", ...}`` (with the task's
-error at the end and at its smallest, the named cube and the cube the tool ended nearest)
-as JSON on ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
+error at the end and at its smallest, the named cube and the cube the tool ended nearest,
+and ``first_command_s``: how long after the episode began the first command came) as JSON on ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class SimRobot:
         self._index = {j: i for i, j in enumerate(self.emb.joints)}
         self._lock = threading.Lock()
         self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None
+        self._first_command: float | None = None  # monotonic time, this episode
         self.commands = 0
         self.refused: dict[str, int] = {}
         self.results: list[dict] = []
@@ -124,7 +125,7 @@ class SimRobot:
                 dur = max(stamp_to_seconds(point.time_from_start), 1e-3)
                 start = self.scene.data.ctrl[self.scene.arm_act].copy()
                 self._ramp = (start, target, now, dur)
-                self.commands += 1
+                self._accepted(now)
         for msg in self._fwd.take(16):
             if not isinstance(msg, msgs.Float64MultiArray):
                 continue
@@ -135,7 +136,12 @@ class SimRobot:
             target = self._target(list(self.emb.joints), list(msg.data))
             if target is not None:
                 self._ramp = (target, target, now, 1e-3)
-                self.commands += 1
+                self._accepted(now)
+
+    def _accepted(self, now: float) -> None:
+        self.commands += 1
+        if self._first_command is None:
+            self._first_command = now
 
     def _apply(self, now: float) -> None:
         if self._ramp is None:
@@ -163,7 +169,7 @@ class SimRobot:
         cfg = self.config
         seed = cfg.seed + index
         obs, _ = self.env.reset(seed=seed)
-        self._ramp = None
+        self._ramp = self._first_command = None
         self._traj.take(1024)  # commands for the previous episode's arm: not for this one
         self._fwd.take(1024)
         self._prompt.write(msgs.String(obs["prompt"]))
@@ -217,6 +223,8 @@ class SimRobot:
                   "skipped_steps": late,
                   "time_s": round(time.monotonic() - start, 3),
                   "commands": self.commands - commands0,
+                  "first_command_s": (None if self._first_command is None
+                                      else round(self._first_command - start, 3)),
                   "max_joint_motion_rad": round(moved, 4),
                   "final_distance_m": round(task.distance(self.scene), 4),
                   "min_distance_m": round(closest, 4),
