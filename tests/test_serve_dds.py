@@ -169,6 +169,39 @@ def test_bad_wire_input_is_refused_and_server_keeps_commanding(dds_env):
         assert np.all(q <= emb.position_limits[:, 1])
 
 
+def test_sim_robot_obeys_the_gripper_controller(dds_env):
+    """A joint position on /gripper_controller/commands moves the simulated gripper's
+    actuator (push and pick_place need it over the wire); a malformed one is refused."""
+    from cosmos_policy.serve.sim_robot import SimRobot, SimRobotConfig
+
+    robot = SimRobot(SimRobotConfig(task="pick_place", domain_id=dds_env))
+    peer = make_participant(dds_env)
+    writer = Endpoints(peer, node="peer").writer("/gripper_controller/commands",
+                                                 msgs.Float64MultiArray, naming.RELIABLE)
+    try:
+        robot.env.reset(seed=0)
+        s, g = robot.scene, robot.emb.gripper
+        opened = float(s.data.ctrl[s.grip_act])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and s.data.ctrl[s.grip_act] == opened:
+            writer.write(msgs.Float64MultiArray(data=[g.closed_position]))
+            time.sleep(0.05)
+            robot._poll_commands(time.monotonic())  # noqa: SLF001 - one step of its loop
+        closed = float(s.data.ctrl[s.grip_act])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not robot.refused:
+            writer.write(msgs.Float64MultiArray(data=[g.closed_position, 0.0]))
+            time.sleep(0.05)
+            robot._poll_commands(time.monotonic())  # noqa: SLF001
+    finally:
+        peer.__del__()
+        robot.close()
+    assert opened == pytest.approx(s.gripper_position(0.0))
+    assert closed == pytest.approx(s.gripper_position(1.0))
+    assert set(robot.refused) == {"bad_size"}
+    assert float(s.data.ctrl[s.grip_act]) == closed  # the malformed one changed nothing
+
+
 # Out of the default run: 20 real-time episodes over the wire plus 20 in process take about
 # 10 minutes on two cores. Run with -m slow (benchmarks/dds_success.py prints the same pair).
 @pytest.mark.slow

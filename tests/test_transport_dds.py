@@ -202,6 +202,41 @@ def test_commands_and_diagnostics_reach_the_peer(dds_env, franka, robot, mode):
     assert [(kv.key, kv.value) for kv in status.values] == [("counters.frames", "12")]
 
 
+def test_the_gripper_goes_to_its_controller_as_a_joint_position(dds_env, franka, robot):
+    """The command's last value (0 open .. 1 closed) reaches the gripper's position controller
+    as the gripper joint's position; the arm's trajectory does not carry it."""
+    config = TransportConfig(domain_id=dds_env, gripper_period_s=0.05)
+    grip_r = robot.reader("/gripper_controller/commands", msgs.Float64MultiArray,
+                          naming.RELIABLE)
+    g = franka.gripper
+    with DdsTransport(franka, config) as transport:
+        assert transport.topics["gripper_commands"] == "/gripper_controller/commands"
+        t = [0.0]
+
+        def send(opening: float) -> None:
+            t[0] += 0.1  # one gripper period and more apart: each one goes out
+            transport.send(SentCommand(time=t[0], positions=np.append(np.zeros(7), opening),
+                                       velocities=np.zeros(7)))
+
+        closed = _take_until(grip_r, write=lambda: send(1.0))[-1]
+        half = _take_until(grip_r, write=lambda: send(0.5))[-1]
+        with pytest.raises(ValueError, match="NaN"):
+            send(np.nan)
+    assert closed.data == pytest.approx([g.closed_position])
+    assert half.data == pytest.approx([(g.open_position + g.closed_position) / 2])
+    with DdsTransport(franka, TransportConfig(domain_id=dds_env, gripper_controller="")) as t2:
+        assert "gripper_commands" not in t2.topics
+
+
+def test_gripper_commands_repeat_at_their_period_and_go_out_at_once_on_change() -> None:
+    from cosmos_policy.transport.convert import GripperPacer
+
+    pacer = GripperPacer(period_s=0.1, tol=0.01)
+    sent = [t for t, x in [(0.0, 0.0), (0.01, 0.0), (0.05, 0.005), (0.06, 1.0), (0.07, 1.0),
+                           (0.15, 1.0), (0.17, 1.0)] if pacer.due(x, t)]
+    assert sent == [0.0, 0.06, 0.17]
+
+
 def test_services_answer_with_the_request_header(dds_env, franka, robot):
     with DdsTransport(franka, TransportConfig(domain_id=dds_env)) as transport:
         enabled = []

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default=None, help="task prompt until one arrives")
     parser.add_argument("--controller", default="joint_trajectory_controller",
                         help="ros2_control controller name (dds)")
+    parser.add_argument("--gripper-controller", default="gripper_controller",
+                        help="the gripper's position controller; its commands topic gets the "
+                             "gripper joint's position (dds; '' to leave the gripper alone)")
     parser.add_argument("--command-interface", choices=("trajectory", "forward"),
                         default="trajectory",
                         help="JointTrajectory or Float64MultiArray commands (dds)")
@@ -67,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         config = NodeConfig(prompt=args.prompt, blending=args.blending,
                             start_enabled=not args.disabled)
         tconfig = TransportConfig(domain_id=args.domain_id, controller=args.controller,
-                                  command_mode=args.command_interface)
+                                  command_mode=args.command_interface,
+                                  gripper_controller=args.gripper_controller)
         server = DdsPolicyServer(emb, model, tconfig, config, projector=projector).start()
         print(f"serving {emb.name} over DDS domain {args.domain_id}: "
               f"{server.transport.topics}", flush=True)

@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID")
     parser.add_argument("--controller", default="joint_trajectory_controller",
                         help="controller whose joint_trajectory and commands topics it obeys")
+    parser.add_argument("--gripper-controller", default="gripper_controller",
+                        help="controller whose commands topic sets the gripper ('' : none)")
     parser.add_argument("--camera-rate", type=float, default=15.0, help="camera images, Hz")
     parser.add_argument("--joint-state-rate", type=float, default=100.0, help="/joint_states, Hz")
     parser.add_argument("--max-episode-s", type=float, default=None,
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--episodes must be >= 0")
     robot = SimRobot(SimRobotConfig(
         task=args.task, embodiment=args.embodiment, domain_id=args.domain_id, seed=args.seed,
-        episodes=args.episodes, controller=args.controller, camera_rate_hz=args.camera_rate,
+        episodes=args.episodes, controller=args.controller,
+        gripper_controller=args.gripper_controller, camera_rate_hz=args.camera_rate,
         joint_state_rate_hz=args.joint_state_rate, max_episode_s=args.max_episode_s))
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     try:

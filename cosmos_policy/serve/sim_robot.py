@@ -4,13 +4,15 @@ It publishes each camera as ``sensor_msgs/Image`` (rgb8) at ``camera_rate_hz`` a
 ``/joint_states`` at ``joint_state_rate_hz``, stamped with system time; it obeys
 ``/<controller>/joint_trajectory`` (the last point, reached at its ``time_from_start`` by a
 linear ramp, as joint_trajectory_controller would) and ``/<controller>/commands``
-(``Float64MultiArray``, position targets at once, as forward_command_controller would).
-Targets go to the arm's position actuators, clipped to the joint limits; a command with
-unknown joints, the wrong length or NaN is refused and logged. Per episode it publishes the
+(``Float64MultiArray``, position targets at once, as forward_command_controller would), and
+``/<gripper_controller>/commands`` (one value: the gripper joint's position). Targets go to
+the position actuators, clipped to the joint limits; a command with unknown joints, the
+wrong length or NaN is refused and logged. Per episode it publishes the
 task prompt on ``/cosmos_policy/prompt`` (latched), asks the policy for ``~/reset``, and at
 the end reports ``{"episode", "seed", "success", "steps", "time_s", ...}`` (with the task's
 error at the end and at its smallest, the named cube and the cube the tool ended nearest,
-and ``first_command_s``: how long after the episode began the first command came) as JSON on ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
+and ``first_command_s``: how long after the episode began the first command came) as JSON
+on ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class SimRobotConfig:
     seed: int = 0
     episodes: int = 1
     controller: str = "joint_trajectory_controller"
+    gripper_controller: str = "gripper_controller"
     joint_state_rate_hz: float = 100.0
     camera_rate_hz: float = 15.0
     physics_rate_hz: float = 100.0
@@ -78,6 +81,9 @@ class SimRobot:
         self._traj = ep.reader(f"/{ctrl}/joint_trajectory", msgs.JointTrajectory,
                                naming.RELIABLE)
         self._fwd = ep.reader(f"/{ctrl}/commands", msgs.Float64MultiArray, naming.RELIABLE)
+        grip = cfg.gripper_controller.strip("/")
+        self._grip = ep.reader(f"/{grip}/commands", msgs.Float64MultiArray,
+                               naming.RELIABLE) if grip else None
         self._index = {j: i for i, j in enumerate(self.emb.joints)}
         self._lock = threading.Lock()
         self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None
@@ -137,6 +143,22 @@ class SimRobot:
             if target is not None:
                 self._ramp = (target, target, now, 1e-3)
                 self._accepted(now)
+        for msg in self._grip.take(16) if self._grip is not None else ():
+            if isinstance(msg, msgs.Float64MultiArray):
+                self._gripper(list(msg.data))
+
+    def _gripper(self, values: list[float]) -> None:
+        """A gripper joint position (m or rad) -> the gripper actuator, clipped to its range."""
+        if len(values) != 1:
+            self._refuse("bad_size", f"{len(values)} values for the gripper, expected 1")
+            return
+        if not np.isfinite(values[0]):
+            self._refuse("non_finite", "NaN or inf gripper")
+            return
+        g = self.emb.gripper
+        opening = (values[0] - g.open_position) / (g.closed_position - g.open_position)
+        s = self.scene
+        s.data.ctrl[s.grip_act] = s.gripper_position(float(np.clip(opening, 0.0, 1.0)))
 
     def _accepted(self, now: float) -> None:
         self.commands += 1
@@ -172,6 +194,8 @@ class SimRobot:
         self._ramp = self._first_command = None
         self._traj.take(1024)  # commands for the previous episode's arm: not for this one
         self._fwd.take(1024)
+        if self._grip is not None:
+            self._grip.take(1024)
         self._prompt.write(msgs.String(obs["prompt"]))
         self._reset_rq.write(msgs.TriggerRequest(guid=0x51D, seq=index + 1))
         limit = cfg.max_episode_s or self.env.max_episode_steps / self.emb.control_rate_hz

@@ -221,6 +221,37 @@ def float64_array_msg(values: Sequence[float] | np.ndarray,
                                   data=data.tolist())
 
 
+# ---------------------------------------------------------------- gripper
+
+
+def gripper_joint_position(embodiment: Embodiment, opening: float) -> float:
+    """A gripper command in [0, 1] (0 open, 1 closed) -> the position (m or rad) of the
+    gripper's first joint, what a position controller of that joint takes."""
+    if not math.isfinite(opening):
+        raise ValueError("gripper command: NaN or inf")
+    g, x = embodiment.gripper, min(max(float(opening), 0.0), 1.0)
+    return float(g.open_position + x * (g.closed_position - g.open_position))
+
+
+class GripperPacer:
+    """When a gripper command goes on the wire: at once when it moved more than ``tol`` (of
+    the [0, 1] range) from the last one sent, else every ``period_s``. Repeating it means a
+    robot whose gripper was reset between episodes, or a controller that restarted, gets
+    the command again without a new one having to differ."""
+
+    def __init__(self, period_s: float = 0.1, tol: float = 0.01) -> None:
+        self.period_s, self.tol = period_s, tol
+        self._last: tuple[float, float] | None = None  # (opening, time) last sent
+
+    def due(self, opening: float, now: float) -> bool:
+        last = self._last
+        if (last is not None and abs(opening - last[0]) <= self.tol
+                and 0.0 <= now - last[1] < self.period_s):
+            return False
+        self._last = (opening, now)
+        return True
+
+
 # ---------------------------------------------------------------- diagnostics
 
 
@@ -250,8 +281,8 @@ def diagnostics_msg(telemetry: Mapping[str, Any], name: str = "cosmos_policy",
 
 
 __all__ = [
-    "MAX_PROMPT_CHARS", "JointReading", "JointStateDecoder", "command_to_trajectory",
-    "diagnostics_msg", "float64_array_msg", "header_seconds", "joint_state_msg",
-    "prompt_from_msg", "seconds_to_duration", "seconds_to_stamp", "stamp_to_seconds",
-    "trajectory_msg",
+    "MAX_PROMPT_CHARS", "GripperPacer", "JointReading", "JointStateDecoder",
+    "command_to_trajectory", "diagnostics_msg", "float64_array_msg", "gripper_joint_position",
+    "header_seconds", "joint_state_msg", "prompt_from_msg", "seconds_to_duration",
+    "seconds_to_stamp", "stamp_to_seconds", "trajectory_msg",
 ]

@@ -23,11 +23,13 @@ from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.spec import Observation
 from cosmos_policy.transport import msgs, naming
 from cosmos_policy.transport.convert import (
+    GripperPacer,
     JointReading,
     JointStateDecoder,
     command_to_trajectory,
     diagnostics_msg,
     float64_array_msg,
+    gripper_joint_position,
     header_seconds,
     prompt_from_msg,
 )
@@ -50,6 +52,10 @@ class TransportConfig:
     command_joints: joints commanded, default the embodiment's arm joints; with ``forward``
         the values sent are the first ``len(command_joints)`` of the command's positions.
     time_from_start_s: when each trajectory point is due, default one command period.
+    gripper_controller: the gripper's position controller (forward_command_controller
+        style): the command's last value, as the gripper joint's position, goes out as a
+        one-value ``Float64MultiArray`` on ``/<gripper_controller>/commands`` when it changes
+        and every ``gripper_period_s``; empty: the gripper is not commanded.
     """
 
     domain_id: int = 0
@@ -62,6 +68,8 @@ class TransportConfig:
     command_mode: str = "trajectory"
     command_joints: tuple[str, ...] | None = None
     time_from_start_s: float | None = None
+    gripper_controller: str = "gripper_controller"
+    gripper_period_s: float = 0.1
     diagnostics_topic: str = "/diagnostics"
     check_image_size: bool = True
     services: bool = True
@@ -72,6 +80,8 @@ class TransportConfig:
             raise ValueError(f"command_mode {self.command_mode!r}; expected {COMMAND_MODES}")
         if self.time_from_start_s is not None and not self.time_from_start_s > 0:
             raise ValueError(f"time_from_start_s {self.time_from_start_s}; expected > 0")
+        if not self.gripper_period_s > 0:
+            raise ValueError(f"gripper_period_s {self.gripper_period_s}; expected > 0")
 
 
 class ObservationSink(Protocol):
@@ -129,6 +139,13 @@ class DdsTransport:
             cmd_topic, cmd_type = f"/{ctrl}/commands", msgs.Float64MultiArray
         self._cmd_writer = self.endpoints.writer(cmd_topic, cmd_type, naming.RELIABLE)
         self.topics["commands"] = naming.expand_name(cmd_topic)
+        self._grip_writer = None
+        grip = config.gripper_controller.strip("/")
+        if grip and embodiment.gripper.joints:
+            self._grip_writer = self.endpoints.writer(f"/{grip}/commands",
+                                                      msgs.Float64MultiArray, naming.RELIABLE)
+            self.topics["gripper_commands"] = f"/{grip}/commands"
+            self._grip_pacer = GripperPacer(config.gripper_period_s)
         self._diag_writer = self.endpoints.writer(config.diagnostics_topic, msgs.DiagnosticArray,
                                                   naming.DIAGNOSTICS)
         self.topics["diagnostics"] = config.diagnostics_topic
@@ -207,7 +224,8 @@ class DdsTransport:
 
     # ---------------------------------------------------------------- outbound
     def send(self, command: Any) -> None:
-        """Publish a runtime ``SentCommand`` (``positions`` (n + 1,), ``velocities`` (n,)).
+        """Publish a runtime ``SentCommand`` (``positions`` (n + 1,), ``velocities`` (n,)):
+        the arm on the controller's topic, the gripper (the last value) on its own.
 
         Raises ValueError on NaN/inf or too few values: nothing unsafe goes on the wire.
         """
@@ -219,7 +237,13 @@ class DdsTransport:
             msg = command_to_trajectory(command, self.command_joints, self.time_from_start_s)
         else:
             msg = float64_array_msg(positions[: len(self.command_joints)])
+        grip = None
+        if self._grip_writer is not None and positions.shape[0] > self.embodiment.n_joints:
+            opening = float(positions[self.embodiment.n_joints])
+            grip = float64_array_msg([gripper_joint_position(self.embodiment, opening)])
         self._cmd_writer.write(msg)
+        if grip is not None and self._grip_pacer.due(opening, float(command.time)):
+            self._grip_writer.write(grip)
 
     def publish_diagnostics(self, telemetry: Mapping[str, Any], level: int = msgs.DIAG_OK,
                             message: str = "", stamp: float = 0.0) -> None:

@@ -51,7 +51,7 @@ class PolicyNode(LifecycleNode):
         from cosmos_policy.models.cosmos3_use import Cosmos3Options
         from cosmos_policy.serve.models import load_model, warm_up
         from cosmos_policy.serve.node_core import NodeConfig, PolicyNodeCore, default_projector
-        from cosmos_policy.transport.convert import JointStateDecoder
+        from cosmos_policy.transport.convert import GripperPacer, JointStateDecoder
 
         try:
             self.emb = load_embodiment(self._p("embodiment"))
@@ -80,6 +80,10 @@ class PolicyNode(LifecycleNode):
                                                         RELIABLE) if self.forward else
                         self.create_lifecycle_publisher(JointTrajectory,
                                                         f"/{ctrl}/joint_trajectory", RELIABLE))
+        grip = self._p("gripper_controller").strip("/")
+        self.grip_pub = (self.create_lifecycle_publisher(Float64MultiArray, f"/{grip}/commands",
+                                                         RELIABLE) if grip else None)
+        self.grip_pacer = GripperPacer()
         self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
                                                         RELIABLE)
         self.subs = [self.create_subscription(JointState, "/joint_states", self._on_joints,
@@ -113,6 +117,8 @@ class PolicyNode(LifecycleNode):
         for srv in self.srvs:
             self.destroy_service(srv)
         self.destroy_publisher(self.cmd_pub)
+        if self.grip_pub is not None:
+            self.destroy_publisher(self.grip_pub)
         self.destroy_publisher(self.diag_pub)
         self.core = None
         return TransitionCallbackReturn.SUCCESS
@@ -165,11 +171,19 @@ class PolicyNode(LifecycleNode):
 
     # ------------------------------------------------------------------ the core's transport
     def send(self, command) -> None:
-        """Called by the core's loop with a SentCommand (already made safe)."""
+        """Called by the core's loop with a SentCommand (already made safe): the arm to its
+        controller, the gripper (the last value) to the gripper's position controller."""
+        from cosmos_policy.transport.convert import gripper_joint_position
+
         n = self.emb.n_joints
         q = np.asarray(command.positions[:n], dtype=np.float64)
         if not np.all(np.isfinite(q)):
             raise ValueError("non-finite command")
+        if self.grip_pub is not None and len(command.positions) > n:
+            opening = float(command.positions[n])
+            grip = gripper_joint_position(self.emb, opening)  # ValueError on NaN
+            if self.grip_pacer.due(opening, float(command.time)):
+                self.grip_pub.publish(Float64MultiArray(data=[grip]))
         if self.forward:
             self.cmd_pub.publish(Float64MultiArray(data=q.tolist()))
             return

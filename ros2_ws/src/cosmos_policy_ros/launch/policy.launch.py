@@ -23,6 +23,8 @@ ARGUMENTS = [
     ("diagnostics_rate_hz", "1.0", "diagnostics publication rate"),
     ("command_interface", "trajectory", "trajectory (JointTrajectory) or forward"),
     ("controller", "joint_trajectory_controller", "ros2_control controller to command"),
+    ("gripper_controller", "gripper_controller", "the gripper's position controller: its "
+                           "~/commands get the gripper joint's position (empty: none)"),
     ("blending", "rtc", "chunk blending: rtc or ensemble"),
     ("start_enabled", "false", "command motion on activate without waiting for ~/enable"),
     ("cosmos3_domain", "", "Cosmos 3 action domain (empty: cosmos3.domain of embodiment.yaml)"),
