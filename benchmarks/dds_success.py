@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from cosmos_policy.serve.loopback import episodes_over_dds
 from cosmos_policy.sim.report import failure_summary, wilson_interval
 from cosmos_policy.transport.endpoints import write_loopback_config
@@ -52,7 +54,8 @@ def main() -> None:
               "over_dds": {"successes": wins, "success_rate": wins / n,
                            "ci95": list(wilson_interval(wins, n)),
                            "failures": failure_summary(wire["episodes"]),
-                           "episodes": wire["episodes"]},
+                           "episodes": wire["episodes"],
+                           "server_telemetry": wire["server_telemetry"]},
               "in_process": {k: local[k] for k in ("successes", "success_rate", "ci95",
                                                    "failures", "per_episode")}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +66,20 @@ def main() -> None:
     lo, hi = local["ci95"]
     print(f"  in process (async, sim time):      {local['successes']}/{n}  "
           f"95% CI [{lo:.2f}, {hi:.2f}]")
+    first = [e["first_command_s"] for e in wire["episodes"]
+             if e.get("first_command_s") is not None]
+    if first:
+        print(f"  over DDS: first command {1e3 * float(np.median(first)):.0f} ms after the "
+              f"episode began (median; max {1e3 * max(first):.0f} ms)")
+    tel = wire["server_telemetry"] or {}
+    lat = tel.get("latency", {})
+    for stage in ("inference", "camera_to_observation", "jitter"):
+        if stage in lat:
+            st = lat[stage]
+            print(f"  over DDS: {stage} p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms")
+    held = {k: v for k, v in tel.get("counters", {}).items() if "hold" in k or "miss" in k}
+    if held:
+        print(f"  over DDS: {held}")
     for name in ("over_dds", "in_process"):
         f = result[name]["failures"]
         if f["episodes"]:

@@ -89,6 +89,9 @@ def test_closed_loop_across_processes(dds_env):
     keys = {kv.key for kv in statuses[-1].status[0].values}
     assert "counters.chunks" in keys
     assert "Traceback" not in out
+    # The server printed what it saw at exit: every inference of both episodes timed.
+    tel = run["server_telemetry"]
+    assert tel["latency"]["inference"]["count"] >= tel["counters"]["chunks"] > 0, tel
 
 
 class Peer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import threading
@@ -81,4 +82,7 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+        core = getattr(server, "core", None)
+        if core is not None:  # what the run saw: latencies, holds, refusals (one JSON line)
+            print("telemetry " + json.dumps(core.telemetry.snapshot(), default=str), flush=True)
     return 0

@@ -27,7 +27,8 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
                       ) -> dict[str, Any]:
     """Run ``episodes`` episodes of ``task`` with the server and robot as two processes.
 
-    Returns ``{"summary": robot summary, "episodes": [per-episode dicts], "server_log": str}``.
+    Returns ``{"summary": robot summary, "episodes": [per-episode dicts], "server_log": str,
+    "server_telemetry": the server's telemetry snapshot at exit (None if it printed none)}``.
     """
     server = subprocess.Popen(_cli("serve", "--transport", "dds", "--embodiment", embodiment,
                                    "--model", model, "--domain-id", str(domain_id),
@@ -57,5 +58,8 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
         raise RuntimeError(f"sim-robot failed ({robot.returncode}): {robot.stderr[-2000:]}")
     per_episode = [json.loads(x.split("episode ", 1)[1]) for x in robot.stderr.splitlines()
                    if "cosmos_policy.sim_robot episode {" in x]
+    telemetry = [json.loads(x.split(" ", 1)[1]) for x in (log or "").splitlines()
+                 if x.startswith("telemetry {")]
     return {"summary": json.loads(robot.stdout.strip().splitlines()[-1]),
-            "episodes": per_episode, "server_log": log or ""}
+            "episodes": per_episode, "server_log": log or "",
+            "server_telemetry": telemetry[-1] if telemetry else None}
