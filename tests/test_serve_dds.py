@@ -25,7 +25,11 @@ from cosmos_policy.serve.dds_server import DdsPolicyServer  # noqa: E402
 from cosmos_policy.serve.models import RandomWalkModel  # noqa: E402
 from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
 from cosmos_policy.transport import msgs, naming  # noqa: E402
-from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp  # noqa: E402
+from cosmos_policy.transport.convert import (  # noqa: E402
+    joint_state_msg,
+    seconds_to_stamp,
+    trajectory_msg,
+)
 from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
 from cosmos_policy.transport.endpoints import (  # noqa: E402
     Endpoints,
@@ -77,6 +81,7 @@ def test_closed_loop_across_processes(dds_env):
         # The policy answered the episode's reset quickly: the first command came well
         # inside the episode (the time it takes counts against the episode's limit).
         assert 0 <= e["first_command_s"] < 1.5, json.dumps(e)
+        assert e["policy_reset"] is True  # the server answered ~/reset before it began
         # Where the arm ended: the named cube is the prompt's, the error never grew below
         # its smallest, and an episode that failed never came within the success distance.
         assert e["target_cube"] in e["prompt"]
@@ -203,6 +208,53 @@ def test_sim_robot_obeys_the_gripper_controller(dds_env):
     assert closed == pytest.approx(s.gripper_position(1.0))
     assert set(robot.refused) == {"bad_size"}
     assert float(s.data.ctrl[s.grip_act]) == closed  # the malformed one changed nothing
+
+
+def test_sim_robot_drops_the_previous_plan_until_the_policy_answers_reset(dds_env):
+    """Between an episode's scene reset and the policy's reply to ~/reset, the policy still
+    runs the previous episode's plan; its commands would pull the arm back to where that
+    episode ended. The sim robot drops them, and its episode clock starts at the reply."""
+    import threading
+
+    from cosmos_policy.serve.sim_robot import SimRobot, SimRobotConfig
+
+    robot = SimRobot(SimRobotConfig(domain_id=dds_env, max_episode_s=0.3))
+    emb = robot.emb
+    policy = make_participant(dds_env)
+    ep = Endpoints(policy, node="cosmos_policy")
+    requests = ep.reader("rq/cosmos_policy/resetRequest", msgs.TriggerRequest,
+                         naming.SERVICES, raw=True)
+    replies = ep.writer("rr/cosmos_policy/resetReply", msgs.TriggerResponse, naming.SERVICES,
+                        raw=True)
+    commands = ep.writer("/joint_trajectory_controller/joint_trajectory", msgs.JointTrajectory,
+                         naming.RELIABLE)
+    stale = trajectory_msg(emb.joints, (np.asarray(emb.home) + 0.5)[None], [0.01])
+    done = threading.Event()
+
+    def slow_policy() -> None:  # answers the first request 0.3 s late, commanding meanwhile
+        while not done.is_set():
+            got = [r for r in requests.take(8) if isinstance(r, msgs.TriggerRequest)]
+            if got:
+                for _ in range(15):
+                    commands.write(stale)
+                    time.sleep(0.02)
+                replies.write(msgs.TriggerResponse(guid=got[0].guid, seq=got[0].seq,
+                                                   success=True, message="reset"))
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=slow_policy, daemon=True)
+    thread.start()
+    try:
+        result = robot.run_episode(0)
+    finally:
+        done.set()
+        thread.join(5)
+        policy.__del__()
+        robot.close()
+    assert result["policy_reset"] is True
+    assert result["commands"] == 0, result
+    assert result["max_joint_motion_rad"] < 0.01, result
 
 
 # Out of the default run: 20 real-time episodes over the wire plus 20 in process take about

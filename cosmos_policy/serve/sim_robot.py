@@ -7,18 +7,23 @@ linear ramp, as joint_trajectory_controller would) and ``/<controller>/commands`
 (``Float64MultiArray``, position targets at once, as forward_command_controller would), and
 ``/<gripper_controller>/commands`` (one value: the gripper joint's position). Targets go to
 the position actuators, clipped to the joint limits; a command with unknown joints, the
-wrong length or NaN is refused and logged. Per episode it publishes the
-task prompt on ``/cosmos_policy/prompt`` (latched), asks the policy for ``~/reset``, and at
-the end reports ``{"episode", "seed", "success", "steps", "time_s", ...}`` (with the task's
-error at the end and at its smallest, the named cube and the cube the tool ended nearest,
-and ``first_command_s``: how long after the episode began the first command came) as JSON
-on ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
+wrong length or NaN is refused and logged. Per episode it resets the scene, publishes the
+task prompt on ``/cosmos_policy/prompt`` (latched), calls the policy's ``~/reset`` and waits
+for the reply (re-asking every 0.5 s, for up to ``reset_timeout_s``); commands that came
+before the reply belong to the previous episode's plan and are dropped, and the episode's
+clock starts at the reply. At the end it reports ``{"episode", "seed", "success", "steps",
+"time_s", ...}`` (with the task's error at the end and at its smallest, the named cube and
+the cube the tool ended nearest, ``first_command_s``: how long after the episode began the
+first command came, and ``policy_reset``: whether the policy answered) as JSON on
+``/sim_robot/episode`` (``std_msgs/String``) and in its log.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -56,6 +61,7 @@ class SimRobotConfig:
     physics_rate_hz: float = 100.0
     policy_node: str = "/cosmos_policy"
     max_episode_s: float | None = None
+    reset_timeout_s: float = 5.0
     dds_config: str | None = None
 
 
@@ -77,6 +83,9 @@ class SimRobot:
         node = cfg.policy_node.strip("/")
         self._reset_rq = ep.writer(f"rq/{node}/resetRequest", msgs.TriggerRequest,
                                    naming.SERVICES, raw=True)
+        self._reset_rp = ep.reader(f"rr/{node}/resetReply", msgs.TriggerResponse,
+                                   naming.SERVICES, raw=True)
+        self._guid = secrets.randbits(63)  # our client id: the replies to us echo it
         ctrl = cfg.controller.strip("/")
         self._traj = ep.reader(f"/{ctrl}/joint_trajectory", msgs.JointTrajectory,
                                naming.RELIABLE)
@@ -89,6 +98,7 @@ class SimRobot:
         self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None
         self._first_command: float | None = None  # monotonic time, this episode
         self.commands = 0
+        self._reset_seq = 0
         self.refused: dict[str, int] = {}
         self.results: list[dict] = []
         self._stop = threading.Event()
@@ -186,18 +196,38 @@ class SimRobot:
                                                 frame_id=f"{name}_camera"))
 
     # ------------------------------------------------------------------ episodes
+    def _reset_policy(self, seq: int) -> bool:
+        """Call the policy's ``~/reset`` and wait for its reply; True when it answered."""
+        deadline = time.monotonic() + self.config.reset_timeout_s
+        asked = -math.inf
+        while time.monotonic() < deadline and not self._stop.is_set():
+            now = time.monotonic()
+            if now - asked > 0.5:  # a request sent before the server matched us is lost
+                self._reset_rq.write(msgs.TriggerRequest(guid=self._guid, seq=seq))
+                asked = now
+            for rep in self._reset_rp.take(16):
+                if (isinstance(rep, msgs.TriggerResponse) and rep.guid == self._guid
+                        and rep.seq == seq):
+                    return bool(rep.success)
+            time.sleep(0.005)
+        log.warning("the policy did not answer ~/reset within %.1f s", self.config.reset_timeout_s)
+        return False
+
     def run_episode(self, index: int) -> dict:
         """One episode in real time: reset, prompt, obey commands until success or time."""
         cfg = self.config
         seed = cfg.seed + index
         obs, _ = self.env.reset(seed=seed)
         self._ramp = self._first_command = None
-        self._traj.take(1024)  # commands for the previous episode's arm: not for this one
+        self._prompt.write(msgs.String(obs["prompt"]))
+        self._reset_seq += 1
+        policy_reset = self._reset_policy(self._reset_seq)
+        # Until the reply, the policy still ran the previous episode's plan: those commands
+        # would pull the arm back to where that episode ended.
+        self._traj.take(1024)
         self._fwd.take(1024)
         if self._grip is not None:
             self._grip.take(1024)
-        self._prompt.write(msgs.String(obs["prompt"]))
-        self._reset_rq.write(msgs.TriggerRequest(guid=0x51D, seq=index + 1))
         limit = cfg.max_episode_s or self.env.max_episode_steps / self.emb.control_rate_hz
         period = 1.0 / cfg.physics_rate_hz
         cam_period, js_period = 1.0 / cfg.camera_rate_hz, 1.0 / cfg.joint_state_rate_hz
@@ -249,6 +279,7 @@ class SimRobot:
                   "commands": self.commands - commands0,
                   "first_command_s": (None if self._first_command is None
                                       else round(self._first_command - start, 3)),
+                  "policy_reset": policy_reset,
                   "max_joint_motion_rad": round(moved, 4),
                   "final_distance_m": round(task.distance(self.scene), 4),
                   "min_distance_m": round(closest, 4),
