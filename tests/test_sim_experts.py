@@ -98,13 +98,15 @@ def test_push_expert_pushes_on_towards_the_centre_and_then_holds(embodiment: str
 
 @pytest.mark.parametrize("embodiment", ["franka", "ur5e"])
 def test_push_expert_goes_over_the_cube_and_comes_down_behind_it(embodiment: str) -> None:
-    """The way to the push start passes above the cube, then backs off along the line from the
-    region through the cube; the tool comes down only there, well behind the cube."""
+    """With push_over_cube, the way to the push start passes above the cube, then backs off
+    along the line from the region through the cube; the tool comes down only there."""
     import numpy as np
+
+    from cosmos_policy.sim.experts import ExpertConfig
 
     env = make_env("push", embodiment, cameras=())
     try:
-        expert = make_expert(env)
+        expert = make_expert(env, ExpertConfig(push_over_cube=True))
         for seed in range(1000, 1004):
             obs, _ = env.reset(seed=seed)
             expert.reset()

@@ -34,7 +34,7 @@ class ExpertConfig:
     push_z: float = 0.022  # tcp height while pushing
     push_home: float = 0.012  # cube centre to region centre (m) at which pushing stops
     push_near: float = 0.04  # closer than this (m) the push slows down (the cube slides on)
-    push_over_cube: bool = True  # the way to the push start passes above the cube
+    push_over_cube: bool = False  # the way to the push start passes above the cube
     tol: float = 0.012  # tcp reached target
 
 
@@ -196,14 +196,14 @@ class ReachExpert(Expert):
 
 
 class PushExpert(Expert):
-    """Above the cube, back along the line away from the region, down, push; re-align on drift.
+    """Behind the cube (away from the region), down, push along the line; re-align on drift.
 
-    The way to the push start passes above the cube (``push_over_cube``): a policy that comes
-    down short of the start point, as one imitating reach demonstrations does, comes down at
-    the cube, and the demonstrations then show the way from there back along the line. It
-    pushes on to the region's centre (``push_home``), not to the edge of the success distance,
-    and then holds still: demonstrations recorded with ``hold_steps`` show where pushing ends,
-    so a policy that imitates them does not stop at the boundary of success.
+    With ``push_over_cube`` the way to the push start passes above the cube and then backs
+    off along the line (an experiment: a policy trained on such demonstrations, stage 9 in
+    engines/default/RESULTS.md, hovered above the cube instead and pushed less). It pushes on
+    to the region's centre (``push_home``), not to the edge of the success distance, and then
+    holds still: demonstrations recorded with ``hold_steps`` show where pushing ends, so a
+    policy that imitates them does not stop at the boundary of success.
     """
 
     def plan(self) -> tuple[np.ndarray, float, float, float]:
