@@ -82,6 +82,7 @@ def test_closed_loop_across_processes(dds_env):
         # inside the episode (the time it takes counts against the episode's limit).
         assert 0 <= e["first_command_s"] < 1.5, json.dumps(e)
         assert e["policy_reset"] is True  # the server answered ~/reset before it began
+        assert e["gripper_commands"] >= 5 * 5, json.dumps(e)  # every 0.1 s at least
         # Where the arm ended: the named cube is the prompt's, the error never grew below
         # its smallest, and an episode that failed never came within the success distance.
         assert e["target_cube"] in e["prompt"]

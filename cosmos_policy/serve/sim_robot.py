@@ -14,7 +14,7 @@ before the reply belong to the previous episode's plan and are dropped, and the 
 clock starts at the reply. At the end it reports ``{"episode", "seed", "success", "steps",
 "time_s", ...}`` (with the task's error at the end and at its smallest, the named cube and
 the cube the tool ended nearest, ``first_command_s``: how long after the episode began the
-first command came, and ``policy_reset``: whether the policy answered) as JSON on
+first command came, ``gripper_commands`` and ``policy_reset``: whether the policy answered) as JSON on
 ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
 """
 
@@ -98,6 +98,7 @@ class SimRobot:
         self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None
         self._first_command: float | None = None  # monotonic time, this episode
         self.commands = 0
+        self.gripper_commands = 0
         self._reset_seq = 0
         self.refused: dict[str, int] = {}
         self.results: list[dict] = []
@@ -169,6 +170,7 @@ class SimRobot:
         opening = (values[0] - g.open_position) / (g.closed_position - g.open_position)
         s = self.scene
         s.data.ctrl[s.grip_act] = s.gripper_position(float(np.clip(opening, 0.0, 1.0)))
+        self.gripper_commands += 1
 
     def _accepted(self, now: float) -> None:
         self.commands += 1
@@ -235,6 +237,7 @@ class SimRobot:
         k, success, late = 0, False, 0
         next_cam = next_js = start
         q_start, moved, commands0 = self.scene.arm_q(), 0.0, self.commands
+        grip0 = self.gripper_commands
         task = self.env.task
         closest = task.distance(self.scene)
         # Physics, joint states and cameras each keep their own wall-clock schedule, so a
@@ -277,6 +280,7 @@ class SimRobot:
                   "skipped_steps": late,
                   "time_s": round(time.monotonic() - start, 3),
                   "commands": self.commands - commands0,
+                  "gripper_commands": self.gripper_commands - grip0,
                   "first_command_s": (None if self._first_command is None
                                       else round(self._first_command - start, 3)),
                   "policy_reset": policy_reset,
