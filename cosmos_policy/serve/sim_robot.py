@@ -14,8 +14,8 @@ before the reply belong to the previous episode's plan and are dropped, and the 
 clock starts at the reply. At the end it reports ``{"episode", "seed", "success", "steps",
 "time_s", ...}`` (with the task's error at the end and at its smallest, the named cube and
 the cube the tool ended nearest, ``first_command_s``: how long after the episode began the
-first command came, ``gripper_commands`` and ``policy_reset``: whether the policy answered) as JSON on
-``/sim_robot/episode`` (``std_msgs/String``) and in its log.
+first command came, ``gripper_commands`` and ``policy_reset``: whether the policy answered)
+as JSON on ``/sim_robot/episode`` (``std_msgs/String``) and in its log.
 """
 
 from __future__ import annotations
