@@ -13,7 +13,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
                           "trajectory (JointTrajectory) or forward (Float64MultiArray)"),
     "controller": ("joint_trajectory_controller", "ros2_control controller to command"),
     "gripper_controller": ("gripper_controller", "the gripper's position controller: its "
-                           "~/commands get the gripper joint's position (empty: none)"),
+                           "commands topic gets the gripper joint's position (empty: none)"),
     "blending": ("rtc", "chunk blending: rtc or ensemble"),
     "start_enabled": (False, "command motion on activate without waiting for ~/enable"),
     "cosmos3_domain": ("", "Cosmos 3 action domain (empty: cosmos3.domain of embodiment.yaml)"),

@@ -24,7 +24,7 @@ ARGUMENTS = [
     ("command_interface", "trajectory", "trajectory (JointTrajectory) or forward"),
     ("controller", "joint_trajectory_controller", "ros2_control controller to command"),
     ("gripper_controller", "gripper_controller", "the gripper's position controller: its "
-                           "~/commands get the gripper joint's position (empty: none)"),
+                           "commands topic gets the gripper joint's position (empty: none)"),
     ("blending", "rtc", "chunk blending: rtc or ensemble"),
     ("start_enabled", "false", "command motion on activate without waiting for ~/enable"),
     ("cosmos3_domain", "", "Cosmos 3 action domain (empty: cosmos3.domain of embodiment.yaml)"),
