@@ -61,6 +61,16 @@ class Gripper:
     open_position: float  # joint position (m or rad) of the first joint when open
     closed_position: float
 
+    def opening(self, position: float) -> float:
+        """The first joint's position (m or rad) -> opening in [0, 1] (clipped)."""
+        x = (position - self.open_position) / (self.closed_position - self.open_position)
+        return float(np.clip(x, 0.0, 1.0))
+
+    def position(self, opening: float) -> float:
+        """Opening in [0, 1] (clipped) -> the first joint's position (m or rad)."""
+        x = float(np.clip(opening, 0.0, 1.0))
+        return self.open_position + x * (self.closed_position - self.open_position)
+
 
 @dataclass(frozen=True)
 class Embodiment:

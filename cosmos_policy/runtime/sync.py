@@ -84,8 +84,7 @@ class ObservationSync:
         self._arm_index = {name: i for i, name in enumerate(embodiment.joints)}
         self._gripper_joints = set(embodiment.gripper.joints)
         self._gripper_joint = embodiment.gripper.joints[0]
-        self._g_open = embodiment.gripper.open_position
-        self._g_closed = embodiment.gripper.closed_position
+        self._gripper_spec = embodiment.gripper
         self._lock = threading.Lock()
         self._frames: dict[str, deque[_Frame]] = {c: deque() for c in self._cameras}
         self._newest_stamp: dict[str, float] = {}
@@ -152,8 +151,8 @@ class ObservationSync:
         arm = pos[order]
         gripper = None
         if self._gripper_joint in index:
-            g = (pos[index[self._gripper_joint]] - self._g_open) / (self._g_closed - self._g_open)
-            gripper = float(np.clip(g, 0.0, 1.0)) if math.isfinite(g) else math.nan
+            x = float(pos[index[self._gripper_joint]])
+            gripper = self._gripper_spec.opening(x) if math.isfinite(x) else math.nan
         state = np.append(arm, self._gripper if gripper is None else gripper)
         return self._push_state(state, stamp, None if vel is None else vel[order])
 

@@ -167,9 +167,7 @@ class SimRobot:
             self._refuse("non_finite", "NaN or inf gripper")
             return
         g = self.emb.gripper
-        opening = (values[0] - g.open_position) / (g.closed_position - g.open_position)
-        s = self.scene
-        s.data.ctrl[s.grip_act] = s.gripper_position(float(np.clip(opening, 0.0, 1.0)))
+        self.scene.data.ctrl[self.scene.grip_act] = g.position(g.opening(values[0]))
         self.gripper_commands += 1
 
     def _accepted(self, now: float) -> None:

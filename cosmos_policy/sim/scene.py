@@ -9,18 +9,14 @@ things tasks and experts need; it knows nothing of rewards or prompts.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
+import mujoco
 import numpy as np
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-import mujoco  # noqa: E402
-
-from cosmos_policy.embodiment import Camera, Embodiment  # noqa: E402
-from cosmos_policy.errors import UserError  # noqa: E402
-from cosmos_policy.paths import sim_dir  # noqa: E402
+from cosmos_policy.embodiment import Camera, Embodiment
+from cosmos_policy.errors import UserError
+from cosmos_policy.paths import sim_dir
 
 COLORS = ("red", "green", "blue")
 CUBE_HALF = 0.02  # m, half the cube's edge
@@ -134,9 +130,7 @@ class Scene:
 
     def gripper_position(self, command: float) -> float:
         """Gripper command in [0, 1] (0 open) -> joint position of the gripper actuator."""
-        g = self.embodiment.gripper
-        return g.open_position + float(np.clip(command, 0.0, 1.0)) * (g.closed_position
-                                                                       - g.open_position)
+        return self.embodiment.gripper.position(command)
 
     def place_cube(self, color: str, xy: Sequence[float], yaw: float = 0.0) -> None:
         adr, vadr = self.cube_qadr[color], self.cube_vadr[color]
@@ -172,10 +166,7 @@ class Scene:
 
     def gripper_opening(self) -> float:
         """Gripper opening normalised to [0, 1] (0 open, 1 closed)."""
-        g = self.embodiment.gripper
-        x = (self.data.qpos[self.grip_qadr] - g.open_position) / (g.closed_position
-                                                                  - g.open_position)
-        return float(np.clip(x, 0.0, 1.0))
+        return self.embodiment.gripper.opening(float(self.data.qpos[self.grip_qadr]))
 
     def tcp_pos(self) -> np.ndarray:
         return self.data.site_xpos[self.tcp_site].copy()

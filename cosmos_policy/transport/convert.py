@@ -88,8 +88,7 @@ class JointStateDecoder:
     def __init__(self, embodiment: Embodiment, stamps: StampOrder | None = None) -> None:
         self.arm = tuple(embodiment.joints)
         self.gripper_joints = tuple(embodiment.gripper.joints)
-        self._g_open = embodiment.gripper.open_position
-        self._g_closed = embodiment.gripper.closed_position
+        self._gripper_spec = embodiment.gripper
         self._known = set(self.arm) | set(self.gripper_joints)
         self.stamps = stamps or StampOrder()
         self.gripper: float | None = None
@@ -123,8 +122,7 @@ class JointStateDecoder:
         self.stamps.check("joint_states" if has_arm else "gripper_states", stamp)
         g_name = self.gripper_joints[0] if self.gripper_joints else None
         if g_name in index:
-            g = (pos[index[g_name]] - self._g_open) / (self._g_closed - self._g_open)
-            self.gripper = float(np.clip(g, 0.0, 1.0))
+            self.gripper = self._gripper_spec.opening(float(pos[index[g_name]]))
         if not has_arm:
             if g_name not in index:
                 raise WireRejection("missing_joint", f"neither arm joints nor {g_name!r}")
@@ -229,8 +227,7 @@ def gripper_joint_position(embodiment: Embodiment, opening: float) -> float:
     gripper's first joint, what a position controller of that joint takes."""
     if not math.isfinite(opening):
         raise ValueError("gripper command: NaN or inf")
-    g, x = embodiment.gripper, min(max(float(opening), 0.0), 1.0)
-    return float(g.open_position + x * (g.closed_position - g.open_position))
+    return embodiment.gripper.position(opening)
 
 
 class GripperPacer:

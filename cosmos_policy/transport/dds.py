@@ -237,13 +237,13 @@ class DdsTransport:
             msg = command_to_trajectory(command, self.command_joints, self.time_from_start_s)
         else:
             msg = float64_array_msg(positions[: len(self.command_joints)])
-        grip = None
+        opening = None
         if self._grip_writer is not None and positions.shape[0] > self.embodiment.n_joints:
             opening = float(positions[self.embodiment.n_joints])
-            grip = float64_array_msg([gripper_joint_position(self.embodiment, opening)])
+            grip_q = gripper_joint_position(self.embodiment, opening)  # NaN: nothing is sent
         self._cmd_writer.write(msg)
-        if grip is not None and self._grip_pacer.due(opening, float(command.time)):
-            self._grip_writer.write(grip)
+        if opening is not None and self._grip_pacer.due(opening, float(command.time)):
+            self._grip_writer.write(float64_array_msg([grip_q]))
 
     def publish_diagnostics(self, telemetry: Mapping[str, Any], level: int = msgs.DIAG_OK,
                             message: str = "", stamp: float = 0.0) -> None:
