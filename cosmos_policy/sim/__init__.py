@@ -13,16 +13,11 @@ Gymnasium ids ``cosmos_policy/Reach-v0``, ``cosmos_policy/Push-v0`` and
 
 from __future__ import annotations
 
-import os
+import gymnasium as gym
 
-# Offscreen rendering without a display; must be set before MuJoCo creates a GL context.
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-import gymnasium as gym  # noqa: E402
-
-from cosmos_policy.sim.env import ACTION_MODES, TabletopEnv, make_env  # noqa: E402
-from cosmos_policy.sim.experts import EXPERTS, Expert, make_expert  # noqa: E402
-from cosmos_policy.sim.tasks import TASKS  # noqa: E402
+from cosmos_policy.sim.env import ACTION_MODES, TabletopEnv, make_env
+from cosmos_policy.sim.experts import EXPERTS, Expert, make_expert
+from cosmos_policy.sim.tasks import TASKS
 
 # Gymnasium id -> task name (Gymnasium's register is the one accepted implicit registry).
 GYM_IDS: dict[str, str] = {

@@ -22,7 +22,6 @@ _WORKER: Evaluator | None = None
 
 def _init_worker(config: EvalConfig, threads: int) -> None:
     global _WORKER
-    os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         import torch
 

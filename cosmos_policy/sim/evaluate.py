@@ -168,9 +168,6 @@ class Evaluator:
     """Builds the env, model and safety pieces once; runs episodes through a fresh runtime."""
 
     def __init__(self, config: EvalConfig) -> None:
-        import os
-
-        os.environ.setdefault("MUJOCO_GL", "egl")
         from cosmos_policy.sim.env import make_env
         from cosmos_policy.sim.eval_models import TimedModel, load_eval_model
 

@@ -12,16 +12,12 @@ extra): importing this package needs neither; making an env without its suite ra
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
 
 from cosmos_policy.errors import UnknownNameError
-
-# Offscreen rendering without a display; must be set before MuJoCo creates a GL context.
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 @dataclass(frozen=True)
