@@ -29,6 +29,9 @@ class WAMConfig:
         a domain's own dims are padded with zeros up to them.
     n_domains: number of embodiment domains (one projector weight set each).
     max_prompt_tokens: MiniLM tokens kept per prompt (with [CLS] and [SEP]).
+    plan_dim: width of the reasoner's scene estimate handed to the generator as one clean
+        token (the named cube's, every cube's and the goals' positions; see
+        :meth:`WorldActionNet.encode_context`); 0: no such token (bundles from before it).
     """
 
     d_model: int = 128
@@ -49,6 +52,7 @@ class WAMConfig:
     max_prompt_tokens: int = 24
     text_encoder: str = TEXT_ENCODER
     text_dim: int = TEXT_DIM
+    plan_dim: int = 0
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, expected: str) -> None:
@@ -72,6 +76,8 @@ class WAMConfig:
         need(isinstance(self.cameras, tuple) and len(self.cameras) > 0
              and len(set(self.cameras)) == len(self.cameras), "cameras",
              "a non-empty tuple of distinct names")
+        need(isinstance(self.plan_dim, int) and self.plan_dim >= 0, "plan_dim",
+             "a non-negative integer")
         need(self.max_prompt_tokens >= 2, "max_prompt_tokens", "at least 2 ([CLS] and [SEP])")
 
     # Derived sizes -------------------------------------------------------------------
@@ -96,6 +102,11 @@ class WAMConfig:
     def reasoner_len(self) -> int:
         """Reasoner tokens: prompt, then each camera's image tokens, then one state token."""
         return self.max_prompt_tokens + self.n_cameras * self.tokens_per_camera + 1
+
+    @property
+    def context_len(self) -> int:
+        """Keys the generator reads besides its own: the reasoner's, and the plan token's."""
+        return self.reasoner_len + (1 if self.plan_dim else 0)
 
     @property
     def generator_len(self) -> int:

@@ -19,7 +19,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,10 @@ class TrainConfig:
     record ``observation.environment_state`` (0: off). prompt_variants / paraphrase_prob: a
     recorded prompt that matches a template of ``prompt_variants`` (``{color}`` as its field)
     is replaced, with probability ``paraphrase_prob``, by one of that template's variants naming
-    the same colour (:class:`PromptVariants`).
+    the same colour (:class:`PromptVariants`). plan_teacher / plan_noise (models with a plan
+    token): share of examples whose plan token carries the recorded positions, with Gaussian
+    noise of this standard deviation (normalised units), instead of the model's estimate;
+    only examples that name a cube and record every object qualify.
     """
 
     steps: int = 2000
@@ -76,6 +79,8 @@ class TrainConfig:
     projector_only: bool = False
     prompt_variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
     paraphrase_prob: float = 0.0
+    plan_teacher: float = 0.0
+    plan_noise: float = 0.15
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "ae_batch", "log_every", "ckpt_every"):
@@ -92,6 +97,11 @@ class TrainConfig:
         if not 0.0 <= self.paraphrase_prob <= 1.0:
             raise ConfigError("train", "paraphrase_prob", "a probability in [0, 1]",
                               self.paraphrase_prob)
+        if not 0.0 <= self.plan_teacher <= 1.0:
+            raise ConfigError("train", "plan_teacher", "a probability in [0, 1]",
+                              self.plan_teacher)
+        if not self.plan_noise >= 0:
+            raise ConfigError("train", "plan_noise", "a non-negative number", self.plan_noise)
         if self.paraphrase_prob > 0 and not self.prompt_variants:
             raise ConfigError("train", "prompt_variants", "templates to draw paraphrases from "
                               "when paraphrase_prob > 0")
@@ -170,6 +180,11 @@ def make_object_head(d_model: int) -> nn.Module:
                          nn.Linear(d_model, OBJECTS_DIM))
 
 
+def _init_object_head(init: str | Path, d_model: int) -> nn.Module | None:
+    path = Path(init) / "train" / "object_head.safetensors"
+    return load_object_head(path, d_model) if path.is_file() else None
+
+
 def load_object_head(path: str | Path, d_model: int) -> nn.Module:
     """A head saved by a run; one from before the fixtures were added (cube outputs only)
     keeps its cube rows and starts the fixture rows anew."""
@@ -196,9 +211,11 @@ class Trainer:
     def __init__(self, sources: Sequence[str | Path | DatasetLike], out: str | Path,
                  model_config: WAMConfig | None = None, cfg: TrainConfig | None = None,
                  init: str | Path | None = None, resume: bool = False,
-                 patch: int | None = None) -> None:
+                 patch: int | None = None, plan: bool = False) -> None:
         """patch: re-tokenise the ``init`` model at this finer latent patch side
-        (:meth:`WorldActionNet.repatched`) before fine-tuning it."""
+        (:meth:`WorldActionNet.repatched`) before fine-tuning it. plan: give the model a plan
+        token (:meth:`WorldActionNet.with_plan`; its head starts from the ``init`` run's
+        object head where there is one)."""
         self.cfg = cfg or TrainConfig()
         self.out = Path(out)
         self.state_dir = self.out / "train"
@@ -217,11 +234,20 @@ class Trainer:
                     raise UserError(f"--patch {patch}: the --init model cuts latents into "
                                     f"{net.config.patch}-side patches; pass a divisor of it"
                                     ) from None
+            if state is None and plan and not net.config.plan_dim:
+                net = net.with_plan(OBJECTS_DIM, _init_object_head(init, net.config.d_model))
             if model_config is not None and model_config != net.config and state is not None:
                 raise UserError(f"{self.out}: the model config differs from the run being "
                                 "resumed; drop --resume or use the same settings")
         else:
-            net = WorldActionNet(model_config or WAMConfig())
+            mc = model_config or WAMConfig()
+            net = WorldActionNet(replace(mc, plan_dim=OBJECTS_DIM) if plan else mc)
+        if net.config.plan_dim not in (0, OBJECTS_DIM):
+            raise UserError(f"the model's plan token holds {net.config.plan_dim} numbers; "
+                            f"training reads {OBJECTS_DIM} (cubes, region, plate)")
+        if self.cfg.plan_teacher > 0 and not net.config.plan_dim:
+            raise UserError("--plan-teacher feeds the plan token, but the model has none; "
+                            "add --plan")
         self.data = TrainingData.build(self.sources, net.config, domains)
         while net.config.n_domains < len(self.data.domains):
             net.add_domain()
@@ -270,7 +296,8 @@ class Trainer:
         """The auxiliary object head (train-time only, never part of the bundle): restored
         from ``state_dir`` (the run being resumed, or the ``--init`` run's ``train/``) when
         it holds one, else new."""
-        if self.cfg.object_weight <= 0 or self.cfg.projector_only:
+        if (self.cfg.object_weight <= 0 or self.cfg.projector_only
+                or self.net.config.plan_dim):  # the plan head is the object head
             return None
         torch.manual_seed(self.cfg.seed)
         path = state_dir / "object_head.safetensors" if state_dir else None
@@ -367,10 +394,19 @@ class Trainer:
         prompts = ["" if m == Mode.INVERSE or dr else p
                    for p, m, dr in zip(b["prompts"], mode, drop, strict=True)]
         emb, mask = self.prompts.encode(prompts)
+        plan = given = None
+        if self.net.config.plan_dim and self.cfg.plan_teacher > 0:
+            named = np.array([bool(p) and len(set(COLOR_WORD.findall(p))) == 1
+                              for p in prompts])
+            complete = (b["objects_mask"] > 0).all(1).numpy()
+            teach = self.rng.random(self.cfg.batch) < self.cfg.plan_teacher
+            given = torch.from_numpy((named & complete & teach).astype(np.float32))
+            noise = self.rng.standard_normal(b["objects"].shape).astype(np.float32)
+            plan = b["objects"] + torch.from_numpy(noise) * self.cfg.plan_noise
         return FlowBatch(latents=b["latents"], future=b["future"], prompt_emb=emb,
                          prompt_mask=mask, state=b["state"], actions=b["actions"],
                          action_mask=b["action_mask"], domain=b["domain"],
-                         mode=torch.from_numpy(mode).long()), b
+                         mode=torch.from_numpy(mode).long(), plan=plan, plan_given=given), b
 
     def object_batch(self, b: dict[str, Any]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """Counterfactual prompts and targets of the object head for the examples ``b``.
@@ -400,8 +436,9 @@ class Trainer:
         emb, pmask = self.prompts.encode(prompts)
         *_, summary = self.net.encode_context(b["latents"], emb, pmask, b["state"], b["domain"],
                                               return_summary=True)
-        assert self.object_head is not None
-        err = (self.object_head(summary) - targets) ** 2 * mask
+        head = self.net.plan_head if self.net.config.plan_dim else self.object_head
+        assert head is not None
+        err = (head(summary) - targets) ** 2 * mask
         return err.sum() / mask.sum().clamp_min(1.0)
 
     def _wam_step(self) -> dict[str, float]:
@@ -410,7 +447,8 @@ class Trainer:
             g["lr"] = lr
         batch, examples = self._wam_batch()
         loss, metrics = flow_loss(self.net, batch, self.gen)
-        if self.object_head is not None:
+        if self.cfg.object_weight > 0 and not self.cfg.projector_only and (
+                self.object_head is not None or self.net.config.plan_dim):
             obj = self._object_loss(examples)
             loss = loss + self.cfg.object_weight * obj
             metrics["objects"] = float(obj.detach())
