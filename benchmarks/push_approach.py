@@ -16,7 +16,8 @@ region through the cube, then pushes along that line. For each model, on the sam
 * success, and the share of episodes whose descent lies behind the cube (along < -4 cm).
 
 Medians over episodes. ``oracle`` (the scripted expert through the same runtime) gives the
-reference row.
+reference row. ``MODEL+true-plan`` runs a model with a plan token on the simulator's true
+positions in place of its own estimate (a diagnostic: what a perfect estimate would give).
 """
 
 from __future__ import annotations
@@ -73,10 +74,22 @@ def _trace_episode(ev: Evaluator, seed: int) -> dict:
     return row
 
 
+TRUE_PLAN = "+true-plan"
+
+
 def measure(model: str, embodiment: str, episodes: int, noise_scale: float = 1.0) -> dict:
-    cfg = EvalConfig(task="push", embodiment=embodiment, episodes=episodes, model=model,
-                     backend="torch", lockstep=True, videos=0, noise_scale=noise_scale)
+    true_plan = model.endswith(TRUE_PLAN)
+    cfg = EvalConfig(task="push", embodiment=embodiment, episodes=episodes,
+                     model=model.removesuffix(TRUE_PLAN), backend="torch", lockstep=True,
+                     videos=0, noise_scale=noise_scale)
     ev = Evaluator(cfg)
+    if true_plan:
+        from cosmos_policy.commands.record import object_state_reader
+
+        compact = ev.model.model
+        if not getattr(compact, "config", None) or not compact.config.plan_dim:
+            raise SystemExit(f"{model}: the model has no plan token")
+        compact.plan_source = object_state_reader(ev.env)[1]
     try:
         rows = [_trace_episode(ev, s) for s in cfg.seeds()]
     finally:

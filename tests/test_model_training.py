@@ -479,6 +479,12 @@ def test_plan_token_learns_positions_and_ships_in_the_bundle(tmp_path: Path) -> 
     assert chunk.actions.shape == (TINY.chunk, 10)
     assert np.isfinite(chunk.actions).all()
     assert model.forward_dynamics(_obs(), chunk.actions)["front"].shape == (1, 48, 48, 3)
+    # The diagnostic hook hands the generator true positions instead of the estimate.
+    own = model._context([_obs().images], ["push the red block"], _obs().state[None])[0]
+    model.plan_source = lambda: np.full(18, 0.3, np.float32)
+    given = model._context([_obs().images], ["push the red block"], _obs().state[None])[0]
+    torch.testing.assert_close(own[..., :-1, :], given[..., :-1, :])
+    assert not torch.allclose(own[..., -1, :], given[..., -1, :])
 
 
 def test_teacher_forcing_feeds_recorded_positions_only_where_a_cube_is_named(

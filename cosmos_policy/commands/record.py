@@ -16,7 +16,7 @@ from cosmos_policy.data.lerobot import POSE9_NAMES, LeRobotWriter, camera_featur
 from cosmos_policy.errors import UserError
 
 
-def _object_state_reader(env: object
+def object_state_reader(env: object
                          ) -> tuple[list[str], Callable[[], np.ndarray]] | None:
     """For our MuJoCo tasks: the names and a reader of the target cube's position, each
     cube's, then the yellow region's and the plate's (m, base frame), stored as
@@ -120,7 +120,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     features = {f"observation.images.{c}": camera_feature(h, w, fps) for c in cameras}
     features["observation.state"] = vector_feature(list(emb.joints) + ["gripper"])
     features["observation.ee_pose"] = vector_feature(POSE9_NAMES)
-    objects = _object_state_reader(env.unwrapped)
+    objects = object_state_reader(env.unwrapped)
     read_objects = None
     if objects is not None:
         object_names, read_objects = objects

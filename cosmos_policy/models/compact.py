@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +47,10 @@ class CompactWAM:
         self.config = net.config
         self.domains = domains
         self.steps, self.seed = steps, seed
+        # Diagnostics only: a callable returning the true positions the plan token holds
+        # ((plan_dim,) in the embodiment's base frame, m), fed in place of the model's own
+        # estimate to measure what a perfect estimate would give. Never set by the runtime.
+        self.plan_source: Any = None
         self.return_future_frames = return_future_frames
         emb = embodiment
         if isinstance(embodiment, str) and embodiment in available_embodiments():
@@ -154,7 +159,13 @@ class CompactWAM:
         domain = torch.full((len(prompts),), self.domain_index, dtype=torch.long)
         with torch.no_grad():
             latents = self.net.encode_frames(self._images(images))
-            kv, key_bias = self.net.encode_context(latents, emb, mask, s, domain)
+            plan = None
+            if self.plan_source is not None and c.plan_dim:
+                xyz = np.asarray(self.plan_source(), np.float32).reshape(-1, 3)
+                xyz = (xyz - self._a_mean[:3]) / self._a_std[:3]
+                plan = torch.from_numpy(xyz.reshape(1, -1).astype(np.float32)).expand(
+                    len(prompts), -1)
+            kv, key_bias = self.net.encode_context(latents, emb, mask, s, domain, plan=plan)
         return kv, key_bias
 
     def _sample(self, ctx: tuple[torch.Tensor, torch.Tensor], mode: Mode,
