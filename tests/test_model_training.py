@@ -226,6 +226,17 @@ def test_prompt_encoder_caches_and_pads() -> None:
     assert cos(v[0], v[1], dim=0) > cos(v[0], v[2], dim=0)
 
 
+def test_a_prompts_states_do_not_depend_on_the_prompts_encoded_with_it() -> None:
+    """A resumed run meets its prompts in other batches than the straight run did; their
+    states must be bit-identical all the same."""
+    from cosmos_policy.models.text import PromptEncoder
+
+    others = [f"reach the {c} cube {i}" for c in ("red", "green", "blue") for i in range(20)]
+    alone = PromptEncoder(max_tokens=12).encode(["push the red block"])[0][0]
+    crowd = PromptEncoder(max_tokens=12).encode([*others, "push the red block"])[0][-1]
+    torch.testing.assert_close(alone, crowd, rtol=0, atol=0)
+
+
 def test_train_command_refuses_bad_arguments(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     from cosmos_policy.cli import main

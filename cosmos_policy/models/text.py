@@ -68,9 +68,11 @@ class PromptEncoder:
     def encode(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
         """prompts: B strings -> (emb (B, P, 384), mask (B, P))."""
         with self._lock:
-            new = sorted({p for p in prompts if p not in self._cache})
-            for i in range(0, len(new), 64):
-                self._encode_new(new[i: i + 64])
+            # One prompt per encoder call: a string's states then do not depend on which other
+            # strings were new in the same call (the matmuls' blocking follows the batch size,
+            # which moved them by 1e-9 and broke bit-exact resumes on some CPUs).
+            for p in sorted({p for p in prompts if p not in self._cache}):
+                self._encode_new([p])
             emb = torch.stack([self._cache[p][0] for p in prompts])
             mask = torch.stack([self._cache[p][1] for p in prompts])
         return emb, mask
