@@ -134,6 +134,27 @@ class WorldActionNet(nn.Module):
         self_bias = self.causal_bias[None, None] + key_bias[:, None, None, :]
         return x, self_bias, key_bias
 
+    def _reason(self, latents: Tensor, prompt_emb: Tensor, prompt_mask: Tensor,
+                state: Tensor, domain: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The reasoner tower alone: its per-layer K/V (n_layers, 2, B, h, Lr, dh), the key
+        bias (B, Lr) and the summary (the state token's input to the final layer, (B, d))."""
+        x, self_bias, key_bias = self._reasoner_input(latents, prompt_emb, prompt_mask, state,
+                                                      domain)
+        kvs = []
+        for i, layer in enumerate(self.reasoner):
+            q, k, v = layer.qkv_heads(x)
+            kvs.append(torch.stack([k, v]))
+            if i < len(self.reasoner) - 1:
+                x = layer.finish(x, attention(q, k, v, self_bias))
+        return torch.stack(kvs), key_bias, x[:, -1]
+
+    def summarise(self, latents: Tensor, prompt_emb: Tensor, prompt_mask: Tensor,
+                  state: Tensor, domain: Tensor) -> Tensor:
+        """The last (state) token's input to the final reasoner layer (B, d): it has seen every
+        reasoner token, and it is what the plan head and training's object head read. The
+        reasoner only; no plan token."""
+        return self._reason(latents, prompt_emb, prompt_mask, state, domain)[2]
+
     def encode_context(self, latents: Tensor, prompt_emb: Tensor, prompt_mask: Tensor,
                        state: Tensor, domain: Tensor, return_summary: bool = False,
                        plan: Tensor | None = None, plan_given: Tensor | None = None
@@ -144,22 +165,12 @@ class WorldActionNet(nn.Module):
         prompt_emb: (B, P, text_dim) MiniLM token states; prompt_mask: (B, P) float, 1 valid.
         state: (B, max_state_dim) normalised, zero-padded; domain: (B,) int64.
         Returns context_kv (n_layers, 2, B, h, Lc, dh) and key_bias (B, Lc) (0 or -1e9),
-        Lc = ``config.context_len``; with ``return_summary`` also the last (state) token's
-        input to the final layer (B, d), which has seen every reasoner token (what the plan
-        head and training's auxiliary object head read).
+        Lc = ``config.context_len``; with ``return_summary`` also :meth:`summarise`'s output.
         plan, plan_given: (B, plan_dim) positions and (B,) 0/1: where ``plan_given`` is 1 the
         plan token carries ``plan`` instead of the model's estimate (teacher forcing).
         """
-        x, self_bias, key_bias = self._reasoner_input(latents, prompt_emb, prompt_mask, state,
-                                                      domain)
-        kvs = []
-        for i, layer in enumerate(self.reasoner):
-            q, k, v = layer.qkv_heads(x)
-            kvs.append(torch.stack([k, v]))
-            if i < len(self.reasoner) - 1:
-                x = layer.finish(x, attention(q, k, v, self_bias))
-        summary = x[:, -1]
-        context_kv = torch.stack(kvs)
+        context_kv, key_bias, summary = self._reason(latents, prompt_emb, prompt_mask, state,
+                                                     domain)
         if self.config.plan_dim:
             estimate = self.plan_head(summary)
             if plan is not None:
@@ -252,8 +263,7 @@ class WorldActionNet(nn.Module):
                                         domain)
         n_plan = 1 if self.config.plan_dim else 0
         if n_plan:
-            *_, summary = self.encode_context(latents, prompt_emb, prompt_mask, state, domain,
-                                              return_summary=True)
+            summary = self.summarise(latents, prompt_emb, prompt_mask, state, domain)
             py, ptemb = self.plan_token(self.plan_head(summary))
             y, temb = torch.cat([py, y], 1), torch.cat([ptemb, temb], 1)
         b, lr, lg = x.shape[0], x.shape[1], y.shape[1]

@@ -434,8 +434,7 @@ class Trainer:
     def _object_loss(self, b: dict[str, Any]) -> torch.Tensor:
         prompts, targets, mask = self.object_batch(b)
         emb, pmask = self.prompts.encode(prompts)
-        *_, summary = self.net.encode_context(b["latents"], emb, pmask, b["state"], b["domain"],
-                                              return_summary=True)
+        summary = self.net.summarise(b["latents"], emb, pmask, b["state"], b["domain"])
         head = self.net.plan_head if self.net.config.plan_dim else self.object_head
         assert head is not None
         err = (head(summary) - targets) ** 2 * mask
