@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cosmos_policy.commands.record import object_state_reader
 from cosmos_policy.sim.evaluate import EvalConfig, Evaluator
 
 
@@ -37,11 +36,9 @@ def measure(model: str, task: str, embodiment: str, episodes: int, true_plan: bo
                      backend="torch", lockstep=True, videos=0, noise_scale=noise_scale)
     ev = Evaluator(cfg)
     try:
-        compact = ev.model.model
-        if not compact.config.plan_dim:
-            raise SystemExit(f"{model}: the model has no plan token (train --plan)")
+        ev.plan_model()  # a model without a plan token fails here, before any episode
         if true_plan:
-            compact.plan_source = object_state_reader(ev.env)[1]
+            ev.feed_true_plan()
         runs = [ev.run_episode(s) for s in cfg.seeds()]
     finally:
         ev.close()

@@ -83,14 +83,9 @@ def measure(model: str, embodiment: str, episodes: int, noise_scale: float = 1.0
                      model=model.removesuffix(TRUE_PLAN), backend="torch", lockstep=True,
                      videos=0, noise_scale=noise_scale)
     ev = Evaluator(cfg)
-    if true_plan:
-        from cosmos_policy.commands.record import object_state_reader
-
-        compact = ev.model.model
-        if not getattr(compact, "config", None) or not compact.config.plan_dim:
-            raise SystemExit(f"{model}: the model has no plan token")
-        compact.plan_source = object_state_reader(ev.env)[1]
     try:
+        if true_plan:
+            ev.feed_true_plan()
         rows = [_trace_episode(ev, s) for s in cfg.seeds()]
     finally:
         ev.close()

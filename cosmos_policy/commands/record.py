@@ -6,7 +6,6 @@ Only successful episodes are kept; the dataset appears at OUT only when complete
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,26 +13,6 @@ from tqdm import tqdm
 
 from cosmos_policy.data.lerobot import POSE9_NAMES, LeRobotWriter, camera_feature, vector_feature
 from cosmos_policy.errors import UserError
-
-
-def object_state_reader(env: object
-                         ) -> tuple[list[str], Callable[[], np.ndarray]] | None:
-    """For our MuJoCo tasks: the names and a reader of the target cube's position, each
-    cube's, then the yellow region's and the plate's (m, base frame), stored as
-    ``observation.environment_state`` (18,). Training uses it only as an auxiliary target
-    (the policy never sees it). None for other envs."""
-    from cosmos_policy.sim.scene import COLORS
-
-    scene, task = getattr(env, "scene", None), getattr(env, "task", None)
-    if scene is None or task is None or not hasattr(scene, "cube_pos"):
-        return None
-    names = [f"{obj}_{axis}" for obj in ("target", *COLORS, "region", "plate") for axis in "xyz"]
-
-    def read() -> np.ndarray:
-        return np.concatenate([scene.cube_pos(task.color)]
-                              + [scene.cube_pos(c) for c in COLORS]
-                              + [scene.region_pos(), scene.plate_pos()]).astype(np.float32)
-    return names, read
 
 
 class _DriftNoise:
@@ -98,6 +77,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     import mujoco
 
     from cosmos_policy.sim import make_env, make_expert
+    from cosmos_policy.sim.scene import object_state_reader
     from cosmos_policy.sim.tasks import make_task
 
     if episodes < 1:

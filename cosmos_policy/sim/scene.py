@@ -9,7 +9,7 @@ things tasks and experts need; it knows nothing of rewards or prompts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import mujoco
 import numpy as np
@@ -216,3 +216,21 @@ class Scene:
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+def object_state_reader(env: object) -> tuple[list[str], Callable[[], np.ndarray]] | None:
+    """For our MuJoCo tasks: the names and a reader of the target cube's position, each
+    cube's, then the yellow region's and the plate's (m, base frame), stored as
+    ``observation.environment_state`` (18,). Training uses it only as an auxiliary target
+    (the policy never sees it), and the true positions a plan-token diagnostic feeds
+    (:meth:`~cosmos_policy.sim.evaluate.Evaluator.feed_true_plan`). None for other envs."""
+    scene, task = getattr(env, "scene", None), getattr(env, "task", None)
+    if scene is None or task is None or not hasattr(scene, "cube_pos"):
+        return None
+    names = [f"{obj}_{axis}" for obj in ("target", *COLORS, "region", "plate") for axis in "xyz"]
+
+    def read() -> np.ndarray:
+        return np.concatenate([scene.cube_pos(task.color)]
+                              + [scene.cube_pos(c) for c in COLORS]
+                              + [scene.region_pos(), scene.plate_pos()]).astype(np.float32)
+    return names, read
