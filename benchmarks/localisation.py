@@ -39,7 +39,7 @@ from cosmos_policy.models.checkpoint import load_bundle
 from cosmos_policy.models.datacache import FIXTURES, TrainingData
 from cosmos_policy.models.flow import Mode, sample
 from cosmos_policy.models.text import PromptEncoder
-from cosmos_policy.models.training import load_object_head
+from cosmos_policy.models.objects import load_object_head
 
 
 def _object_head(run: Path, d_model: int) -> nn.Module | None:

@@ -35,10 +35,14 @@ from cosmos_policy.models.config import WAMConfig
 from cosmos_policy.models.datacache import OBJECTS_DIM, DatasetLike, TrainingData
 from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
 from cosmos_policy.models.network import WorldActionNet
+from cosmos_policy.models.objects import (
+    counterfactual_objects,
+    init_object_head,
+    load_object_head,
+    make_object_head,
+    teacher_plan,
+)
 from cosmos_policy.models.text import PromptEncoder
-
-COLORS = ("red", "green", "blue")  # the cube colours of our tasks (cosmos_policy.sim.scene)
-COLOR_WORD = re.compile(r"\b(" + "|".join(COLORS) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -171,40 +175,6 @@ def _load_optimizer(path: Path, params: dict[str, nn.Parameter], opt: torch.opti
         opt.state[params[name]][field] = value
 
 
-def make_object_head(d_model: int) -> nn.Module:
-    """The auxiliary object head: the reasoner's state token (d_model) -> the named cube's,
-    the red, green and blue cubes', the yellow region's and the plate's positions
-    (``OBJECTS_DIM``, normalised like the action's xyz). Train-time only; stored in
-    ``RUN/train/object_head.safetensors``."""
-    return nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(),
-                         nn.Linear(d_model, OBJECTS_DIM))
-
-
-def _init_object_head(init: str | Path, d_model: int) -> nn.Module | None:
-    path = Path(init) / "train" / "object_head.safetensors"
-    return load_object_head(path, d_model) if path.is_file() else None
-
-
-def load_object_head(path: str | Path, d_model: int) -> nn.Module:
-    """A head saved by a run; one from before the fixtures were added (cube outputs only)
-    keeps its cube rows and starts the fixture rows anew."""
-    head = make_object_head(d_model)
-    saved = load_file(str(path))
-    state = head.state_dict()
-    for name, value in saved.items():
-        if name not in state:
-            raise UserError(f"{path}: not an object head (unexpected tensor {name!r})")
-        if value.shape == state[name].shape:
-            state[name] = value
-        elif value.shape[1:] == state[name].shape[1:] and len(value) < len(state[name]):
-            state[name][: len(value)] = value  # the output layer of a cubes-only head
-        else:
-            raise UserError(f"{path}: object head tensor {name} is {tuple(value.shape)}, "
-                            f"expected {tuple(state[name].shape)} (another model width?)")
-    head.load_state_dict(state)
-    return head
-
-
 class Trainer:
     """One training run; ``run()`` trains to ``cfg.steps`` and leaves a bundle in ``out``."""
 
@@ -235,7 +205,7 @@ class Trainer:
                                     f"{net.config.patch}-side patches; pass a divisor of it"
                                     ) from None
             if state is None and plan and not net.config.plan_dim:
-                net = net.with_plan(OBJECTS_DIM, _init_object_head(init, net.config.d_model))
+                net = net.with_plan(OBJECTS_DIM, init_object_head(init, net.config.d_model))
             if model_config is not None and model_config != net.config and state is not None:
                 raise UserError(f"{self.out}: the model config differs from the run being "
                                 "resumed; drop --resume or use the same settings")
@@ -396,40 +366,17 @@ class Trainer:
         emb, mask = self.prompts.encode(prompts)
         plan = given = None
         if self.net.config.plan_dim and self.cfg.plan_teacher > 0:
-            named = np.array([bool(p) and len(set(COLOR_WORD.findall(p))) == 1
-                              for p in prompts])
-            complete = (b["objects_mask"] > 0).all(1).numpy()
-            teach = self.rng.random(self.cfg.batch) < self.cfg.plan_teacher
-            given = torch.from_numpy((named & complete & teach).astype(np.float32))
-            noise = self.rng.standard_normal(b["objects"].shape).astype(np.float32)
-            plan = b["objects"] + torch.from_numpy(noise) * self.cfg.plan_noise
+            plan, given = teacher_plan(prompts, b, self.rng, self.cfg.plan_teacher,
+                                       self.cfg.plan_noise)
         return FlowBatch(latents=b["latents"], future=b["future"], prompt_emb=emb,
                          prompt_mask=mask, state=b["state"], actions=b["actions"],
                          action_mask=b["action_mask"], domain=b["domain"],
                          mode=torch.from_numpy(mode).long(), plan=plan, plan_given=given), b
 
     def object_batch(self, b: dict[str, Any]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-        """Counterfactual prompts and targets of the object head for the examples ``b``.
-
-        Each prompt's colour word is replaced by a colour drawn uniformly (the true one a third
-        of the time) and the named-cube target becomes that cube's position: the same frames
-        asked for different cubes, which a demonstration never shows, so the reasoner must read
-        the colour to answer (it cannot recall the answer from the layout). Returns (prompts,
-        targets (B, OBJECTS_DIM), mask (B, OBJECTS_DIM)); the named-cube part is masked where
-        the prompt has no colour word, every part where the dataset did not record it.
-        """
-        prompts, targets, mask = [], b["objects"].clone(), b["objects_mask"].clone()
-        for i, p in enumerate(b["prompts"]):
-            words = COLOR_WORD.findall(p)
-            if len(set(words)) != 1:
-                prompts.append(p)
-                mask[i, :3] = 0.0
-                continue
-            k = int(self.rng.integers(len(COLORS)))
-            prompts.append(COLOR_WORD.sub(COLORS[k], p))
-            targets[i, :3] = b["objects"][i, 3 + 3 * k: 6 + 3 * k]
-            mask[i, :3] = b["objects_mask"][i, 3 + 3 * k: 6 + 3 * k]
-        return prompts, targets, mask
+        """The object head's counterfactual prompts and targets for the examples ``b``
+        (:func:`~cosmos_policy.models.objects.counterfactual_objects`)."""
+        return counterfactual_objects(b, self.rng)
 
     def _object_loss(self, b: dict[str, Any]) -> torch.Tensor:
         prompts, targets, mask = self.object_batch(b)

@@ -1,0 +1,103 @@
+"""The object head's targets: where the cubes and the goals are, read off the reasoner.
+
+Training's auxiliary object head (train-time only) and the plan head of a model with a plan
+token (:class:`~cosmos_policy.models.network.WorldActionNet`) regress the same 18 numbers
+(``OBJECTS_DIM``): the named cube's position, the red, green and blue cubes', the yellow
+region's and the plate's, normalised like the action's xyz. Here: the head itself, its
+counterfactual targets, and the teacher-forced plans.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from cosmos_policy.errors import UserError
+from cosmos_policy.models.datacache import OBJECTS_DIM
+
+COLORS = ("red", "green", "blue")  # the cube colours of our tasks (cosmos_policy.sim.scene)
+COLOR_WORD = re.compile(r"\b(" + "|".join(COLORS) + r")\b")
+
+
+def names_one_cube(prompt: str) -> bool:
+    """Whether ``prompt`` names exactly one of the cube colours (perhaps more than once)."""
+    return len(set(COLOR_WORD.findall(prompt))) == 1
+
+
+def make_object_head(d_model: int) -> nn.Module:
+    """The auxiliary object head: the reasoner's state token (d_model) -> the named cube's,
+    the red, green and blue cubes', the yellow region's and the plate's positions
+    (``OBJECTS_DIM``, normalised like the action's xyz). Train-time only; stored in
+    ``RUN/train/object_head.safetensors``."""
+    return nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(),
+                         nn.Linear(d_model, OBJECTS_DIM))
+
+
+def init_object_head(init: str | Path, d_model: int) -> nn.Module | None:
+    """The object head of the run ``init`` (``init/train/object_head.safetensors``), if any."""
+    path = Path(init) / "train" / "object_head.safetensors"
+    return load_object_head(path, d_model) if path.is_file() else None
+
+
+def load_object_head(path: str | Path, d_model: int) -> nn.Module:
+    """A head saved by a run; one from before the fixtures were added (cube outputs only)
+    keeps its cube rows and starts the fixture rows anew."""
+    head = make_object_head(d_model)
+    saved = load_file(str(path))
+    state = head.state_dict()
+    for name, value in saved.items():
+        if name not in state:
+            raise UserError(f"{path}: not an object head (unexpected tensor {name!r})")
+        if value.shape == state[name].shape:
+            state[name] = value
+        elif value.shape[1:] == state[name].shape[1:] and len(value) < len(state[name]):
+            state[name][: len(value)] = value  # the output layer of a cubes-only head
+        else:
+            raise UserError(f"{path}: object head tensor {name} is {tuple(value.shape)}, "
+                            f"expected {tuple(state[name].shape)} (another model width?)")
+    head.load_state_dict(state)
+    return head
+
+
+def counterfactual_objects(b: dict[str, Any], rng: np.random.Generator
+                           ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Counterfactual prompts and targets of the object head for the examples ``b``.
+
+    Each prompt's colour word is replaced by a colour drawn uniformly (the true one a third
+    of the time) and the named-cube target becomes that cube's position: the same frames
+    asked for different cubes, which a demonstration never shows, so the reasoner must read
+    the colour to answer (it cannot recall the answer from the layout). Returns (prompts,
+    targets (B, OBJECTS_DIM), mask (B, OBJECTS_DIM)); the named-cube part is masked where
+    the prompt has no colour word, every part where the dataset did not record it.
+    """
+    prompts, targets, mask = [], b["objects"].clone(), b["objects_mask"].clone()
+    for i, p in enumerate(b["prompts"]):
+        if not names_one_cube(p):
+            prompts.append(p)
+            mask[i, :3] = 0.0
+            continue
+        k = int(rng.integers(len(COLORS)))
+        prompts.append(COLOR_WORD.sub(COLORS[k], p))
+        targets[i, :3] = b["objects"][i, 3 + 3 * k: 6 + 3 * k]
+        mask[i, :3] = b["objects_mask"][i, 3 + 3 * k: 6 + 3 * k]
+    return prompts, targets, mask
+
+
+def teacher_plan(prompts: list[str], b: dict[str, Any], rng: np.random.Generator, share: float,
+                 noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plans fed in place of the model's estimate: the recorded objects of the examples ``b``
+    plus Gaussian ``noise`` (normalised units), given (1) for a ``share`` of the examples whose
+    (final) prompt names one cube and whose recording holds every object. Returns (plan
+    (B, OBJECTS_DIM), given (B,))."""
+    named = np.array([bool(p) and names_one_cube(p) for p in prompts])
+    complete = (b["objects_mask"] > 0).all(1).numpy()
+    teach = rng.random(len(prompts)) < share
+    given = torch.from_numpy((named & complete & teach).astype(np.float32))
+    draw = rng.standard_normal(b["objects"].shape).astype(np.float32)
+    return b["objects"] + torch.from_numpy(draw) * noise, given
