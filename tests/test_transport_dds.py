@@ -261,6 +261,39 @@ def test_services_answer_with_the_request_header(dds_env, franka, robot):
         assert "not available" in reply2.message
 
 
+def test_a_repeated_request_is_answered_again_without_running_twice(dds_env, franka, robot):
+    """A client that sends a request again (its reply was late) must not reset twice."""
+    with DdsTransport(franka, TransportConfig(domain_id=dds_env)) as transport:
+        calls = []
+        transport.services.on_reset(lambda: (calls.append(1) or True, f"reset {len(calls)}"))
+        rq = robot.writer("rq/cosmos_policy/resetRequest", msgs.TriggerRequest,
+                          naming.SERVICES, raw=True)
+        rr = robot.reader("rr/cosmos_policy/resetReply", msgs.TriggerResponse,
+                          naming.SERVICES, raw=True)
+
+        def ask(seq: int, times: int) -> list:
+            replies: list = []
+            deadline = time.monotonic() + TIMEOUT_S
+            while len(replies) < times and time.monotonic() < deadline:
+                rq.write(msgs.TriggerRequest(guid=42, seq=seq))
+                transport.spin_once(0.05)
+                replies += [r for r in rr.take(16) if isinstance(r, msgs.TriggerResponse)]
+            return replies
+
+        first = ask(5, 3)  # written until three replies came back: at least three requests
+        assert len(first) >= 3
+        assert {(r.seq, r.message) for r in first} == {(5, "reset 1")}
+        assert len(calls) == 1
+        second = ask(6, 1)
+        assert (second[0].seq, second[0].message) == (6, "reset 2")
+        rq.write(msgs.TriggerRequest(guid=42, seq=5))  # older than the last: dropped
+        for _ in range(10):
+            transport.spin_once(0.02)
+        assert len(calls) == 2
+        late = [r.seq for r in rr.take(16) if isinstance(r, msgs.TriggerResponse)]
+        assert set(late) <= {6}, late  # repeats of the 6th request's answer at most
+
+
 ROBOT_SCRIPT = textwrap.dedent("""
     import sys, time
     import numpy as np

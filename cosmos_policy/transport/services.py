@@ -7,12 +7,14 @@ that header in RTPS inline QoS instead, so a ROS 2 client on Fast DDS will not g
 replies; with ``RMW_IMPLEMENTATION=rmw_cyclonedds_cpp`` ``ros2 service call`` works.
 
 Servers here: ``~/reset`` (std_srvs/Trigger) and ``~/enable`` (std_srvs/SetBool). With no
-handler set they answer ``success=False`` and say so.
+handler set they answer ``success=False`` and say so. A request repeated with the same
+header is answered again from the first reply, without calling the handler twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 
 from cosmos_policy.transport import msgs, naming
@@ -22,6 +24,7 @@ log = logging.getLogger("cosmos_policy.transport")
 
 TriggerHandler = Callable[[], tuple[bool, str]]
 SetBoolHandler = Callable[[bool], tuple[bool, str]]
+MAX_CLIENTS = 64  # clients whose last reply each service keeps, to answer a repeated request
 
 
 class ServiceServer:
@@ -60,14 +63,29 @@ class ServiceServer:
         full = naming.expand_name(name, endpoints.node, endpoints.namespace)
         self.names[full] = rq
 
+        answered: OrderedDict[int, tuple[int, object]] = OrderedDict()  # guid -> seq, reply
+
         def handle(req: object) -> None:
+            # A request runs at most once: a client that sends it again (its reply was
+            # late or lost) gets the same reply, and a reset is not done twice, the second
+            # time inside the episode it began. Older requests of a client are dropped.
+            last = answered.get(req.guid)
+            if last is not None and req.seq <= last[0]:
+                if req.seq == last[0]:
+                    writer.write(last[1])
+                return
             try:
                 success, message = answer(req)
             except Exception as exc:  # a failing handler still answers the client
                 log.exception("service %s handler failed", full)
                 success, message = False, f"handler failed: {exc}"
-            writer.write(rep_type(guid=req.guid, seq=req.seq, success=bool(success),
-                                  message=str(message)))
+            reply = rep_type(guid=req.guid, seq=req.seq, success=bool(success),
+                             message=str(message))
+            answered[req.guid] = (req.seq, reply)
+            answered.move_to_end(req.guid)
+            if len(answered) > MAX_CLIENTS:
+                answered.popitem(last=False)
+            writer.write(reply)
 
         poller.add(reader, full, handle)
 
