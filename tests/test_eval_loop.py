@@ -49,6 +49,15 @@ def test_eval_tiny_model_end_to_end_commands_stay_safe(bundle: Path, tmp_path: P
         assert 0 < e["min_distance_m"] <= e["final_distance_m"] + 1e-9
         assert e["target_cube"] in e["prompt"]
         assert e["nearest_cube"] in ("red", "green", "blue")
+        # Reach's error is the tcp-to-cube distance: the offset at the closest step has it.
+        assert np.linalg.norm(e["closest_offset_m"]) == pytest.approx(e["min_distance_m"],
+                                                                      abs=2e-4)
+    assert failed  # an untrained model in 0.8 s does not reach a cube half a metre away
+    off = np.array([e["closest_offset_m"] for e in failed])
+    assert report["failures"]["closest_offset_xy_m_median"] == pytest.approx(
+        np.median(np.linalg.norm(off[:, :2], axis=1)), abs=1e-4)
+    assert report["failures"]["closest_offset_z_m_median"] == pytest.approx(
+        np.median(off[:, 2]), abs=1e-4)
 
 
 def test_every_command_within_limits_from_the_log(bundle: Path) -> None:

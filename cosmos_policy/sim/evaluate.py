@@ -149,6 +149,8 @@ class EpisodeRun:
     distances_m: list[float] = field(default_factory=list)  # the task's error, per policy step
     nearest_cube: str = ""  # at the end: the cube nearest the tcp
     target_cube: str = ""  # the cube the prompt names
+    # tcp minus the named cube's centre (m, xyz) at the step where the task's error was least
+    closest_offset_m: list[float] | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready per-episode figures."""
@@ -161,7 +163,9 @@ class EpisodeRun:
                 "chunks": int(self.counters.get("chunks", 0)),
                 "final_distance_m": round(self.distances_m[-1], 4) if self.distances_m else None,
                 "min_distance_m": round(min(self.distances_m), 4) if self.distances_m else None,
-                "target_cube": self.target_cube, "nearest_cube": self.nearest_cube}
+                "target_cube": self.target_cube, "nearest_cube": self.nearest_cube,
+                "closest_offset_m": (None if self.closest_offset_m is None
+                                     else [round(x, 4) for x in self.closest_offset_m])}
 
 
 class Evaluator:
@@ -245,6 +249,7 @@ class Evaluator:
         dt = 1.0 / emb.command_rate_hz
         max_steps = int(cfg.max_steps or env.max_episode_steps)
         frames, frame_times, lateness, distances = [], [], [], []
+        closest_offset: list[float] | None = None
         success, steps = False, 0
         wall0 = time.perf_counter()
         try:
@@ -273,6 +278,9 @@ class Evaluator:
                 if (k + 1) % self.per == 0:
                     steps += 1
                     distances.append(env.task.distance(scene))
+                    if distances[-1] <= min(distances):
+                        closest_offset = (scene.tcp_pos()
+                                          - scene.cube_pos(env.task.color)).tolist()
                     if ok:
                         success = True
                         break
@@ -289,7 +297,7 @@ class Evaluator:
                           time.perf_counter() - wall0, obs["prompt"], stages,
                           dict(snap["counters"]), log, frames, frame_times,
                           np.asarray(lateness), distances, env.task.nearest_cube(scene),
-                          env.task.color)
+                          env.task.color, closest_offset)
 
 
 def _is_joint(embodiment: str) -> bool:

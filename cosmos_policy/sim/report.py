@@ -64,8 +64,10 @@ def limit_check(runs: Sequence[EpisodeRun], position_limits: np.ndarray,
 
 
 def failure_summary(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """How the failed episodes failed: how close they came (the task's own error, m) and how
-    many ended with the tcp nearer another cube than the named one (the wrong cube).
+    """How the failed episodes failed: how close they came (the task's own error, m), how
+    many ended with the tcp nearer another cube than the named one (the wrong cube), and,
+    where episodes carry ``closest_offset_m`` (tcp minus the named cube at the closest step),
+    the median horizontal miss and height above the cube's centre there.
 
     ``episodes``: per-episode dicts with ``success``, ``min_distance_m``,
     ``final_distance_m``, ``target_cube`` and ``nearest_cube`` (``EpisodeRun.summary()``,
@@ -76,11 +78,18 @@ def failure_summary(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {"episodes": 0}
     best = np.array([e["min_distance_m"] for e in failed])
     final = np.array([e["final_distance_m"] for e in failed])
-    return {"episodes": len(failed),
-            "min_distance_m_median": round(float(np.median(best)), 4),
-            "final_distance_m_median": round(float(np.median(final)), 4),
-            "ended_nearest_another_cube": sum(e["nearest_cube"] != e["target_cube"]
-                                              for e in failed)}
+    out = {"episodes": len(failed),
+           "min_distance_m_median": round(float(np.median(best)), 4),
+           "final_distance_m_median": round(float(np.median(final)), 4),
+           "ended_nearest_another_cube": sum(e["nearest_cube"] != e["target_cube"]
+                                             for e in failed)}
+    offsets = np.array([e["closest_offset_m"] for e in failed
+                        if e.get("closest_offset_m") is not None]).reshape(-1, 3)
+    if len(offsets):  # a miss beside the cube (where it is) or above it (how far down)
+        out["closest_offset_xy_m_median"] = round(float(np.median(
+            np.linalg.norm(offsets[:, :2], axis=1))), 4)
+        out["closest_offset_z_m_median"] = round(float(np.median(offsets[:, 2])), 4)
+    return out
 
 
 def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment: Any,
