@@ -59,6 +59,9 @@ def _cli(*args: str) -> list[str]:
 # rate was tied to its loop count, so on a loaded machine frames came late, the server's
 # watchdog (rightly) held the arm, and nothing moved. It now keeps wall-clock schedules for
 # physics, joint states and cameras; the test passed 8 of 8 runs beside a 2-thread training.
+# CI later saw one more episode without motion (commands arriving, none moving the arm): the
+# server's output pipe was never read while it ran, and a server that prints enough blocks
+# on it (test_a_server_that_prints_a_lot_keeps_commanding). It is now drained as it comes.
 def test_closed_loop_across_processes(dds_env):
     from cosmos_policy.serve.loopback import episodes_over_dds
 
@@ -103,6 +106,26 @@ def test_closed_loop_across_processes(dds_env):
     assert "Traceback" not in out
     # The server printed what it saw at exit: every inference of both episodes timed.
     assert tel["latency"]["inference"]["count"] >= tel["counters"]["chunks"] > 0, tel
+
+
+def test_a_server_that_prints_a_lot_keeps_commanding(tmp_path):
+    """The server's output is read while it runs: Cyclone's trace on its stderr (megabytes)
+    used to fill the unread pipe and block the server, and the arm never moved."""
+    from cosmos_policy.serve.loopback import episodes_over_dds
+    from cosmos_policy.transport.endpoints import LOOPBACK_CONFIG
+
+    chatty = LOOPBACK_CONFIG.replace("</Domain>", "<Tracing><Verbosity>finest</Verbosity>"
+                                     "<OutputFile>stderr</OutputFile></Tracing></Domain>")
+    path = tmp_path / "cyclonedds.xml"
+    path.write_text(chatty)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CYCLONEDDS_URI", path.as_uri())
+        mp.setenv("OMP_NUM_THREADS", "1")
+        run = episodes_over_dds("reach", "franka", 1, random.SystemRandom().randint(100, 230),
+                                model="random", max_episode_s=4, timeout_s=90)
+    assert len(run["server_log"]) > 1 << 16  # more than a pipe holds
+    (e,) = run["episodes"]
+    assert e["commands"] > 4 * 30 and e["max_joint_motion_rad"] > 0.005, json.dumps(e)
 
 
 class Peer:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from typing import Any
 
 from cosmos_policy.errors import UserError
@@ -34,12 +35,21 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
                                    "--model", model, "--domain-id", str(domain_id),
                                    "--duration", str(int(timeout_s))),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    drain: threading.Thread | None = None
     try:
         line = ""
         while not line.startswith("serving") and server.poll() is None:
             line = server.stdout.readline() if server.stdout else ""
+            lines.append(line)
         if not line.startswith("serving"):
             raise UserError(f"the policy server did not start: {line.strip()}")
+        # Read the server's output while it runs: a pipe nobody reads fills (64 KiB) and
+        # then blocks whichever server thread writes next (a logger, or DDS's own threads
+        # printing to stderr), which would stall the policy mid-episode.
+        drain = threading.Thread(target=lambda: lines.extend(iter(server.stdout.readline, "")),
+                                 name="server-output", daemon=True)
+        drain.start()
         args = ["sim-robot", "--embodiment", embodiment, "--task", task, "--domain-id",
                 str(domain_id), "--episodes", str(episodes), "--seed", str(seed)]
         if max_episode_s is not None:
@@ -50,10 +60,15 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
     finally:
         server.terminate()
         try:
-            log, _ = server.communicate(timeout=20)
+            server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-            log, _ = server.communicate()
+            server.wait()
+        if drain is not None:
+            drain.join(timeout=10)
+        else:
+            lines.extend(server.stdout.readlines() if server.stdout else [])
+        log = "".join(lines)
     if robot.returncode != 0:
         raise RuntimeError(f"sim-robot failed ({robot.returncode}): {robot.stderr[-2000:]}")
     per_episode = [json.loads(x.split("episode ", 1)[1]) for x in robot.stderr.splitlines()
