@@ -155,7 +155,32 @@ $CP train "$W"/demos-push/{franka,ur5e}-{push,push-noisy} "$W"/demos-push/ur5e-r
   --init "$W/train-s7" --out "$W/train-s8" --steps 3500 --batch 32 --seed 9 \
   --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
 
-# 16. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
+# 16. (Stage 8 was shipped here; step 19 ships stage 12. Stages 9 to 11 were tried and not
+#     shipped: RESULTS.md.)
+
+# 17. 800 more reach layouts per arm (seeds 38000 up, and 39000 up with the drifting 2 cm
+#     offset), and the first 300 pick_place layouts of step 11 per arm, as a set of their own.
+for emb in franka ur5e; do
+  $CP record "$W/demos-reach10/$emb-reach" --task reach --embodiment "$emb" --episodes 400 \
+    --seed 38000 --max-attempts 800 --hold-steps 15 --overwrite
+  $CP record "$W/demos-reach10/$emb-reach-noisy" --task reach --embodiment "$emb" \
+    --episodes 400 --seed 39000 --max-attempts 800 --action-noise 0.02 --hold-steps 15 \
+    --overwrite
+  $CP record "$W/demos-s12/$emb-pick_place" --task pick_place --embodiment "$emb" \
+    --episodes 300 --seed 33000 --max-attempts 1440 --hold-steps 10 --overwrite
+done
+
+# 18. Stage 12: fine-tune stage 8 on every reach layout it learnt from (steps 9, 11, 14) plus
+#     the new ones, rehearsing push (step 14) and pick_place (6,400 episodes). Stage 11 had
+#     shown that new reach layouts without the old ones cost the UR5e what it had learnt.
+$CP train "$W"/demos-wide/franka-{reach-wide,reach-wide-noisy} \
+  "$W"/demos-cam/ur5e-{reach-wide,reach-wide-noisy} "$W"/demos-push/ur5e-reach-{37000,37600} \
+  "$W"/demos-reach10/{franka,ur5e}-{reach,reach-noisy} \
+  "$W"/demos-push/{franka,ur5e}-{push,push-noisy} "$W"/demos-s12/{franka,ur5e}-pick_place \
+  --init "$W/train-s8" --out "$W/train-s12" --steps 4000 --batch 32 --seed 12 \
+  --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
+
+# 19. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
-  cp "$W/train-s8/$f" engines/default/
+  cp "$W/train-s12/$f" engines/default/
 done
