@@ -83,8 +83,11 @@ def test_closed_loop_across_processes(dds_env):
     # and the last diagnostics it published.
     why = json.dumps({"episodes": episodes, "server_counters": tel.get("counters"),
                       "diagnostics": [s.status[0].message for s in statuses[-5:]
-                                      if s.status]})
+                                      if s.status],
+                      "robot_log": [x for x in run["robot_log"].splitlines()
+                                    if "episode {" not in x][-15:]})
     for e in episodes:  # commands arrive at about the command rate and the arm moves
+        assert e["max_target_offset_rad"] > 0.005, why  # the commands asked for motion
         assert e["max_joint_motion_rad"] > 0.005, why
         assert e["commands"] > 5 * 30, json.dumps(episodes)
         # The policy answered the episode's reset quickly: the first command came well

@@ -29,6 +29,7 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
     """Run ``episodes`` episodes of ``task`` with the server and robot as two processes.
 
     Returns ``{"summary": robot summary, "episodes": [per-episode dicts], "server_log": str,
+    "robot_log": the sim robot's stderr,
     "server_telemetry": the server's telemetry snapshot at exit (None if it printed none)}``.
     """
     server = subprocess.Popen(_cli("serve", "--transport", "dds", "--embodiment", embodiment,
@@ -76,5 +77,5 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
     telemetry = [json.loads(x.split(" ", 1)[1]) for x in (log or "").splitlines()
                  if x.startswith("telemetry {")]
     return {"summary": json.loads(robot.stdout.strip().splitlines()[-1]),
-            "episodes": per_episode, "server_log": log or "",
+            "episodes": per_episode, "server_log": log or "", "robot_log": robot.stderr,
             "server_telemetry": telemetry[-1] if telemetry else None}

@@ -104,6 +104,8 @@ class SimRobot:
         self.results: list[dict] = []
         self._stop = threading.Event()
         self._last_log = 0.0
+        self._q_ref: np.ndarray | None = None  # the arm where the episode began
+        self._target_offset = 0.0  # the farthest command from it (rad)
         m = self.scene.model
         self._substeps = max(1, round(1.0 / (cfg.physics_rate_hz * m.opt.timestep)))
 
@@ -139,6 +141,7 @@ class SimRobot:
             point = msg.points[-1]
             target = self._target(list(msg.joint_names), list(point.positions))
             if target is not None:
+                self._note_target(target)
                 dur = max(stamp_to_seconds(point.time_from_start), 1e-3)
                 start = self.scene.data.ctrl[self.scene.arm_act].copy()
                 self._ramp = (start, target, now, dur)
@@ -152,6 +155,7 @@ class SimRobot:
                 continue
             target = self._target(list(self.emb.joints), list(msg.data))
             if target is not None:
+                self._note_target(target)
                 self._ramp = (target, target, now, 1e-3)
                 self._accepted(now)
         for msg in self._grip.take(16) if self._grip is not None else ():
@@ -169,6 +173,12 @@ class SimRobot:
         g = self.emb.gripper
         self.scene.data.ctrl[self.scene.grip_act] = g.position(g.opening(values[0]))
         self.gripper_commands += 1
+
+    def _note_target(self, target: np.ndarray) -> None:
+        """How far the commands of this episode asked the arm to go from where it began."""
+        if self._q_ref is not None:
+            self._target_offset = max(self._target_offset,
+                                      float(np.abs(target - self._q_ref).max()))
 
     def _accepted(self, now: float) -> None:
         self.commands += 1
@@ -235,6 +245,7 @@ class SimRobot:
         k, success, late = 0, False, 0
         next_cam = next_js = start
         q_start, moved, commands0 = self.scene.arm_q(), 0.0, self.commands
+        self._q_ref, self._target_offset = q_start.copy(), 0.0
         grip0 = self.gripper_commands
         task = self.env.task
         closest = task.distance(self.scene)
@@ -283,6 +294,7 @@ class SimRobot:
                                       else round(self._first_command - start, 3)),
                   "policy_reset": policy_reset,
                   "max_joint_motion_rad": round(moved, 4),
+                  "max_target_offset_rad": round(self._target_offset, 4),
                   "final_distance_m": round(task.distance(self.scene), 4),
                   "min_distance_m": round(closest, 4),
                   "target_cube": task.color, "nearest_cube": task.nearest_cube(self.scene),
