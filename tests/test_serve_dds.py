@@ -243,6 +243,38 @@ def test_sim_robot_obeys_the_gripper_controller(dds_env):
     assert float(s.data.ctrl[s.grip_act]) == closed  # the malformed one changed nothing
 
 
+def test_a_command_arriving_every_loop_pass_still_moves_the_arm(dds_env):
+    """sim-robot ramps a new target from its next physics step: a ramp that began at the
+    wall-clock time of receipt lay after every step the loop then ran, so with a command
+    arriving before each step (the server's 100 Hz against the robot's 100 Hz) the arm never
+    moved (CI's motionless episodes; the wire's slow successes)."""
+    from cosmos_policy.serve.sim_robot import SimRobot, SimRobotConfig
+
+    robot = SimRobot(SimRobotConfig(task="reach", domain_id=dds_env))
+    peer = make_participant(dds_env)
+    writer = Endpoints(peer, node="peer").writer(
+        "/joint_trajectory_controller/joint_trajectory", msgs.JointTrajectory, naming.RELIABLE)
+    try:
+        robot.env.reset(seed=0)
+        s, names = robot.scene, list(robot.emb.joints)
+        before = s.data.ctrl[s.arm_act].copy()
+        goal = before.copy()
+        goal[0] += 0.05
+        period, t_next = 0.01, 3.0  # the loop's physics clock: the next step starts at 3 s
+        deadline = time.monotonic() + 10
+        while robot.commands == 0 and time.monotonic() < deadline:
+            writer.write(trajectory_msg(names, goal[None], [period]))
+            time.sleep(0.05)
+            robot._poll_commands(time.monotonic(), t_next)  # noqa: SLF001 - its loop's step
+        robot._apply(t_next + period)  # noqa: SLF001 - the step ends one period later
+        after = s.data.ctrl[s.arm_act].copy()
+    finally:
+        peer.__del__()
+        robot.close()
+    assert robot.commands >= 1
+    np.testing.assert_allclose(after, goal, atol=1e-9)  # reached within the step
+
+
 def test_sim_robot_drops_the_previous_plan_until_the_policy_answers_reset(dds_env):
     """Between an episode's scene reset and the policy's reply to ~/reset, the policy still
     runs the previous episode's plan; its commands would pull the arm back to where that

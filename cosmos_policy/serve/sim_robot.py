@@ -134,7 +134,13 @@ class SimRobot:
         lim = self.emb.position_limits
         return np.clip(target, lim[:, 0], lim[:, 1])
 
-    def _poll_commands(self, now: float) -> None:
+    def _poll_commands(self, now: float, t_next: float | None = None) -> None:
+        """Take the commands that arrived; a new target ramps from the next physics step
+        (``t_next``, the loop's physics clock), so it always takes effect: ramps that began
+        at ``now`` lay after every step the loop was about to run, and a command arriving
+        every loop pass (the server's 100 Hz) was replaced before it moved the arm at all."""
+        if t_next is None:
+            t_next = now
         for msg in self._traj.take(16):
             if not isinstance(msg, msgs.JointTrajectory) or not msg.points:
                 continue
@@ -144,7 +150,7 @@ class SimRobot:
                 self._note_target(target)
                 dur = max(stamp_to_seconds(point.time_from_start), 1e-3)
                 start = self.scene.data.ctrl[self.scene.arm_act].copy()
-                self._ramp = (start, target, now, dur)
+                self._ramp = (start, target, t_next, dur)
                 self._accepted(now)
         for msg in self._fwd.take(16):
             if not isinstance(msg, msgs.Float64MultiArray):
@@ -156,7 +162,7 @@ class SimRobot:
             target = self._target(list(self.emb.joints), list(msg.data))
             if target is not None:
                 self._note_target(target)
-                self._ramp = (target, target, now, 1e-3)
+                self._ramp = (target, target, t_next, 1e-3)
                 self._accepted(now)
         for msg in self._grip.take(16) if self._grip is not None else ():
             if isinstance(msg, msgs.Float64MultiArray):
@@ -256,13 +262,13 @@ class SimRobot:
             now = time.monotonic()
             if now - start > limit:
                 break
-            self._poll_commands(now)
+            self._poll_commands(now, start + k * period)
             due = int((now - start) / period) + 1  # physics steps that should have run
             if due - k > MAX_CATCH_UP:
                 late += due - k - MAX_CATCH_UP
                 k = due - MAX_CATCH_UP  # too far behind: give up on those steps
             while k < due:
-                self._apply(start + k * period)
+                self._apply(start + (k + 1) * period)  # the target at the step's end
                 for _ in range(self._substeps):
                     mujoco.mj_step(self.scene.model, self.scene.data)
                 k += 1
