@@ -59,9 +59,11 @@ def _cli(*args: str) -> list[str]:
 # rate was tied to its loop count, so on a loaded machine frames came late, the server's
 # watchdog (rightly) held the arm, and nothing moved. It now keeps wall-clock schedules for
 # physics, joint states and cameras; the test passed 8 of 8 runs beside a 2-thread training.
-# CI later saw one more episode without motion (commands arriving, none moving the arm): the
-# server's output pipe was never read while it ran, and a server that prints enough blocks
-# on it (test_a_server_that_prints_a_lot_keeps_commanding). It is now drained as it comes.
+# CI later saw episodes without motion while the server commanded normally: the sim robot
+# ramped each command from after the physics steps it then ran, so a command arriving every
+# loop pass never moved the arm (test_a_command_arriving_every_loop_pass_still_moves_the_arm).
+# Separately, the server's output pipe is now read while it runs
+# (test_a_server_that_prints_a_lot_keeps_commanding).
 def test_closed_loop_across_processes(dds_env):
     from cosmos_policy.serve.loopback import episodes_over_dds
 
