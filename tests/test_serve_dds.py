@@ -229,13 +229,15 @@ def test_sim_robot_obeys_the_gripper_controller(dds_env):
         while time.monotonic() < deadline and s.data.ctrl[s.grip_act] == opened:
             writer.write(msgs.Float64MultiArray(data=[g.closed_position]))
             time.sleep(0.05)
-            robot._poll_commands(time.monotonic())  # noqa: SLF001 - one step of its loop
+            now = time.monotonic()
+            robot._poll_commands(now, now)  # noqa: SLF001 - one step of its loop
         closed = float(s.data.ctrl[s.grip_act])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not robot.refused:
             writer.write(msgs.Float64MultiArray(data=[g.closed_position, 0.0]))
             time.sleep(0.05)
-            robot._poll_commands(time.monotonic())  # noqa: SLF001
+            now = time.monotonic()
+            robot._poll_commands(now, now)  # noqa: SLF001
     finally:
         peer.__del__()
         robot.close()

@@ -74,8 +74,8 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
         raise RuntimeError(f"sim-robot failed ({robot.returncode}): {robot.stderr[-2000:]}")
     per_episode = [json.loads(x.split("episode ", 1)[1]) for x in robot.stderr.splitlines()
                    if "cosmos_policy.sim_robot episode {" in x]
-    telemetry = [json.loads(x.split(" ", 1)[1]) for x in (log or "").splitlines()
+    telemetry = [json.loads(x.split(" ", 1)[1]) for x in log.splitlines()
                  if x.startswith("telemetry {")]
     return {"summary": json.loads(robot.stdout.strip().splitlines()[-1]),
-            "episodes": per_episode, "server_log": log or "", "robot_log": robot.stderr,
+            "episodes": per_episode, "server_log": log, "robot_log": robot.stderr,
             "server_telemetry": telemetry[-1] if telemetry else None}

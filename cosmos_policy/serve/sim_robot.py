@@ -134,13 +134,11 @@ class SimRobot:
         lim = self.emb.position_limits
         return np.clip(target, lim[:, 0], lim[:, 1])
 
-    def _poll_commands(self, now: float, t_next: float | None = None) -> None:
+    def _poll_commands(self, now: float, t_next: float) -> None:
         """Take the commands that arrived; a new target ramps from the next physics step
         (``t_next``, the loop's physics clock), so it always takes effect: ramps that began
         at ``now`` lay after every step the loop was about to run, and a command arriving
         every loop pass (the server's 100 Hz) was replaced before it moved the arm at all."""
-        if t_next is None:
-            t_next = now
         for msg in self._traj.take(16):
             if not isinstance(msg, msgs.JointTrajectory) or not msg.points:
                 continue
