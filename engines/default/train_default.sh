@@ -180,7 +180,21 @@ $CP train "$W"/demos-wide/franka-{reach-wide,reach-wide-noisy} \
   --init "$W/train-s8" --out "$W/train-s12" --steps 4000 --batch 32 --seed 12 \
   --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
 
-# 19. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
-for f in model.safetensors config.json domains.json stats.json manifest.json; do
-  cp "$W/train-s12/$f" engines/default/
-done
+# 19. (Stage 12 was shipped here; step 23 ships stage 14.)
+# 20. 1,200 more UR5e reach layouts (seeds 40000 up, and 41000 up with the drifting 2 cm
+#     offset): stage 12's UR5e reach (83 %) trailed the Panda's (96 %).
+$CP record "$W/demos-s13/ur5e-reach-40000" --task reach --embodiment ur5e --episodes 600 \
+  --seed 40000 --max-attempts 1200 --hold-steps 15 --overwrite
+$CP record "$W/demos-s13/ur5e-reach-41000" --task reach --embodiment ur5e --episodes 600 \
+  --seed 41000 --max-attempts 1200 --action-noise 0.02 --hold-steps 15 --overwrite
+# 21. Stage 13: fine-tune stage 12 on stage 12's data and those (7,600 episodes). (Session 12
+#     started from the shipped bundle, engines/default, whose object head is not shipped: its
+#     head started new and caught up within 1,400 steps. --init "$W/train-s12" keeps it.)
+S13_DATA=("$W"/demos-wide/franka-{reach-wide,reach-wide-noisy}
+  "$W"/demos-cam/ur5e-{reach-wide,reach-wide-noisy} "$W"/demos-push/ur5e-reach-{37000,37600}
+  "$W"/demos-reach10/{franka,ur5e}-{reach,reach-noisy} "$W"/demos-s13/ur5e-reach-{40000,41000}
+  "$W"/demos-push/{franka,ur5e}-{push,push-noisy} "$W"/demos-s12/{franka,ur5e}-pick_place)
+$CP train "${S13_DATA[@]}" \
+  --init "$W/train-s12" --out "$W/train-s13" --steps 5000 --batch 32 --seed 13 \
+  --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
+
