@@ -183,10 +183,13 @@ $CP train "$W"/demos-wide/franka-{reach-wide,reach-wide-noisy} \
 # 19. (Stage 12 was shipped here; step 24 ships stage 14.)
 # 20. 1,200 more UR5e reach layouts (seeds 40000 up, and 41000 up with the drifting 2 cm
 #     offset): stage 12's UR5e reach (83 %) trailed the Panda's (96 %).
-$CP record "$W/demos-s13/ur5e-reach-40000" --task reach --embodiment ur5e --episodes 600 \
-  --seed 40000 --max-attempts 1200 --hold-steps 15 --overwrite
-$CP record "$W/demos-s13/ur5e-reach-41000" --task reach --embodiment ur5e --episodes 600 \
-  --seed 41000 --max-attempts 1200 --action-noise 0.02 --hold-steps 15 --overwrite
+ur5e_reach_layouts() {  # DIR CLEAN_SEED DRIFT_SEED: 600 layouts each, going on past success
+  $CP record "$1/ur5e-reach-$2" --task reach --embodiment ur5e --episodes 600 --seed "$2" \
+    --max-attempts 1200 --hold-steps 15 --overwrite
+  $CP record "$1/ur5e-reach-$3" --task reach --embodiment ur5e --episodes 600 --seed "$3" \
+    --max-attempts 1200 --action-noise 0.02 --hold-steps 15 --overwrite
+}
+ur5e_reach_layouts "$W/demos-s13" 40000 41000
 # 21. Stage 13: fine-tune stage 12 on stage 12's data and those (7,600 episodes). (Session 12
 #     started from the shipped bundle, engines/default, whose object head is not shipped: its
 #     head started new and caught up within 1,400 steps. --init "$W/train-s12" keeps it.)
@@ -194,21 +197,16 @@ S13_DATA=("$W"/demos-wide/franka-{reach-wide,reach-wide-noisy}
   "$W"/demos-cam/ur5e-{reach-wide,reach-wide-noisy} "$W"/demos-push/ur5e-reach-{37000,37600}
   "$W"/demos-reach10/{franka,ur5e}-{reach,reach-noisy} "$W"/demos-s13/ur5e-reach-{40000,41000}
   "$W"/demos-push/{franka,ur5e}-{push,push-noisy} "$W"/demos-s12/{franka,ur5e}-pick_place)
-$CP train "${S13_DATA[@]}" \
-  --init "$W/train-s12" --out "$W/train-s13" --steps 5000 --batch 32 --seed 13 \
-  --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
-
+FINETUNE=(--steps 5000 --batch 32 --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3
+  --paraphrase-prob 0.5)
+$CP train "${S13_DATA[@]}" --init "$W/train-s12" --out "$W/train-s13" --seed 13 "${FINETUNE[@]}"
 # 22. 1,200 more UR5e reach layouts (seeds 42000 up, and 43000 up with the drifting offset):
 #     stage 13 lifted the UR5e from 83 to 88 % with 1,200.
-$CP record "$W/demos-s14/ur5e-reach-42000" --task reach --embodiment ur5e --episodes 600 \
-  --seed 42000 --max-attempts 1200 --hold-steps 15 --overwrite
-$CP record "$W/demos-s14/ur5e-reach-43000" --task reach --embodiment ur5e --episodes 600 \
-  --seed 43000 --max-attempts 1200 --action-noise 0.02 --hold-steps 15 --overwrite
+ur5e_reach_layouts "$W/demos-s14" 42000 43000
 # 23. Stage 14 (the shipped model): fine-tune stage 13 on stage 13's data and those (8,800
 #     episodes).
 $CP train "${S13_DATA[@]}" "$W"/demos-s14/ur5e-reach-{42000,43000} \
-  --init "$W/train-s13" --out "$W/train-s14" --steps 5000 --batch 32 --seed 14 \
-  --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
+  --init "$W/train-s13" --out "$W/train-s14" --seed 14 "${FINETUNE[@]}"
 # 24. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
   cp "$W/train-s14/$f" engines/default/
