@@ -61,13 +61,13 @@ def dynamics_table(a: argparse.Namespace) -> list[dict]:
                             emb, "--episodes", str(a.dynamics_episodes), "--model", a.model,
                             "--noise-scale", str(scale), "--out", str(rep))
                     r = json.loads((rep / f"{mode}_dynamics.json").read_text())
-                    keep = ("psnr_db", "baseline_copy_last_psnr_db", "mean_r2", "mean_nmae",
-                            "windows", "r2")
+                    keep = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db",
+                            "mean_r2", "mean_nmae", "windows", "r2", "per_camera")
                     rows.append({"task": task, "embodiment": emb, "mode": mode,
                                  "noise_scale": scale, **{k: r[k] for k in keep if k in r},
                                  "report": str(rep)})
                     print(f"  {mode} {task}/{emb} noise {scale:g}: " + ", ".join(
-                        f"{k} {r[k]}" for k in keep[:4] if k in r), flush=True)
+                        f"{k} {r[k]}" for k in keep[:5] if k in r), flush=True)
     return rows
 
 
@@ -86,6 +86,12 @@ def markdown(result: dict) -> str:
             gain = r["psnr_db"] - r["baseline_copy_last_psnr_db"]
             what = (f"PSNR {r['psnr_db']:.2f} dB vs copy-last {r['baseline_copy_last_psnr_db']:.2f}"
                     f" dB ({gain:+.2f} dB)")
+            if "autoencoder_psnr_db" in r:
+                what += f"; autoencoder ceiling {r['autoencoder_psnr_db']:.2f} dB"
+            for cam, c in r.get("per_camera", {}).items():
+                what += (f"; {cam} {c['psnr_db']:.2f} vs {c['baseline_copy_last_psnr_db']:.2f}"
+                         + (f" (ceiling {c['autoencoder_psnr_db']:.2f})"
+                            if "autoencoder_psnr_db" in c else ""))
         else:
             what = f"R^2 {r['mean_r2']:.3f}, normalised error {r['mean_nmae']:.3f}"
         lines.append(f"| {r['mode']} | {r['task']} | {r['embodiment']} | "

@@ -114,6 +114,22 @@ def test_forward_and_inverse_dynamics_through_the_same_graphs(built: tuple[Path,
     assert np.abs(ia - ib).max() / np.abs(ia).max() <= 1e-4
 
 
+def test_reconstruct_is_the_autoencoder_round_trip_in_torch_and_the_engine(
+        built: tuple[Path, Path]) -> None:
+    """The autoencoder ceiling of forward dynamics: frames encoded and decoded, at the input
+    resolution, the same through the torch model and the engine's graphs."""
+    bundle, engine = built
+    ref, eng = load_model(bundle, "franka"), EngineModel(engine, "onnxruntime-cpu")
+    obs = _obs(4)
+    ra, rb = ref.reconstruct(obs.images), eng.reconstruct(obs.images)
+    for cam in TINY.cameras:
+        assert ra[cam].shape == rb[cam].shape == (1, 48, 48, 3)
+        assert np.abs(ra[cam].astype(int) - rb[cam]).max() <= 1
+    # It is what forward dynamics decodes its latents with: frames of the decoder's range, not
+    # the input (random noise does not survive an 8x downsampling autoencoder).
+    assert not np.array_equal(ra["wrist"][0], obs.images["wrist"])
+
+
 def test_batched_engine_pads_and_splits(tmp_path: Path, built: tuple[Path, Path]) -> None:
     bundle, _ = built
     export_engine(bundle, EngineRequest("franka", batch=2), tmp_path / "b2", progress=False)

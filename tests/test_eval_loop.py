@@ -182,6 +182,11 @@ def test_eval_dynamics_tiny_model_writes_json(bundle: Path, tmp_path: Path, mode
     if mode == "forward":
         assert 0 < result["psnr_db"] < 100
         assert result["baseline_copy_last_psnr_db"] > 0
+        assert 0 < result["autoencoder_psnr_db"] < 100
+        assert set(result["per_camera"]) == {"front", "wrist"}
+        # equal windows per camera: the overall figure is the mean of the cameras'
+        assert result["psnr_db"] == pytest.approx(
+            np.mean([c["psnr_db"] for c in result["per_camera"].values()]), abs=2e-3)
         assert (tmp_path / "forward.mp4").stat().st_size > 1000
     else:
         assert set(result["dims"]) == {f"a{i}" for i in range(10)}
@@ -249,3 +254,36 @@ def test_true_plan_feeds_the_scene_to_a_plan_model_only(bundle: Path, tmp_path: 
             ev.feed_true_plan()
     finally:
         ev.close()
+
+
+def test_forward_eval_scores_each_camera_and_the_autoencoder_ceiling() -> None:
+    """A model that predicts 'nothing moves' scores exactly the copy-last baseline; a lossless
+    autoencoder sets no ceiling (100 dB); a camera that does not move scores 100 dB."""
+    from cosmos_policy.models.config import WAMConfig
+    from cosmos_policy.sim.eval_dynamics import ExpertEpisode, forward_eval
+
+    rng = np.random.default_rng(0)
+    n = 12
+    moving = rng.integers(0, 256, (n + 1, 16, 16, 3), dtype=np.uint8)
+    still = np.repeat(rng.integers(0, 256, (1, 16, 16, 3), dtype=np.uint8), n + 1, axis=0)
+    ep = ExpertEpisode(0, {"front": moving, "wrist": still}, np.zeros((n + 1, 8), np.float32),
+                       np.zeros((n, 10), np.float32), "reach the red cube")
+
+    class CopyLast:
+        config = WAMConfig(chunk=4, horizon=4)
+
+        def forward_dynamics(self, obs: object, actions: np.ndarray) -> dict[str, np.ndarray]:
+            return {c: img[None] for c, img in obs.images.items()}  # type: ignore[attr-defined]
+
+        def reconstruct(self, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {c: img[None] for c, img in images.items()}
+
+    out = forward_eval(CopyLast(), [ep], stride=2)
+    assert out["windows"] == 2 * 5  # windows t = 0, 2, 4, 6, 8 on two cameras
+    assert out["psnr_db"] == out["baseline_copy_last_psnr_db"]
+    assert out["gain_over_baseline_db"] == 0.0
+    assert out["autoencoder_psnr_db"] == 100.0
+    front, wrist = out["per_camera"]["front"], out["per_camera"]["wrist"]
+    assert front["psnr_db"] == front["baseline_copy_last_psnr_db"] < 20  # random frames
+    assert wrist["psnr_db"] == 100.0
+    assert out["psnr_db"] == pytest.approx((front["psnr_db"] + 100.0) / 2, abs=2e-3)

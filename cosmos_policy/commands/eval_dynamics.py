@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                   seeds=[e.seed for e in episodes])
     path = out / f"{args.mode}_dynamics.json"
     path.write_text(json.dumps(result, indent=2))
-    keys = ("psnr_db", "baseline_copy_last_psnr_db", "mean_r2", "mean_nmae", "windows")
+    keys = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db", "mean_r2",
+            "mean_nmae", "windows")
     print(", ".join(f"{k} {result[k]}" for k in keys if k in result) + f"; {path}")
     return 0

@@ -81,6 +81,11 @@ class EngineModel:
     def inverse_dynamics(self, frames: dict[str, np.ndarray], state: np.ndarray) -> np.ndarray:
         return self.inverse_dynamics_batch([frames], np.asarray(state)[None])[0]
 
+    def reconstruct(self, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Frames through the engine's autoencoder graphs, as :meth:`CompactWAM.reconstruct`."""
+        latents = self.backend.run("encode_frames", {"images": self._images([images])})["latents"]
+        return self._frames(latents, images)[0]
+
     # Batch forms (split into engine-sized batches, the last one padded) ---------------
     def policy_batch(self, observations: Sequence[Observation]) -> list[ActionChunk]:
         """B observations -> B action chunks (T, action_dim), denormalised."""

@@ -91,6 +91,14 @@ class CompactWAM:
     def inverse_dynamics(self, frames: dict[str, np.ndarray], state: np.ndarray) -> np.ndarray:
         return self.inverse_dynamics_batch([frames], np.asarray(state)[None])[0]
 
+    def reconstruct(self, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Frames through the autoencoder (encoded, decoded, back at the input resolution):
+        camera -> uint8 (1, H, W, 3). Forward dynamics decodes its prediction the same way,
+        so this is the best a predicted frame can be."""
+        with torch.no_grad():
+            latents = self.net.encode_frames(self._images([images]))
+        return self._frames(latents, images)[0]
+
     # Batch forms ---------------------------------------------------------------------
     def policy_batch(self, observations: Sequence[Observation]) -> list[ActionChunk]:
         """B observations -> B action chunks (T, action_dim), denormalised."""

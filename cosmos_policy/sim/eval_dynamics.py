@@ -2,7 +2,9 @@
 
 * forward: from the frames and state at ``t`` and the expert's next ``chunk`` actions, the
   model predicts the frame at ``t + horizon``; PSNR against the simulator's frame, next to
-  the copy-the-last-frame baseline (PSNR of frame ``t`` against frame ``t + horizon``).
+  the copy-the-last-frame baseline (PSNR of frame ``t`` against frame ``t + horizon``), per
+  camera too, and the ceiling the model's autoencoder sets (the simulator's frame encoded
+  and decoded).
 * inverse: from frames ``t..t + horizon`` and the state at ``t`` the model infers the actions
   between them; R^2 and per-dimension normalised error against the expert's actions.
 """
@@ -66,30 +68,53 @@ def _windows(n_actions: int, span: int, stride: int) -> list[int]:
 
 def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                  video: Path | None = None, fps: float = 5.0) -> dict[str, Any]:
-    """PSNR (dB) of predicted frames at t + horizon vs the simulator, and the baseline."""
+    """PSNR (dB) of predicted frames at t + horizon vs the simulator, and the baseline.
+
+    Also per camera, and, for a model with ``reconstruct`` (its autoencoder), the PSNR of
+    the simulator's frame at t + horizon through that autoencoder: what a perfect prediction
+    of the future latents would score, so a low figure says whether the predictor or the
+    autoencoder falls short.
+    """
     cfg = model.config
     chunk, horizon = int(cfg.chunk), int(cfg.horizon)
-    pred_db, base_db, movie = [], [], []
+    reconstruct = getattr(model, "reconstruct", None)
+    scores: dict[str, dict[str, list[float]]] = {}
+    movie = []
     for ep in tqdm(episodes, desc="forward dynamics", leave=False):
         for t in _windows(len(ep.actions), max(chunk, horizon), stride):
             obs = Observation({c: f[t] for c, f in ep.frames.items()}, ep.states[t], ep.prompt,
                               float(t))
             pred = model.forward_dynamics(obs, ep.actions[t:t + chunk])
+            truth = {c: f[t + horizon] for c, f in ep.frames.items()}
+            recon = reconstruct(truth) if reconstruct is not None else None
             for c, f in ep.frames.items():
-                pred_db.append(_psnr(pred[c][0], f[t + horizon]))
-                base_db.append(_psnr(f[t], f[t + horizon]))
+                s = scores.setdefault(c, {"pred": [], "base": [], "recon": []})
+                s["pred"].append(_psnr(pred[c][0], truth[c]))
+                s["base"].append(_psnr(f[t], truth[c]))
+                if recon is not None:
+                    s["recon"].append(_psnr(recon[c][0], truth[c]))
             if video is not None and len(movie) < 200:
                 left = np.concatenate([pred[c][0] for c in ep.frames], axis=1)
-                right = np.concatenate([f[t + horizon] for f in ep.frames.values()], axis=1)
+                right = np.concatenate(list(truth.values()), axis=1)
                 movie.append(np.concatenate([left, np.full((left.shape[0], 4, 3), 255,
                                                            np.uint8), right], axis=1))
-    out: dict[str, Any] = {
-        "mode": "forward", "horizon": horizon, "windows": len(pred_db),
-        "psnr_db": round(float(np.mean(pred_db)), 3) if pred_db else None,
-        "baseline_copy_last_psnr_db": round(float(np.mean(base_db)), 3) if base_db else None}
-    if out["psnr_db"] is not None:
-        out["gain_over_baseline_db"] = round(out["psnr_db"] - out["baseline_copy_last_psnr_db"],
+
+    def summary(pred: list[float], base: list[float], recon: list[float]) -> dict[str, Any]:
+        if not pred:
+            return {"psnr_db": None, "baseline_copy_last_psnr_db": None}
+        row: dict[str, Any] = {"psnr_db": round(float(np.mean(pred)), 3),
+                               "baseline_copy_last_psnr_db": round(float(np.mean(base)), 3)}
+        row["gain_over_baseline_db"] = round(row["psnr_db"] - row["baseline_copy_last_psnr_db"],
                                              3)
+        if recon:
+            row["autoencoder_psnr_db"] = round(float(np.mean(recon)), 3)
+        return row
+
+    every = {k: [v for s in scores.values() for v in s[k]] for k in ("pred", "base", "recon")}
+    out: dict[str, Any] = {"mode": "forward", "horizon": horizon, "windows": len(every["pred"]),
+                           **summary(every["pred"], every["base"], every["recon"]),
+                           "per_camera": {c: summary(s["pred"], s["base"], s["recon"])
+                                          for c, s in scores.items()}}
     if video is not None and movie:
         from cosmos_policy.sim.video import write_video
 
