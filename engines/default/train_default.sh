@@ -180,7 +180,7 @@ $CP train "$W"/demos-wide/franka-{reach-wide,reach-wide-noisy} \
   --init "$W/train-s8" --out "$W/train-s12" --steps 4000 --batch 32 --seed 12 \
   --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
 
-# 19. (Stage 12 was shipped here; step 24 ships stage 14.)
+# 19. (Stage 12 was shipped here; step 24 shipped stage 14.)
 # 20. 1,200 more UR5e reach layouts (seeds 40000 up, and 41000 up with the drifting 2 cm
 #     offset): stage 12's UR5e reach (83 %) trailed the Panda's (96 %).
 ur5e_reach_layouts() {  # DIR CLEAN_SEED DRIFT_SEED: 600 layouts each, going on past success
@@ -207,7 +207,24 @@ ur5e_reach_layouts "$W/demos-s14" 42000 43000
 #     episodes).
 $CP train "${S13_DATA[@]}" "$W"/demos-s14/ur5e-reach-{42000,43000} \
   --init "$W/train-s13" --out "$W/train-s14" --seed 14 "${FINETUNE[@]}"
-# 24. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
+# 24. (Stage 14 was shipped here; step 27 ships stage 15.)
+# 25. (Session 13.) 1,400 more push layouts per arm: 400 (seeds 44000 up) + 600 (46000 up),
+#     and 400 with the drifting 1 cm offset (45000 up), all --hold-steps 10: stage 14 had
+#     seen 600 per arm, against 2,000 to 3,800 reach layouts per arm.
+for emb in franka ur5e; do
+  $CP record "$W/demos-s15/$emb-push-44000" --task push --embodiment "$emb" --episodes 400 \
+    --seed 44000 --max-attempts 1200 --hold-steps 10 --overwrite
+  $CP record "$W/demos-s15/$emb-push-45000" --task push --embodiment "$emb" --episodes 400 \
+    --seed 45000 --max-attempts 1200 --action-noise 0.01 --hold-steps 10 --overwrite
+  $CP record "$W/demos-s15/$emb-push-46000" --task push --embodiment "$emb" --episodes 600 \
+    --seed 46000 --max-attempts 1800 --hold-steps 10 --overwrite
+done
+# 26. Stage 15: fine-tune stage 14 on stage 14's 8,800 episodes and those 2,800 (11,600),
+#     6,000 steps.
+$CP train "${S13_DATA[@]}" "$W"/demos-s14/ur5e-reach-{42000,43000} \
+  "$W"/demos-s15/{franka,ur5e}-push-{44000,45000,46000} \
+  --init "$W/train-s14" --out "$W/train-s15" --seed 15 "${FINETUNE[@]}" --steps 6000
+# 27. Ship the bundle (weights, config, domains, stats, manifest; not the train/ state).
 for f in model.safetensors config.json domains.json stats.json manifest.json; do
-  cp "$W/train-s14/$f" engines/default/
+  cp "$W/train-s15/$f" engines/default/
 done
