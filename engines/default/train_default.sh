@@ -220,7 +220,7 @@ for emb in franka ur5e; do
     --seed 46000 --max-attempts 1800 --hold-steps 10 --overwrite
 done
 # 26. Stage 15: fine-tune stage 14 on stage 14's 8,800 episodes and those 2,800 (11,600),
-#     6,000 steps.
+#     6,000 steps (the trailing --steps 6000 overrides FINETUNE's 5000: the last one counts).
 $CP train "${S13_DATA[@]}" "$W"/demos-s14/ur5e-reach-{42000,43000} \
   "$W"/demos-s15/{franka,ur5e}-push-{44000,45000,46000} \
   --init "$W/train-s14" --out "$W/train-s15" --seed 15 "${FINETUNE[@]}" --steps 6000
