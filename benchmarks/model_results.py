@@ -62,12 +62,13 @@ def dynamics_table(a: argparse.Namespace) -> list[dict]:
                             "--noise-scale", str(scale), "--out", str(rep))
                     r = json.loads((rep / f"{mode}_dynamics.json").read_text())
                     keep = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db",
-                            "mean_r2", "mean_nmae", "windows", "r2", "per_camera")
+                            "composed_psnr_db", "mean_r2", "mean_nmae", "windows", "r2",
+                            "per_camera")
                     rows.append({"task": task, "embodiment": emb, "mode": mode,
                                  "noise_scale": scale, **{k: r[k] for k in keep if k in r},
                                  "report": str(rep)})
                     print(f"  {mode} {task}/{emb} noise {scale:g}: " + ", ".join(
-                        f"{k} {r[k]}" for k in keep[:5] if k in r), flush=True)
+                        f"{k} {r[k]}" for k in keep[:6] if k in r), flush=True)
     return rows
 
 
@@ -88,10 +89,16 @@ def markdown(result: dict) -> str:
                     f" dB ({gain:+.2f} dB)")
             if "autoencoder_psnr_db" in r:
                 what += f"; autoencoder ceiling {r['autoencoder_psnr_db']:.2f} dB"
+            if "composed_psnr_db" in r:
+                what += (f"; observed pixels kept where static {r['composed_psnr_db']:.2f} dB "
+                         f"({r['composed_psnr_db'] - r['baseline_copy_last_psnr_db']:+.2f} dB)")
             for cam, c in r.get("per_camera", {}).items():
                 what += (f"; {cam} {c['psnr_db']:.2f} vs {c['baseline_copy_last_psnr_db']:.2f}"
-                         + (f" (ceiling {c['autoencoder_psnr_db']:.2f})"
-                            if "autoencoder_psnr_db" in c else ""))
+                         + (f" (ceiling {c['autoencoder_psnr_db']:.2f}"
+                            if "autoencoder_psnr_db" in c else "")
+                         + (f", composed {c['composed_psnr_db']:.2f})"
+                            if "composed_psnr_db" in c else
+                            ")" if "autoencoder_psnr_db" in c else ""))
         else:
             what = f"R^2 {r['mean_r2']:.3f}, normalised error {r['mean_nmae']:.3f}"
         lines.append(f"| {r['mode']} | {r['task']} | {r['embodiment']} | "

@@ -151,6 +151,9 @@ def test_eval_refuses_training_seeds_and_missing_model(tmp_path: Path,
         assert "--noise-scale must be in [0, 1]" in capsys.readouterr().err
     assert main(["eval", "--task", "reach", "--flow-steps", "0", "--out", str(tmp_path)]) == 2
     assert "--flow-steps must be between 1 and 1000" in capsys.readouterr().err
+    assert main(["eval-dynamics", "--mode", "forward", "--task", "reach", "--static-threshold",
+                 "300", "--out", str(tmp_path)]) == 2
+    assert "--static-threshold 300: expected 0 to 255" in capsys.readouterr().err
 
 
 def test_flow_steps_reach_the_sampler(bundle: Path) -> None:
@@ -183,6 +186,8 @@ def test_eval_dynamics_tiny_model_writes_json(bundle: Path, tmp_path: Path, mode
         assert 0 < result["psnr_db"] < 100
         assert result["baseline_copy_last_psnr_db"] > 0
         assert 0 < result["autoencoder_psnr_db"] < 100
+        assert 0 < result["composed_psnr_db"] <= 100
+        assert result["static_threshold"] == 16
         assert set(result["per_camera"]) == {"front", "wrist"}
         # equal windows per camera: the overall figure is the mean of the cameras'
         assert result["psnr_db"] == pytest.approx(
@@ -287,3 +292,61 @@ def test_forward_eval_scores_each_camera_and_the_autoencoder_ceiling() -> None:
     assert front["psnr_db"] == front["baseline_copy_last_psnr_db"] < 20  # random frames
     assert wrist["psnr_db"] == 100.0
     assert out["psnr_db"] == pytest.approx((front["psnr_db"] + 100.0) / 2, abs=2e-3)
+
+
+def test_keep_static_keeps_observed_pixels_only_where_nothing_is_predicted_to_change() -> None:
+    from cosmos_policy.models.autoencoder import keep_static
+
+    observed = np.full((2, 2, 3), 100, np.uint8)
+    decoded = np.full((2, 2, 3), 90, np.uint8)  # the autoencoder's blurred copy
+    predicted = decoded.copy()
+    predicted[0, 0] = (90, 90, 130)  # one channel moves by 40 levels: a predicted change
+    predicted[1, 1] = (95, 85, 90)  # moves by 5: below the threshold
+    out = keep_static(observed, predicted, decoded, threshold=16)
+    assert out[0, 0].tolist() == [90, 90, 130]
+    assert out[1, 1].tolist() == [100, 100, 100]
+    assert out[0, 1].tolist() == [100, 100, 100]
+    assert np.array_equal(keep_static(observed, predicted, decoded, threshold=0), predicted)
+    with pytest.raises(ValueError, match="uint8"):
+        keep_static(observed, predicted.astype(np.float32), decoded)
+    with pytest.raises(ValueError, match="one shape"):
+        keep_static(observed, predicted[:1], decoded)
+
+
+def test_forward_eval_composed_prediction_recovers_what_the_autoencoder_blurs() -> None:
+    """An exact latent predictor behind a lossy autoencoder (+6 levels everywhere): the raw
+    prediction is capped at the autoencoder's 32.6 dB, the composed one keeps the observed
+    pixels of the still camera (100 dB) and the moving camera's prediction as it was."""
+    from cosmos_policy.models.config import WAMConfig
+    from cosmos_policy.sim.eval_dynamics import ExpertEpisode, forward_eval
+
+    rng = np.random.default_rng(1)
+    n = 8
+    base = rng.integers(0, 80, (1, 16, 16, 3))
+    moving = (base + 20 * np.arange(n + 1)[:, None, None, None]).astype(np.uint8)  # 80 / window
+    still = np.repeat(rng.integers(0, 200, (1, 16, 16, 3), dtype=np.uint8), n + 1, axis=0)
+    frames = {"front": moving, "wrist": still}
+    ep = ExpertEpisode(0, frames, np.zeros((n + 1, 8), np.float32),
+                       np.zeros((n, 10), np.float32), "push the red cube")
+
+    def blur(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {c: (img + 6)[None].astype(np.uint8) for c, img in images.items()}
+
+    class ExactLatents:
+        config = WAMConfig(chunk=4, horizon=4)
+
+        def forward_dynamics(self, obs: object, actions: np.ndarray) -> dict[str, np.ndarray]:
+            t = int(obs.timestamp)  # type: ignore[attr-defined]
+            return blur({c: f[t + 4] for c, f in frames.items()})
+
+        reconstruct = staticmethod(blur)
+
+    out = forward_eval(ExactLatents(), [ep], stride=2)
+    front, wrist = out["per_camera"]["front"], out["per_camera"]["wrist"]
+    ae = 10 * np.log10(255 ** 2 / 36)
+    assert wrist["psnr_db"] == pytest.approx(ae, abs=1e-3)
+    assert wrist["composed_psnr_db"] == 100.0
+    assert front["composed_psnr_db"] == pytest.approx(front["psnr_db"], abs=1e-3)
+    assert out["composed_gain_over_baseline_db"] > out["gain_over_baseline_db"]
+    off = forward_eval(ExactLatents(), [ep], stride=2, static_threshold=0)
+    assert off["composed_psnr_db"] == off["psnr_db"]

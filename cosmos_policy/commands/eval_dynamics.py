@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
                         help="scale of the sampler's initial noise, 0 to 1 (default 1: a sampled "
                         "prediction; 0: the deterministic path, near the average outcome)")
+    parser.add_argument("--static-threshold", type=int, default=None, metavar="N",
+                        help="forward: also score the prediction with the observed pixels kept "
+                        "where it changes them by less than N levels (default 16; 0: off)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder (default outputs/eval/<task>-<embodiment>-dynamics)")
 
@@ -30,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
+    from cosmos_policy.models.autoencoder import STATIC_THRESHOLD
     from cosmos_policy.models.flow import check_noise_scale
     from cosmos_policy.sim.env import make_env
     from cosmos_policy.sim.eval_dynamics import expert_episode, forward_eval, inverse_eval
@@ -40,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("the oracle only acts; pass --model default or a bundle folder")
     if args.episodes < 1 or args.stride < 1:
         raise UserError("--episodes and --stride must be at least 1")
+    threshold = STATIC_THRESHOLD if args.static_threshold is None else args.static_threshold
+    if not 0 <= threshold <= 255:
+        raise UserError(f"--static-threshold {threshold}: expected 0 to 255 (uint8 levels)")
     if args.seed < 0 or args.seed + args.episodes > TRAINING_SEED_START:
         raise UserError(f"seeds must stay below {TRAINING_SEED_START} (training seeds)")
     emb = load_embodiment(args.embodiment)
@@ -55,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("outputs/eval") / f"{args.task}-{emb.name}-dynamics"
     out.mkdir(parents=True, exist_ok=True)
     if args.mode == "forward":
-        result = forward_eval(model, episodes, args.stride, video=out / "forward.mp4")
+        result = forward_eval(model, episodes, args.stride, video=out / "forward.mp4",
+                              static_threshold=threshold)
     else:
         result = inverse_eval(model, episodes, args.stride)
     result.update(task=args.task, embodiment=emb.name, model=str(args.model),
@@ -63,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                   seeds=[e.seed for e in episodes])
     path = out / f"{args.mode}_dynamics.json"
     path.write_text(json.dumps(result, indent=2))
-    keys = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db", "mean_r2",
+    keys = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db",
+            "composed_psnr_db", "mean_r2",
             "mean_nmae", "windows")
     print(", ".join(f"{k} {result[k]}" for k in keys if k in result) + f"; {path}")
     return 0

@@ -45,6 +45,34 @@ def tensor_to_frames(images: Tensor) -> np.ndarray:
     return x.movedim(-3, -1).cpu().numpy()
 
 
+# uint8 levels of predicted change below which a pixel keeps its observed value; chosen on
+# franka and UR5e push seeds 500-503 (neither evaluation's 0-99 nor training's >= 1000):
+# 12 and 16 scored best there, 4 and 48 worse (docs/EVAL.md).
+STATIC_THRESHOLD = 16
+
+
+def keep_static(observed: np.ndarray, predicted: np.ndarray, observed_decoded: np.ndarray,
+                threshold: int = STATIC_THRESHOLD) -> np.ndarray:
+    """A predicted frame with the observed pixels kept wherever the prediction changes nothing.
+
+    observed, predicted, observed_decoded: uint8 (..., H, W, 3) at one resolution; the last is
+    the observed frame through the model's autoencoder (``reconstruct``). Where the decoded
+    prediction differs from the decoded observation by less than ``threshold`` levels in every
+    channel, the model predicts no change, and the sharp observed pixel replaces the
+    autoencoder's blurred copy of it; elsewhere the prediction stands. ``threshold`` 0 returns
+    ``predicted`` unchanged.
+    """
+    arrays = (observed, predicted, observed_decoded)
+    if any(a.dtype != np.uint8 for a in arrays) or len({a.shape for a in arrays}) != 1:
+        raise ValueError("expected three uint8 frames of one shape, got "
+                         + ", ".join(f"{a.dtype} {a.shape}" for a in arrays))
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    change = np.abs(predicted.astype(np.int16) - observed_decoded.astype(np.int16)).max(
+        axis=-1, keepdims=True)
+    return np.where(change < threshold, observed, predicted)
+
+
 class _ResBlock(nn.Module):
     def __init__(self, c: int) -> None:
         super().__init__()

@@ -3,8 +3,9 @@
 * forward: from the frames and state at ``t`` and the expert's next ``chunk`` actions, the
   model predicts the frame at ``t + horizon``; PSNR against the simulator's frame, next to
   the copy-the-last-frame baseline (PSNR of frame ``t`` against frame ``t + horizon``), per
-  camera too, and the ceiling the model's autoencoder sets (the simulator's frame encoded
-  and decoded).
+  camera too, the ceiling the model's autoencoder sets (the simulator's frame encoded
+  and decoded), and the prediction with the observed pixels kept where it predicts no
+  change (:func:`~cosmos_policy.models.autoencoder.keep_static`).
 * inverse: from frames ``t..t + horizon`` and the state at ``t`` the model infers the actions
   between them; R^2 and per-dimension normalised error against the expert's actions.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cosmos_policy.models.autoencoder import STATIC_THRESHOLD, keep_static
 from cosmos_policy.spec import Observation
 
 MODES = ("forward", "inverse")
@@ -67,13 +69,15 @@ def _windows(n_actions: int, span: int, stride: int) -> list[int]:
 
 
 def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
-                 video: Path | None = None, fps: float = 5.0) -> dict[str, Any]:
+                 video: Path | None = None, fps: float = 5.0,
+                 static_threshold: int = STATIC_THRESHOLD) -> dict[str, Any]:
     """PSNR (dB) of predicted frames at t + horizon vs the simulator, and the baseline.
 
-    Also per camera, and, for a model with ``reconstruct`` (its autoencoder), the PSNR of
-    the simulator's frame at t + horizon through that autoencoder: what a perfect prediction
-    of the future latents would score, so a low figure says whether the predictor or the
-    autoencoder falls short.
+    Also per camera and, for a model with ``reconstruct`` (its autoencoder), two more: the
+    PSNR of the simulator's frame at t + horizon through that autoencoder (what a perfect
+    prediction of the future latents would score, so a low figure says whether the
+    predictor or the autoencoder falls short), and the PSNR of the prediction composed with
+    the observation by :func:`keep_static` at ``static_threshold`` (``composed_*``).
     """
     cfg = model.config
     chunk, horizon = int(cfg.chunk), int(cfg.horizon)
@@ -82,39 +86,47 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     movie = []
     for ep in tqdm(episodes, desc="forward dynamics", leave=False):
         for t in _windows(len(ep.actions), max(chunk, horizon), stride):
-            obs = Observation({c: f[t] for c, f in ep.frames.items()}, ep.states[t], ep.prompt,
-                              float(t))
+            now = {c: f[t] for c, f in ep.frames.items()}
+            obs = Observation(now, ep.states[t], ep.prompt, float(t))
             pred = model.forward_dynamics(obs, ep.actions[t:t + chunk])
             truth = {c: f[t + horizon] for c, f in ep.frames.items()}
-            recon = reconstruct(truth) if reconstruct is not None else None
-            for c, f in ep.frames.items():
-                s = scores.setdefault(c, {"pred": [], "base": [], "recon": []})
+            composed = {}
+            for c in ep.frames:
+                s = scores.setdefault(c, {"pred": [], "base": [], "recon": [], "comp": []})
                 s["pred"].append(_psnr(pred[c][0], truth[c]))
-                s["base"].append(_psnr(f[t], truth[c]))
-                if recon is not None:
-                    s["recon"].append(_psnr(recon[c][0], truth[c]))
+                s["base"].append(_psnr(now[c], truth[c]))
+            if reconstruct is not None:
+                recon, now_decoded = reconstruct(truth), reconstruct(now)
+                for c in ep.frames:
+                    composed[c] = keep_static(now[c], pred[c][0], now_decoded[c][0],
+                                              static_threshold)
+                    scores[c]["recon"].append(_psnr(recon[c][0], truth[c]))
+                    scores[c]["comp"].append(_psnr(composed[c], truth[c]))
             if video is not None and len(movie) < 200:
-                left = np.concatenate([pred[c][0] for c in ep.frames], axis=1)
-                right = np.concatenate(list(truth.values()), axis=1)
-                movie.append(np.concatenate([left, np.full((left.shape[0], 4, 3), 255,
-                                                           np.uint8), right], axis=1))
+                movie.append(_video_frame(ep.frames, pred, composed, truth))
 
-    def summary(pred: list[float], base: list[float], recon: list[float]) -> dict[str, Any]:
-        if not pred:
+    def summary(s: dict[str, list[float]]) -> dict[str, Any]:
+        if not s["pred"]:
             return {"psnr_db": None, "baseline_copy_last_psnr_db": None}
-        row: dict[str, Any] = {"psnr_db": round(float(np.mean(pred)), 3),
-                               "baseline_copy_last_psnr_db": round(float(np.mean(base)), 3)}
+        base = float(np.mean(s["base"]))
+        row: dict[str, Any] = {"psnr_db": round(float(np.mean(s["pred"])), 3),
+                               "baseline_copy_last_psnr_db": round(base, 3)}
         row["gain_over_baseline_db"] = round(row["psnr_db"] - row["baseline_copy_last_psnr_db"],
                                              3)
-        if recon:
-            row["autoencoder_psnr_db"] = round(float(np.mean(recon)), 3)
+        if s["recon"]:
+            row["autoencoder_psnr_db"] = round(float(np.mean(s["recon"])), 3)
+            row["composed_psnr_db"] = round(float(np.mean(s["comp"])), 3)
+            row["composed_gain_over_baseline_db"] = round(
+                row["composed_psnr_db"] - row["baseline_copy_last_psnr_db"], 3)
         return row
 
-    every = {k: [v for s in scores.values() for v in s[k]] for k in ("pred", "base", "recon")}
+    every = {k: [v for s in scores.values() for v in s[k]]
+             for k in ("pred", "base", "recon", "comp")}
     out: dict[str, Any] = {"mode": "forward", "horizon": horizon, "windows": len(every["pred"]),
-                           **summary(every["pred"], every["base"], every["recon"]),
-                           "per_camera": {c: summary(s["pred"], s["base"], s["recon"])
-                                          for c, s in scores.items()}}
+                           **summary(every),
+                           "per_camera": {c: summary(s) for c, s in scores.items()}}
+    if reconstruct is not None:
+        out["static_threshold"] = static_threshold
     if video is not None and movie:
         from cosmos_policy.sim.video import write_video
 
@@ -122,6 +134,21 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
         movie = [np.repeat(np.repeat(m, scale, axis=0), scale, axis=1) for m in movie]
         out["video"] = str(write_video(video, movie, fps))
     return out
+
+
+def _video_frame(cameras: dict[str, np.ndarray], pred: dict[str, np.ndarray],
+                 composed: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> np.ndarray:
+    """Prediction | composed prediction (when there is one) | simulator, cameras stacked
+    along the width of each panel."""
+    panels = [np.concatenate([pred[c][0] for c in cameras], axis=1)]
+    if composed:
+        panels.append(np.concatenate([composed[c] for c in cameras], axis=1))
+    panels.append(np.concatenate([truth[c] for c in cameras], axis=1))
+    gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+    row = [panels[0]]
+    for p in panels[1:]:
+        row += [gap, p]
+    return np.concatenate(row, axis=1)
 
 
 def inverse_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4) -> dict[str, Any]:
