@@ -63,13 +63,17 @@ def dynamics_table(a: argparse.Namespace) -> list[dict]:
                     r = json.loads((rep / f"{mode}_dynamics.json").read_text())
                     keep = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db",
                             "composed_psnr_db", "mean_r2", "mean_nmae", "windows", "r2",
-                            "per_camera")
+                            "per_camera", "gain_ci95_db", "composed_gain_ci95_db")
                     rows.append({"task": task, "embodiment": emb, "mode": mode,
                                  "noise_scale": scale, **{k: r[k] for k in keep if k in r},
                                  "report": str(rep)})
                     print(f"  {mode} {task}/{emb} noise {scale:g}: " + ", ".join(
                         f"{k} {r[k]}" for k in keep[:6] if k in r), flush=True)
     return rows
+
+
+def _interval(ci: list[float] | None) -> str:
+    return "" if ci is None else f", 95% CI over episodes [{ci[0]:+.2f}, {ci[1]:+.2f}]"
 
 
 def markdown(result: dict) -> str:
@@ -86,12 +90,13 @@ def markdown(result: dict) -> str:
         if r["mode"] == "forward":
             gain = r["psnr_db"] - r["baseline_copy_last_psnr_db"]
             what = (f"PSNR {r['psnr_db']:.2f} dB vs copy-last {r['baseline_copy_last_psnr_db']:.2f}"
-                    f" dB ({gain:+.2f} dB)")
+                    f" dB ({gain:+.2f} dB" + _interval(r.get("gain_ci95_db")) + ")")
             if "autoencoder_psnr_db" in r:
                 what += f"; autoencoder ceiling {r['autoencoder_psnr_db']:.2f} dB"
             if "composed_psnr_db" in r:
                 what += (f"; observed pixels kept where static {r['composed_psnr_db']:.2f} dB "
-                         f"({r['composed_psnr_db'] - r['baseline_copy_last_psnr_db']:+.2f} dB)")
+                         f"({r['composed_psnr_db'] - r['baseline_copy_last_psnr_db']:+.2f} dB"
+                         + _interval(r.get("composed_gain_ci95_db")) + ")")
             for cam, c in r.get("per_camera", {}).items():
                 what += (f"; {cam} {c['psnr_db']:.2f} vs {c['baseline_copy_last_psnr_db']:.2f}"
                          + (f" (ceiling {c['autoencoder_psnr_db']:.2f}"

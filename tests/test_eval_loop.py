@@ -350,3 +350,36 @@ def test_forward_eval_composed_prediction_recovers_what_the_autoencoder_blurs() 
     assert out["composed_gain_over_baseline_db"] > out["gain_over_baseline_db"]
     off = forward_eval(ExactLatents(), [ep], stride=2, static_threshold=0)
     assert off["composed_psnr_db"] == off["psnr_db"]
+
+
+def test_forward_eval_interval_is_over_episodes() -> None:
+    """The 95 % interval comes from each episode's mean gain: a model exact on one episode
+    and copying the last frame on two others gets an interval around their mean, wide."""
+    from cosmos_policy.models.config import WAMConfig
+    from cosmos_policy.sim.eval_dynamics import ExpertEpisode, _psnr, forward_eval
+
+    rng = np.random.default_rng(2)
+    n = 8
+    eps = [ExpertEpisode(seed, {"front": rng.integers(0, 256, (n + 1, 8, 8, 3), dtype=np.uint8)},
+                         np.zeros((n + 1, 8), np.float32), np.zeros((n, 10), np.float32), "x")
+           for seed in range(3)]
+
+    class ExactOnFirst:
+        config = WAMConfig(chunk=4, horizon=4)
+        episode = 0
+
+        def forward_dynamics(self, obs: object, actions: np.ndarray) -> dict[str, np.ndarray]:
+            t = int(obs.timestamp)  # type: ignore[attr-defined]
+            if t == 0:
+                self.episode += 1
+            frames = eps[self.episode - 1].frames["front"]
+            return {"front": (frames[t + 4] if self.episode == 1 else frames[t])[None]}
+
+    out = forward_eval(ExactOnFirst(), eps, stride=2)
+    first = np.mean([100.0 - _psnr(eps[0].frames["front"][t], eps[0].frames["front"][t + 4])
+                     for t in range(0, 5, 2)])
+    gains = np.array([first, 0.0, 0.0])
+    half = 1.96 * gains.std(ddof=1) / np.sqrt(3)
+    assert out["gain_ci95_db"] == pytest.approx([gains.mean() - half, gains.mean() + half],
+                                                abs=2e-3)
+    assert "composed_gain_ci95_db" not in out  # no autoencoder, nothing composed

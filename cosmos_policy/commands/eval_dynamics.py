@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     path = out / f"{args.mode}_dynamics.json"
     path.write_text(json.dumps(result, indent=2))
     keys = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db",
-            "composed_psnr_db", "mean_r2",
+            "composed_psnr_db", "gain_ci95_db", "mean_r2",
             "mean_nmae", "windows")
     print(", ".join(f"{k} {result[k]}" for k in keys if k in result) + f"; {path}")
     return 0

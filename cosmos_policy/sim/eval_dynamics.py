@@ -83,8 +83,10 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     chunk, horizon = int(cfg.chunk), int(cfg.horizon)
     reconstruct = getattr(model, "reconstruct", None)
     scores: dict[str, dict[str, list[float]]] = {}
+    per_episode: dict[str, list[float]] = {"gain": [], "comp": []}  # each episode's mean gain
     movie = []
     for ep in tqdm(episodes, desc="forward dynamics", leave=False):
+        mine: dict[str, list[float]] = {"pred": [], "base": [], "comp": []}
         for t in _windows(len(ep.actions), max(chunk, horizon), stride):
             now = {c: f[t] for c, f in ep.frames.items()}
             obs = Observation(now, ep.states[t], ep.prompt, float(t))
@@ -93,8 +95,10 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
             composed = {}
             for c in ep.frames:
                 s = scores.setdefault(c, {"pred": [], "base": [], "recon": [], "comp": []})
-                s["pred"].append(_psnr(pred[c][0], truth[c]))
-                s["base"].append(_psnr(now[c], truth[c]))
+                for k, v in (("pred", _psnr(pred[c][0], truth[c])),
+                             ("base", _psnr(now[c], truth[c]))):
+                    s[k].append(v)
+                    mine[k].append(v)
             if reconstruct is not None:
                 recon, now_decoded = reconstruct(truth), reconstruct(now)
                 for c in ep.frames:
@@ -102,8 +106,12 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                                               static_threshold)
                     scores[c]["recon"].append(_psnr(recon[c][0], truth[c]))
                     scores[c]["comp"].append(_psnr(composed[c], truth[c]))
+                    mine["comp"].append(scores[c]["comp"][-1])
             if video is not None and len(movie) < 200:
                 movie.append(_video_frame(ep.frames, pred, composed, truth))
+        for key, k in (("gain", "pred"), ("comp", "comp")):
+            if mine[k]:
+                per_episode[key].append(float(np.mean(mine[k]) - np.mean(mine["base"])))
 
     def summary(s: dict[str, list[float]]) -> dict[str, Any]:
         if not s["pred"]:
@@ -125,6 +133,9 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     out: dict[str, Any] = {"mode": "forward", "horizon": horizon, "windows": len(every["pred"]),
                            **summary(every),
                            "per_camera": {c: summary(s) for c, s in scores.items()}}
+    for key, name in (("gain", "gain_ci95_db"), ("comp", "composed_gain_ci95_db")):
+        if len(per_episode[key]) >= 2:
+            out[name] = _ci95(per_episode[key])
     if reconstruct is not None:
         out["static_threshold"] = static_threshold
     if video is not None and movie:
@@ -134,6 +145,14 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
         movie = [np.repeat(np.repeat(m, scale, axis=0), scale, axis=1) for m in movie]
         out["video"] = str(write_video(video, movie, fps))
     return out
+
+
+def _ci95(values: list[float]) -> list[float]:
+    """95 % interval of the mean of per-episode figures (normal approximation; episodes are
+    the independent units, the windows inside one are not)."""
+    x = np.asarray(values, np.float64)
+    half = 1.96 * float(x.std(ddof=1)) / math.sqrt(len(x))
+    return [round(float(x.mean()) - half, 3), round(float(x.mean()) + half, 3)]
 
 
 def _video_frame(cameras: dict[str, np.ndarray], pred: dict[str, np.ndarray],
