@@ -83,7 +83,8 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     chunk, horizon = int(cfg.chunk), int(cfg.horizon)
     reconstruct = getattr(model, "reconstruct", None)
     scores: dict[str, dict[str, list[float]]] = {}
-    per_episode: dict[str, list[float]] = {"gain": [], "comp": []}  # each episode's mean gain
+    # per episode: summed gain over its windows and cameras (prediction, composed), and count
+    per_episode: dict[str, list[float]] = {"gain": [], "comp": [], "n": []}
     movie = []
     for ep in tqdm(episodes, desc="forward dynamics", leave=False):
         mine: dict[str, list[float]] = {"pred": [], "base": [], "comp": []}
@@ -109,9 +110,11 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                     mine["comp"].append(scores[c]["comp"][-1])
             if video is not None and len(movie) < 200:
                 movie.append(_video_frame(ep.frames, pred, composed, truth))
-        for key, k in (("gain", "pred"), ("comp", "comp")):
-            if mine[k]:
-                per_episode[key].append(float(np.mean(mine[k]) - np.mean(mine["base"])))
+        if mine["pred"]:
+            per_episode["n"].append(len(mine["pred"]))
+            per_episode["gain"].append(float(np.sum(mine["pred"]) - np.sum(mine["base"])))
+            if mine["comp"]:
+                per_episode["comp"].append(float(np.sum(mine["comp"]) - np.sum(mine["base"])))
 
     def summary(s: dict[str, list[float]]) -> dict[str, Any]:
         if not s["pred"]:
@@ -135,7 +138,7 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                            "per_camera": {c: summary(s) for c, s in scores.items()}}
     for key, name in (("gain", "gain_ci95_db"), ("comp", "composed_gain_ci95_db")):
         if len(per_episode[key]) >= 2:
-            out[name] = _ci95(per_episode[key])
+            out[name] = _ci95(per_episode[key], per_episode["n"])
     if reconstruct is not None:
         out["static_threshold"] = static_threshold
     if video is not None and movie:
@@ -147,12 +150,15 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     return out
 
 
-def _ci95(values: list[float]) -> list[float]:
-    """95 % interval of the mean of per-episode figures (normal approximation; episodes are
-    the independent units, the windows inside one are not)."""
-    x = np.asarray(values, np.float64)
-    half = 1.96 * float(x.std(ddof=1)) / math.sqrt(len(x))
-    return [round(float(x.mean()) - half, 3), round(float(x.mean()) + half, 3)]
+def _ci95(sums: list[float], counts: list[float], resamples: int = 2000) -> list[float]:
+    """95 % interval of a mean over windows, from a bootstrap over episodes: the episodes are
+    the independent units, the windows inside one are not. ``sums``: each episode's summed
+    figure; ``counts``: its windows. Seeded, so a report is reproducible."""
+    x, n = np.asarray(sums, np.float64), np.asarray(counts, np.float64)
+    pick = np.random.default_rng(0).integers(0, len(x), (resamples, len(x)))
+    means = x[pick].sum(axis=1) / n[pick].sum(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return [round(float(lo), 3), round(float(hi), 3)]
 
 
 def _video_frame(cameras: dict[str, np.ndarray], pred: dict[str, np.ndarray],
