@@ -118,7 +118,9 @@ def main() -> None:
     p.add_argument("--tasks", default="reach,push,pick_place")
     p.add_argument("--embodiments", default="franka,ur5e")
     p.add_argument("--styles", default="canonical,paraphrase")
-    p.add_argument("--dynamics-episodes", type=int, default=5)
+    p.add_argument("--dynamics-episodes", type=int, default=30,
+                   help="expert episodes per dynamics cell (default 30: over 4 episodes the "
+                   "shipped model's UR5e push gain read +0.48 dB, over 30 +1.87 dB)")
     p.add_argument("--noise-scales", default="1",
                    help="sampler noise scales of the dynamics runs, e.g. 1,0 (eval-dynamics "
                    "--noise-scale)")
