@@ -307,10 +307,12 @@ def test_keep_static_keeps_observed_pixels_only_where_nothing_is_predicted_to_ch
     assert out[1, 1].tolist() == [100, 100, 100]
     assert out[0, 1].tolist() == [100, 100, 100]
     assert np.array_equal(keep_static(observed, predicted, decoded, threshold=0), predicted)
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(ValueError, match="expected uint8 frames"):
         keep_static(observed, predicted.astype(np.float32), decoded)
-    with pytest.raises(ValueError, match="one shape"):
+    with pytest.raises(ValueError, match="expected frames of one shape"):
         keep_static(observed, predicted[:1], decoded)
+    with pytest.raises(ValueError, match="threshold must be >= 0"):
+        keep_static(observed, predicted, decoded, threshold=-1)
 
 
 def test_forward_eval_composed_prediction_recovers_what_the_autoencoder_blurs() -> None:
@@ -382,3 +384,15 @@ def test_forward_eval_interval_is_over_episodes() -> None:
     assert out["gain_over_baseline_db"] == pytest.approx(first / 3, abs=2e-3)
     assert out["gain_ci95_db"] == pytest.approx([0.0, first], abs=2e-3)
     assert "composed_gain_ci95_db" not in out  # no autoencoder, nothing composed
+
+
+def test_interval_weights_episodes_by_their_windows() -> None:
+    """One long episode with no gain and four one-window episodes gaining 10 dB: the pooled
+    gain is about 0.04 dB and its interval starts near 0, where an interval of per-episode
+    means would start at several dB (resamples holding the long episode twice or more)."""
+    from cosmos_policy.sim.eval_dynamics import _ci95
+
+    lo, hi = _ci95([(0.0, 1000)] + [(10.0, 1)] * 4)
+    assert 0.0 <= lo < 0.1
+    assert hi == pytest.approx(10.0)
+    assert _ci95([(3.0, 1)] * 5) == [3.0, 3.0]

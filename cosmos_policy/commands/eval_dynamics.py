@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "prediction; 0: the deterministic path, near the average outcome)")
     parser.add_argument("--static-threshold", type=int, default=None, metavar="N",
                         help="forward: also score the prediction with the observed pixels kept "
-                        "where it changes them by less than N levels (default 16; 0: off)")
+                        "where it changes them by less than N levels (default 16; 0: the "
+                        "composed score equals the plain one)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder (default outputs/eval/<task>-<embodiment>-dynamics)")
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     path = out / f"{args.mode}_dynamics.json"
     path.write_text(json.dumps(result, indent=2))
     keys = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db",
-            "composed_psnr_db", "gain_ci95_db", "mean_r2",
+            "composed_psnr_db", "gain_ci95_db", "composed_gain_ci95_db", "mean_r2",
             "mean_nmae", "windows")
     print(", ".join(f"{k} {result[k]}" for k in keys if k in result) + f"; {path}")
     return 0

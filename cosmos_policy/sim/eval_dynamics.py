@@ -83,8 +83,8 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     chunk, horizon = int(cfg.chunk), int(cfg.horizon)
     reconstruct = getattr(model, "reconstruct", None)
     scores: dict[str, dict[str, list[float]]] = {}
-    # per episode: summed gain over its windows and cameras (prediction, composed), and count
-    per_episode: dict[str, list[float]] = {"gain": [], "comp": [], "n": []}
+    # per episode: (gain summed over its windows and cameras, their number), plain / composed
+    per_episode: dict[str, list[tuple[float, int]]] = {"gain": [], "comp": []}
     movie = []
     for ep in tqdm(episodes, desc="forward dynamics", leave=False):
         mine: dict[str, list[float]] = {"pred": [], "base": [], "comp": []}
@@ -110,11 +110,10 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                     mine["comp"].append(scores[c]["comp"][-1])
             if video is not None and len(movie) < 200:
                 movie.append(_video_frame(ep.frames, pred, composed, truth))
-        if mine["pred"]:
-            per_episode["n"].append(len(mine["pred"]))
-            per_episode["gain"].append(float(np.sum(mine["pred"]) - np.sum(mine["base"])))
-            if mine["comp"]:
-                per_episode["comp"].append(float(np.sum(mine["comp"]) - np.sum(mine["base"])))
+        base = float(np.sum(mine["base"]))
+        for key, k in (("gain", "pred"), ("comp", "comp")):
+            if mine[k]:
+                per_episode[key].append((float(np.sum(mine[k])) - base, len(mine[k])))
 
     def summary(s: dict[str, list[float]]) -> dict[str, Any]:
         if not s["pred"]:
@@ -138,7 +137,7 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                            "per_camera": {c: summary(s) for c, s in scores.items()}}
     for key, name in (("gain", "gain_ci95_db"), ("comp", "composed_gain_ci95_db")):
         if len(per_episode[key]) >= 2:
-            out[name] = _ci95(per_episode[key], per_episode["n"])
+            out[name] = _ci95(per_episode[key])
     if reconstruct is not None:
         out["static_threshold"] = static_threshold
     if video is not None and movie:
@@ -150,11 +149,13 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     return out
 
 
-def _ci95(sums: list[float], counts: list[float], resamples: int = 2000) -> list[float]:
+def _ci95(episodes: list[tuple[float, int]], resamples: int = 2000) -> list[float]:
     """95 % interval of a mean over windows, from a bootstrap over episodes: the episodes are
-    the independent units, the windows inside one are not. ``sums``: each episode's summed
-    figure; ``counts``: its windows. Seeded, so a report is reproducible."""
-    x, n = np.asarray(sums, np.float64), np.asarray(counts, np.float64)
+    the independent units, the windows inside one are not. ``episodes``: each one's figure
+    summed over its windows and cameras, and their number. Seeded, so a report is
+    reproducible; coarse with few episodes (at least 2)."""
+    x = np.asarray([e[0] for e in episodes], np.float64)
+    n = np.asarray([e[1] for e in episodes], np.float64)
     pick = np.random.default_rng(0).integers(0, len(x), (resamples, len(x)))
     means = x[pick].sum(axis=1) / n[pick].sum(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
