@@ -88,6 +88,7 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     movie = []
     for ep in tqdm(episodes, desc="forward dynamics", leave=False):
         mine: dict[str, list[float]] = {"pred": [], "base": [], "comp": []}
+        decoded: dict[int, dict[str, np.ndarray]] = {}  # frame index -> through the autoencoder
         for t in _windows(len(ep.actions), max(chunk, horizon), stride):
             now = {c: f[t] for c, f in ep.frames.items()}
             obs = Observation(now, ep.states[t], ep.prompt, float(t))
@@ -101,7 +102,10 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                     s[k].append(v)
                     mine[k].append(v)
             if reconstruct is not None:
-                recon, now_decoded = reconstruct(truth), reconstruct(now)
+                for i in (t, t + horizon):  # window t's future is a later window's present
+                    if i not in decoded:
+                        decoded[i] = reconstruct({c: f[i] for c, f in ep.frames.items()})
+                recon, now_decoded = decoded[t + horizon], decoded[t]
                 for c in ep.frames:
                     composed[c] = keep_static(now[c], pred[c][0], now_decoded[c][0],
                                               static_threshold)
