@@ -168,17 +168,16 @@ def _ci95(episodes: list[tuple[float, int]], resamples: int = 2000) -> list[floa
 
 def _video_frame(cameras: dict[str, np.ndarray], pred: dict[str, np.ndarray],
                  composed: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> np.ndarray:
-    """Prediction | composed prediction (when there is one) | simulator, cameras stacked
-    along the width of each panel."""
-    panels = [np.concatenate([pred[c][0] for c in cameras], axis=1)]
+    """Prediction | composed prediction (when there is one) | simulator, cameras side by side
+    in each panel (:func:`~cosmos_policy.sim.env.side_by_side`, as the eval videos)."""
+    from cosmos_policy.sim.env import side_by_side
+
+    panels = [side_by_side([pred[c][0] for c in cameras])]
     if composed:
-        panels.append(np.concatenate([composed[c] for c in cameras], axis=1))
-    panels.append(np.concatenate([truth[c] for c in cameras], axis=1))
+        panels.append(side_by_side([composed[c] for c in cameras]))
+    panels.append(side_by_side([truth[c] for c in cameras]))
     gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
-    row = [panels[0]]
-    for p in panels[1:]:
-        row += [gap, p]
-    return np.concatenate(row, axis=1)
+    return side_by_side([x for panel in panels for x in (gap, panel)][1:])
 
 
 def inverse_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4) -> dict[str, Any]:
