@@ -61,8 +61,9 @@ def main() -> int:
     domain = random.SystemRandom().randint(100, 230)
 
     from cosmos_policy.embodiment import load_embodiment
+    from cosmos_policy.policy.registry import load_model
+    from cosmos_policy.policy.stand_ins import warm_up
     from cosmos_policy.serve.dds_server import DdsPolicyServer
-    from cosmos_policy.serve.models import load_model, warm_up
     from cosmos_policy.serve.node_core import NodeConfig, default_projector
     from cosmos_policy.transport import msgs, naming
     from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp
@@ -72,7 +73,7 @@ def main() -> int:
 
     emb = load_embodiment(args.embodiment)
     proj = default_projector(emb)
-    inner = load_model(args.model, emb, proj)
+    inner = load_model(args.model, emb, projector=proj)
     warm_up(inner, emb, "reach the red cube")  # as ``cosmos-policy serve`` does
     model = SourceTracking(inner)
     server = DdsPolicyServer(emb, model, TransportConfig(domain_id=domain),

@@ -27,8 +27,7 @@ from cosmos_policy.label.pipeline import label  # noqa: E402
 from cosmos_policy.models.cosmos3 import Cosmos3WAM  # noqa: E402
 from cosmos_policy.models.cosmos3_testing import tiny_checkpoint  # noqa: E402
 from cosmos_policy.models.cosmos3_use import Cosmos3Options, is_cosmos3  # noqa: E402
-from cosmos_policy.serve.models import load_model  # noqa: E402
-from cosmos_policy.sim.eval_models import load_eval_model  # noqa: E402
+from cosmos_policy.policy.registry import load_model  # noqa: E402
 
 TINY = Cosmos3Options(dtype="float32", device="cpu", chunk_size=4, resolution_tier=256, steps=2)
 CLI_TINY = ["--cosmos3-dtype", "float32", "--cosmos3-device", "cpu", "--cosmos3-chunk", "4",
@@ -55,7 +54,7 @@ def test_serve_and_eval_load_a_cosmos3_folder_with_the_embodiment_domain(checkpo
     assert isinstance(served, Cosmos3WAM)
     assert served.domain == "robomind-franka"
     assert served.chunk_size == 4
-    evaluated = load_eval_model(str(checkpoint), "onnxruntime", "franka", cosmos3=TINY)
+    evaluated = load_model(str(checkpoint), "franka", backend="auto", cosmos3=TINY)
     assert isinstance(evaluated, Cosmos3WAM)
     assert evaluated.steps == 2
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.policy.stand_ins import RandomWalkModel
 from cosmos_policy.runtime import LockstepInference, ManualClock
-from cosmos_policy.serve.models import RandomWalkModel
 from cosmos_policy.serve.node_core import (
     DIAG_ERROR,
     DIAG_OK,
@@ -194,7 +194,7 @@ def test_warm_up_pays_the_first_call_at_start_and_resets() -> None:
     import time as _time
 
     from cosmos_policy.embodiment import load_embodiment
-    from cosmos_policy.serve.models import warm_up
+    from cosmos_policy.policy.stand_ins import warm_up
     from cosmos_policy.spec import ActionChunk
 
     class LazyModel:  # its first call loads something slow, as the prompt encoder does

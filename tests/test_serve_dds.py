@@ -21,8 +21,8 @@ import pytest
 pytest.importorskip("cyclonedds")
 
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
+from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
 from cosmos_policy.serve.dds_server import DdsPolicyServer  # noqa: E402
-from cosmos_policy.serve.models import RandomWalkModel  # noqa: E402
 from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
 from cosmos_policy.transport import msgs, naming  # noqa: E402
 from cosmos_policy.transport.convert import (  # noqa: E402

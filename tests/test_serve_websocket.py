@@ -11,7 +11,7 @@ import pytest
 from websockets.sync.client import connect
 
 from cosmos_policy.embodiment import load_embodiment
-from cosmos_policy.serve.models import RandomWalkModel
+from cosmos_policy.policy.stand_ins import RandomWalkModel
 from cosmos_policy.serve.node_core import default_projector
 from cosmos_policy.serve.websocket_server import PROTOCOL, PolicyWebSocketServer
 from cosmos_policy.serve.wire_msgpack import DecodeError, packb, unpackb

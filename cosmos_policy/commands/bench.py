@@ -6,25 +6,34 @@ import argparse
 import json
 from pathlib import Path
 
+from cosmos_policy.commands import options
+from cosmos_policy.errors import UserError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None,
-                        help="model bundle (default: the shipped model, else a fresh one)")
-    parser.add_argument("--embodiment", default=None, help="embodiment domain of the model")
+    options.add_model(parser, help="a model bundle folder (default: the shipped model, else a "
+                      "freshly initialised one)")
+    options.add_embodiment(parser)
     parser.add_argument("--iters", type=int, default=100, help="policy calls per backend")
     parser.add_argument("--warmup", type=int, default=10, help="untimed calls first")
-    parser.add_argument("--steps", type=int, default=10, help="denoising steps")
-    parser.add_argument("--json", type=Path, default=Path("outputs/bench_inference.json"),
-                        help="where to write the results")
+    options.add_steps(parser)
+    options.add_out(parser, "where to write the results (JSON)",
+                    default=Path("outputs/bench_inference.json"), old=("--json",))
 
 
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.engine.bench import format_table, run_benchmark
 
+    if args.model != "default":  # checked before any work; default falls back to a fresh model
+        options.resolve_model(args, kinds=("bundle",))
+    out = args.out
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; pass a JSON file path")
+    options.check_out_folder(out.parent)
     result = run_benchmark(args.model, args.embodiment, iters=args.iters, warmup=args.warmup,
                            steps=args.steps)
     print(format_table(result))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"results written to {args.json}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"results written to {out}")
     return 0

@@ -11,16 +11,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cosmos_policy.commands import options
+from cosmos_policy.errors import UserError
+
 # (task, embodiment, seed) of each demo episode
 DEMOS: list[tuple[str, str, int]] = [("reach", "franka", 0), ("push", "franka", 0)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"),
-                        help="folder for the videos (default ./outputs/demo)")
-    parser.add_argument("--image-size", type=int, default=128, help="camera images, pixels")
+    options.add_out(parser, "folder for the report and videos (default ./outputs/demo)",
+                    default=Path("outputs/demo"))
+    options.add_image_size(parser)
     parser.add_argument("--episodes", type=int, default=5,
-                        help="episodes of the shipped model's evaluation")
+                        help="episodes of the shipped model's evaluation (default 5)")
 
 
 def run_demo(task: str, embodiment: str, seed: int, out: Path, image_size: int
@@ -34,18 +37,29 @@ def run_demo(task: str, embodiment: str, seed: int, out: Path, image_size: int
 
 
 def run_model_eval(out: Path, image_size: int, episodes: int) -> int:
-    """Closed-loop evaluation of the shipped model on franka reach; returns the exit code."""
-    from cosmos_policy.cli import main
+    """Closed-loop evaluation of the shipped model on franka reach; returns the exit code.
 
-    return main(["eval", "--task", "reach", "--embodiment", "franka", "--episodes",
-                 str(episodes), "--lockstep", "--image-size", str(image_size), "--videos", "2",
-                 "--out", str(out / "eval-reach-franka")])
+    Runs ``eval``'s own code in this command, so its errors read as ``demo``'s.
+    """
+    from cosmos_policy.commands import eval as eval_command
+
+    parser = argparse.ArgumentParser(prog="cosmos-policy demo")
+    eval_command.add_arguments(parser)
+    args = parser.parse_args(["--task", "reach", "--embodiment", "franka", "--episodes",
+                              str(episodes), "--lockstep", "--image-size", str(image_size),
+                              "--videos", "2", "--out", str(out / "eval-reach-franka")])
+    return eval_command.run(args)
 
 
 def run(args: argparse.Namespace) -> int:
-    from cosmos_policy.models import default_model_path
+    from cosmos_policy.paths import engines_dir
 
-    if (default_model_path() / "model.safetensors").is_file():
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be at least 1, got {args.episodes}")
+    if args.image_size < 8:
+        raise UserError(f"--image-size must be at least 8, got {args.image_size}")
+    options.check_out_folder(args.out)
+    if (engines_dir() / "default" / "model.safetensors").is_file():
         rc = run_model_eval(args.out, args.image_size, args.episodes)
         if rc != 0:
             return rc

@@ -7,49 +7,55 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from cosmos_policy.commands import options
 from cosmos_policy.errors import UserError
+
+BUILD_BACKENDS = ("auto", "onnxruntime", "tensorrt")  # the artifacts a build can make
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="export a model to ONNX (and TensorRT) with a manifest")
-    build.add_argument("--model", default="default",
-                       help="model bundle folder, or 'default' for the shipped model")
-    build.add_argument("--embodiment", default=None,
-                       help="embodiment (a domain of the model); optional for one-domain models")
-    build.add_argument("--backend", choices=("onnxruntime", "tensorrt"), default="onnxruntime")
+    options.add_model(build, help="a model bundle folder, or 'default' for the shipped model")
+    options.add_embodiment(build)
+    options.add_backend(build, default="onnxruntime",
+                        help="what to build for: onnxruntime (default), tensorrt (plans for "
+                        "this GPU) or auto (tensorrt where it runs here)")
     build.add_argument("--precision", choices=("fp32", "fp16", "bf16", "fp8"), default="fp32")
     build.add_argument("--batch", type=int, default=1, help="static batch size")
-    build.add_argument("--steps", type=int, default=10, help="denoising steps")
+    options.add_steps(build)
     build.add_argument("--cameras", default=None,
                        help="comma-separated cameras the caller feeds (checked against the model)")
     build.add_argument("--chunk", type=int, default=None, help="actions per chunk (checked)")
-    build.add_argument("--out", type=Path, default=None,
-                       help="engine folder to write (default: the user engine cache)")
+    options.add_out(build, "engine folder to write (default: the user engine cache)")
     build.add_argument("--no-verify", action="store_true", help="skip the parity check")
     verify = sub.add_parser("verify", help="parity of an engine against its torch model")
     verify.add_argument("engine", type=Path, help="engine folder (holds manifest.json)")
-    verify.add_argument("--backend", default="auto",
-                        help="auto, onnxruntime[-cpu|-cuda|-tensorrt] or tensorrt")
-    verify.add_argument("--model", type=Path, default=None,
-                        help="the source bundle, if it moved since the build")
+    options.add_backend(verify)
+    verify.add_argument("--model", default=None,
+                        help="the source bundle folder, if it moved since the build")
     verify.add_argument("--samples", type=int, default=2, help="random inputs per check")
     verify.add_argument("--no-sim", action="store_true", help="skip simulator observations")
-    verify.add_argument("--json", type=Path, default=None, help="also write the report here")
+    options.add_out(verify, "also write the report here (JSON)", old=("--json",))
     info = sub.add_parser("info", help="describe an engine folder")
     info.add_argument("engine", type=Path, help="engine folder (holds manifest.json)")
 
 
 def _build(args: argparse.Namespace) -> int:
+    from cosmos_policy.engine.backends import tensorrt_available
     from cosmos_policy.engine.cache import get_engine
-    from cosmos_policy.engine.default import only_domain, resolve_model
     from cosmos_policy.engine.export import export_engine
     from cosmos_policy.engine.manifest import EngineRequest, write_manifest
     from cosmos_policy.engine.verify import verify_engine
+    from cosmos_policy.policy.registry import find_model, refuse_backend
 
-    bundle = resolve_model(args.model)
+    bundle = find_model(args.model, kinds=("bundle",)).path
+    if args.backend not in BUILD_BACKENDS:
+        refuse_backend(args.backend, "engine build", BUILD_BACKENDS)
+    if args.backend == "auto":
+        args.backend = "tensorrt" if tensorrt_available() else "onnxruntime"
     cameras = tuple(c for c in args.cameras.split(",") if c) if args.cameras else None
-    request = EngineRequest(args.embodiment or only_domain(bundle), batch=args.batch,
+    request = EngineRequest(options.embodiment(args), batch=args.batch,
                             precision=args.precision, backend=args.backend, cameras=cameras,
                             chunk=args.chunk)
     if args.out is None:
@@ -70,17 +76,20 @@ def _build(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from cosmos_policy.engine.verify import verify_engine
+    from cosmos_policy.policy.registry import check_backend, find_model
 
     if args.samples < 1:
         raise UserError(f"--samples must be >= 1, got {args.samples}")
-    report = verify_engine(args.engine, backend=args.backend, bundle=args.model,
+    check_backend(args.backend, "engine")
+    bundle = None if args.model is None else find_model(args.model, kinds=("bundle",)).path
+    report = verify_engine(args.engine, backend=args.backend, bundle=bundle,
                            samples=args.samples, sim=not args.no_sim)
     print(report.table())
     print(f"{'PASSED' if report.passed else 'FAILED'}: {report.backend} {report.precision}")
-    if args.json is not None:
+    if args.out is not None:
         rows = [{"check": c.name, "max_abs": c.max_abs, "rel_err": c.rel_err,
                  "tolerance": c.tolerance, "ok": c.ok} for c in report.checks]
-        args.json.write_text(json.dumps({**report.summary(), "rows": rows}, indent=2) + "\n")
+        args.out.write_text(json.dumps({**report.summary(), "rows": rows}, indent=2) + "\n")
     return 0 if report.passed else 1
 
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from cosmos_policy.commands import options
 from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="reach, push or pick_place")
-    parser.add_argument("--embodiment", default="franka", help="an embodiment name")
+    options.add_embodiment(parser)
     parser.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
-    parser.add_argument("--model", default="default",
-                        help="default (engines/default), a bundle folder, a Cosmos 3 "
-                             "checkpoint folder, or oracle (the scripted expert as a model: "
-                             "checks the loop itself)")
-    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch"))
+    options.add_model(parser, help=options.MODEL_HELP + "; oracle, the scripted expert as a "
+                      "model, checks the loop itself")
+    options.add_backend(parser)
     parser.add_argument("--lockstep", action="store_true",
                         help="inline inference charged a fixed latency: reproducible")
     parser.add_argument("--latency-ms", type=float, default=50.0,
@@ -29,19 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first seed (default 0; training uses 1000 and up)")
     parser.add_argument("--prompt-style", default="canonical",
                         choices=("canonical", "paraphrase"))
-    parser.add_argument("--image-size", type=int, default=128,
-                        help="rendered frames, pixels (default 128, as the demonstrations)")
+    options.add_image_size(parser)
     parser.add_argument("--max-steps", type=int, default=None,
                         help="policy steps per episode (default: the task's limit)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="report folder (default outputs/eval/<task>-<embodiment>)")
+    options.add_out(parser, "report folder (default outputs/eval/<task>-<embodiment>)")
     parser.add_argument("--videos", type=int, default=3, help="episodes recorded as mp4")
     parser.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
                         help="scale of the sampler's initial noise, 0 to 1 (default 1: sampled "
                         "action chunks; 0: the deterministic path)")
-    parser.add_argument("--flow-steps", type=int, default=10, metavar="N",
-                        help="Euler steps of the sampler per action chunk (default 10); more "
-                        "cost latency, fewer cost precision")
+    options.add_steps(parser, old=("--flow-steps",))
     cosmos3_arguments(parser)
 
 
@@ -56,23 +50,25 @@ def run(args: argparse.Namespace) -> int:
     from cosmos_policy.sim.tasks import make_task
 
     make_task(args.task)
-    emb = load_embodiment(args.embodiment)
+    options.resolve_model(args)
+    emb = load_embodiment(options.embodiment(args))
     if args.episodes < 1:
         raise UserError("--episodes must be at least 1")
     if args.latency_ms < 0 or args.videos < 0 or args.image_size < 8:
         raise UserError("--latency-ms and --videos must be >= 0, --image-size >= 8")
     check_noise_scale(args.noise_scale, "--noise-scale")
-    if not 1 <= args.flow_steps <= 1000:
-        raise UserError(f"--flow-steps must be between 1 and 1000, got {args.flow_steps}")
+    if not 1 <= args.steps <= 1000:
+        raise UserError(f"{options.spelled(args, 'steps', '--steps')} must be between 1 and "
+                        f"1000, got {args.steps}")
     config = EvalConfig(task=args.task, embodiment=emb.name, episodes=args.episodes,
                         seed=args.seed, model=str(args.model), backend=args.backend,
                         lockstep=args.lockstep, lockstep_latency_s=args.latency_ms / 1e3,
                         blending=args.blending, image_size=args.image_size,
                         prompt_style=args.prompt_style, max_steps=args.max_steps,
                         videos=args.videos, cosmos3=options_from_args(args),
-                        noise_scale=args.noise_scale, flow_steps=args.flow_steps)
+                        noise_scale=args.noise_scale, flow_steps=args.steps)
     check_seeds(config)
-    out = out_dir(config, args.out)
+    out = options.check_out_folder(out_dir(config, args.out))  # now, not after the episodes
     runs = run_episodes(config, workers=args.workers, ray_address=args.ray)
     report = build_report(config_dict(config), runs, emb,
                           {"mode": "lockstep" if args.lockstep else "async",

@@ -6,19 +6,20 @@ import argparse
 import json
 from pathlib import Path
 
+from cosmos_policy.commands import options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", required=True, choices=("forward", "inverse"))
     parser.add_argument("--task", required=True, help="reach, push or pick_place")
-    parser.add_argument("--embodiment", default="franka", help="an embodiment name")
+    options.add_embodiment(parser)
     parser.add_argument("--episodes", type=int, default=5, help="expert episodes (default 5)")
-    parser.add_argument("--model", default="default", help="default or a bundle folder")
-    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch"))
+    options.add_model(parser)
+    options.add_backend(parser)
     parser.add_argument("--seed", type=int, default=0,
                         help="first seed (default 0; training uses 1000 and up)")
     parser.add_argument("--stride", type=int, default=4, help="policy steps between windows")
-    parser.add_argument("--image-size", type=int, default=128,
-                        help="rendered frames, pixels (default 128, as the demonstrations)")
+    options.add_image_size(parser)
     parser.add_argument("--max-steps", type=int, default=None, help="expert steps per episode")
     parser.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
                         help="scale of the sampler's initial noise, 0 to 1 (default 1: a sampled "
@@ -27,8 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forward: also score the prediction with the observed pixels kept "
                         "where it changes them by less than N levels (default 16; 0: the "
                         "composed score equals the plain one)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder (default outputs/eval/<task>-<embodiment>-dynamics)")
+    options.add_out(parser, "folder (default outputs/eval/<task>-<embodiment>-dynamics)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from cosmos_policy.errors import UserError
     from cosmos_policy.models.autoencoder import STATIC_THRESHOLD
     from cosmos_policy.models.flow import check_noise_scale
+    from cosmos_policy.policy.registry import load_model
     from cosmos_policy.sim.env import make_env
     from cosmos_policy.sim.eval_dynamics import expert_episode, forward_eval, inverse_eval
-    from cosmos_policy.sim.eval_models import load_eval_model
     from cosmos_policy.sim.evaluate import TRAINING_SEED_START
 
     if args.model == "oracle":
@@ -50,9 +50,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--static-threshold {threshold}: expected 0 to 255 (uint8 levels)")
     if args.seed < 0 or args.seed + args.episodes > TRAINING_SEED_START:
         raise UserError(f"seeds must stay below {TRAINING_SEED_START} (training seeds)")
-    emb = load_embodiment(args.embodiment)
+    options.resolve_model(args)
+    emb = load_embodiment(options.embodiment(args))
     check_noise_scale(args.noise_scale, "--noise-scale")
-    model = load_eval_model(args.model, args.backend, emb.name, noise_scale=args.noise_scale)
+    out = options.check_out_folder(
+        args.out or Path("outputs/eval") / f"{args.task}-{emb.name}-dynamics")
+    model = load_model(args.model, emb, backend=args.backend, noise_scale=args.noise_scale)
     env = make_env(args.task, emb, image_size=args.image_size,
                    action_mode="joint" if emb.action_type == "joint" else "ee_pose")
     try:
@@ -60,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
                     for s in range(args.seed, args.seed + args.episodes)]
     finally:
         env.close()
-    out = args.out or Path("outputs/eval") / f"{args.task}-{emb.name}-dynamics"
     out.mkdir(parents=True, exist_ok=True)
     if args.mode == "forward":
         result = forward_eval(model, episodes, args.stride, video=out / "forward.mp4",

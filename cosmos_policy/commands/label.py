@@ -1,4 +1,4 @@
-"""``cosmos-policy label IN OUT``: infer the actions of unlabelled demonstrations.
+"""``cosmos-policy label IN --out OUT``: infer the actions of unlabelled demonstrations.
 
 Resumable (rerun the same command after an interruption), never writes IN, skips and
 reports unreadable episodes. See docs/LABELLING.md.
@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from cosmos_policy.commands import options
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
 from cosmos_policy.models.cosmos3_use import options_from_args
@@ -18,18 +19,21 @@ from cosmos_policy.models.cosmos3_use import options_from_args
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="videos, image folders, a LeRobot v3 dataset, "
                         "a rosbag2/MCAP recording or a robomimic HDF5 file")
-    parser.add_argument("out", type=Path, help="LeRobot v3 dataset folder to create")
-    parser.add_argument("--embodiment", required=True, help="the model domain to label for")
-    parser.add_argument("--model", default="default",
-                        help="'default' (engines/default), a model bundle folder or a Cosmos 3 "
-                             "checkpoint folder")
+    parser.add_argument("out_pos", nargs="?", type=Path, default=None, metavar="OUT",
+                        help=argparse.SUPPRESS)  # the old positional spelling of --out
+    options.add_out(parser, "LeRobot v3 dataset folder to create")
+    options.add_embodiment(parser)
+    options.add_model(parser, help="default (engines/default), a model bundle folder or a "
+                      "Cosmos 3 checkpoint folder")
+    options.add_backend(parser, help="auto or torch (labelling runs the model's batched torch "
+                        "calls)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (or actors)")
     parser.add_argument("--ray", metavar="ADDRESS", default=None,
                         help="run on Ray: 'local' starts one, 'auto' or host:port joins one")
     parser.add_argument("--samples", type=int, default=4,
                         help="denoising samples per window (their spread is the confidence)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=10, help="Euler steps per sample")
+    options.add_steps(parser)
     parser.add_argument("--camera", action="append", default=[], metavar="MODEL=SOURCE",
                         help="map a model camera to a source camera (repeatable)")
     parser.add_argument("--no-cycle", action="store_true", help="skip the cycle check")
@@ -56,7 +60,9 @@ def _camera_map(pairs: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.label.pipeline import label
 
-    summary = label(args.input, args.out, args.embodiment,
+    out = options.one_out(args)
+    options.resolve_model(args, kinds=("bundle", "cosmos3"), runs_on=("torch",))
+    summary = label(args.input, out, options.embodiment(args),
                     model=None if args.model == "default" else args.model,
                     workers=args.workers, ray_address=args.ray, samples=args.samples,
                     seed=args.seed, steps=args.steps, cycle=not args.no_cycle,
@@ -75,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(summary['labelled'])} labelled ({len(summary['reused_shards'])} from an "
           f"earlier run), {len(summary['skipped'])} skipped, "
           f"{len(summary['cycle_failed'])} failed the cycle check; "
-          f"{summary['frames_per_second']} frames/s; wrote {args.out}")
+          f"{summary['frames_per_second']} frames/s; wrote {out}")
     return 0

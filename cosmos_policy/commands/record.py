@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from cosmos_policy.commands import options
 from cosmos_policy.data.lerobot import POSE9_NAMES, LeRobotWriter, camera_feature, vector_feature
 from cosmos_policy.errors import UserError
 
@@ -37,12 +38,14 @@ class _DriftNoise:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, help="dataset folder to create")
+    parser.add_argument("out_pos", nargs="?", type=Path, default=None, metavar="OUT",
+                        help=argparse.SUPPRESS)  # the old positional spelling of --out
+    options.add_out(parser, "dataset folder to create")
     parser.add_argument("--task", required=True, help="reach, push or pick_place")
-    parser.add_argument("--embodiment", default="franka")
+    options.add_embodiment(parser)
     parser.add_argument("--episodes", type=int, default=10, help="successful episodes to keep")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
-    parser.add_argument("--image-size", type=int, default=128, help="camera side in pixels")
+    options.add_image_size(parser)
     parser.add_argument("--prompt-style", default="canonical",
                         choices=["canonical", "paraphrase", "any"])
     parser.add_argument("--max-attempts", type=int, default=None,
@@ -184,12 +187,13 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
 
 
 def run(args: argparse.Namespace) -> int:
-    result = record(args.out, args.task, args.embodiment, args.episodes, seed=args.seed,
+    out = options.one_out(args)
+    result = record(out, args.task, options.embodiment(args), args.episodes, seed=args.seed,
                     image_size=args.image_size, prompt_style=args.prompt_style,
                     max_attempts=args.max_attempts, overwrite=args.overwrite,
                     action_noise=args.action_noise, hold_steps=args.hold_steps)
     aborted = (f", {result['sim_errors']} of them aborted by the simulator"
                if result["sim_errors"] else "")
-    print(f"wrote {result['kept']} episodes to {args.out} "
+    print(f"wrote {result['kept']} episodes to {out} "
           f"({result['dropped']} unsuccessful episodes dropped{aborted})")
     return 0

@@ -8,14 +8,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cosmos_policy.commands import options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="reach, push or pick_place")
-    parser.add_argument("--embodiment", default="franka", help="an embodiment name or folder")
+    options.add_embodiment(parser)
     parser.add_argument("--episodes", type=int, default=1, help="episodes to run (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     parser.add_argument("--out", required=True, type=Path, help="folder for the mp4 videos")
-    parser.add_argument("--image-size", type=int, default=128, help="camera images, pixels")
+    options.add_image_size(parser)
     parser.add_argument("--prompt-style", default="canonical",
                         help="canonical, paraphrase or any")
     parser.add_argument("--no-video", action="store_true", help="render nothing (fast)")
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UserError("--episodes must be at least 1")
     record = not args.no_video
+    args.embodiment = options.embodiment(args)
     results, videos = [], []
     episodes = expert_episodes(args.task, args.embodiment, args.episodes, args.seed,
                                record=record, image_size=args.image_size,

@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 
+from cosmos_policy.commands import options
 from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
 from cosmos_policy.models.cosmos3_use import options_from_args
 
@@ -15,11 +16,9 @@ from cosmos_policy.models.cosmos3_use import options_from_args
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", choices=("dds", "websocket"), default="dds",
                         help="dds: ROS 2 topics without rclpy; websocket: openpi-style clients")
-    parser.add_argument("--embodiment", required=True, help="an embodiment name or folder")
-    parser.add_argument("--model", default="default",
-                        help="default (the shipped model), random (a stand-in), a bundle or "
-                             "engine folder, or a Cosmos 3 checkpoint folder")
-    parser.add_argument("--backend", default="onnxruntime", help="engine backend")
+    options.add_embodiment(parser)
+    options.add_model(parser)
+    options.add_backend(parser)
     parser.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID (dds)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (websocket)")
     parser.add_argument("--port", type=int, default=8000, help="port (websocket)")
@@ -33,8 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="trajectory",
                         help="JointTrajectory or Float64MultiArray commands (dds)")
     parser.add_argument("--blending", choices=("rtc", "ensemble"), default="rtc")
-    parser.add_argument("--disabled", action="store_true",
-                        help="start holding; motion only after ~/enable true")
+    parser.add_argument("--enabled", action="store_true",
+                        help="command motion from the start (dds); by default the node starts "
+                        "holding, like the ROS 2 node, and moves only after ~/enable true")
+    parser.add_argument("--disabled", action="store_true", help=argparse.SUPPRESS)  # the default
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds (0: until interrupted)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
@@ -44,15 +45,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
-    from cosmos_policy.serve.models import load_model, warm_up
+    from cosmos_policy.policy.registry import load_model
+    from cosmos_policy.policy.stand_ins import warm_up
     from cosmos_policy.serve.node_core import NodeConfig, default_projector
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not 0 <= args.domain_id <= 232:
         raise UserError(f"--domain-id {args.domain_id}: expected 0..232")
-    emb = load_embodiment(args.embodiment)
+    if args.enabled and args.disabled:
+        raise UserError("pass --enabled or --disabled, not both (disabled is the default)")
+    options.resolve_model(args)
+    emb = load_embodiment(options.embodiment(args))
     projector = default_projector(emb)
-    model = load_model(args.model, emb, projector, backend=args.backend, seed=args.seed,
+    model = load_model(args.model, emb, projector=projector, backend=args.backend, seed=args.seed,
                        cosmos3=options_from_args(args))
     took = warm_up(model, emb, args.prompt or "reach the red cube")
     logging.getLogger("cosmos_policy.serve").info("model warmed up in %.2f s", took)
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         from cosmos_policy.transport.dds import TransportConfig
 
         config = NodeConfig(prompt=args.prompt, blending=args.blending,
-                            start_enabled=not args.disabled)
+                            start_enabled=args.enabled)
         tconfig = TransportConfig(domain_id=args.domain_id, controller=args.controller,
                                   command_mode=args.command_interface,
                                   gripper_controller=args.gripper_controller)

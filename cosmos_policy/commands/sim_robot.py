@@ -7,10 +7,12 @@ import json
 import logging
 import signal
 
+from cosmos_policy.commands import options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", choices=("dds",), default="dds", help="only dds")
-    parser.add_argument("--embodiment", default="franka", help="an embodiment name or folder")
+    options.add_embodiment(parser)
     parser.add_argument("--task", default="reach", help="reach, push or pick_place")
     parser.add_argument("--episodes", type=int, default=1, help="episodes (0: forever)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode")
@@ -35,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 0:
         raise UserError("--episodes must be >= 0")
     robot = SimRobot(SimRobotConfig(
-        task=args.task, embodiment=args.embodiment, domain_id=args.domain_id, seed=args.seed,
-        episodes=args.episodes, controller=args.controller,
+        task=args.task, embodiment=options.embodiment(args), domain_id=args.domain_id,
+        seed=args.seed, episodes=args.episodes, controller=args.controller,
         gripper_controller=args.gripper_controller, camera_rate_hz=args.camera_rate,
         joint_state_rate_hz=args.joint_state_rate, max_episode_s=args.max_episode_s))
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cosmos_policy.commands import options
 from cosmos_policy.errors import UserError
 
 
@@ -13,11 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LeRobot v3 dataset folders; robot_type picks each one's domain")
     parser.add_argument("--out", type=Path, required=True,
                         help="model bundle folder to write (with train/ state and metrics)")
-    parser.add_argument("--steps", type=int, default=2000, help="total optimizer steps")
+    parser.add_argument("--train-steps", dest="train_steps", type=int, default=2000,
+                        metavar="N", help="total optimiser steps (default 2000)")
+    options.alias(parser, "--steps", "--train-steps", "train_steps", int)
     parser.add_argument("--batch", type=int, default=32, help="examples per step")
     parser.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
     parser.add_argument("--ae-steps", type=int, default=None,
-                        help="autoencoder steps at the start (default: steps / 5)")
+                        help="autoencoder steps at the start (default: --train-steps / 5)")
     parser.add_argument("--ckpt-every", type=int, default=200, help="steps between checkpoints")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -32,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--early-steps", type=int, default=8)
     parser.add_argument("--until", type=int, default=None, metavar="STEP",
                         help="stop after this step, leaving a resumable checkpoint (the "
-                             "learning-rate schedule still spans --steps)")
+                             "learning-rate schedule still spans --train-steps)")
     parser.add_argument("--object-weight", type=float, default=0.0,
                         help="weight of the auxiliary cube-position loss on datasets that "
                              "record observation.environment_state (0: off)")
@@ -57,8 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
     parser.add_argument("--cameras", default="front,wrist",
                         help="comma-separated camera names, in token order (new models)")
-    parser.add_argument("--image-size", type=int, default=64,
-                        help="side of the square frames the model sees (new models)")
+    parser.add_argument("--model-image-size", dest="model_image_size", type=int, default=64,
+                        metavar="N", help="side of the square frames the model sees (new models; "
+                        "recorded frames are resized to it)")
+    options.alias(parser, "--image-size", "--model-image-size", "model_image_size", int)
     parser.add_argument("--patch", type=int, default=None,
                         help="latent patch side: tokens per camera = (size/8/patch)^2 (new models: "
                         "default 2; with --init: a divisor of the model's, to fine-tune it with "
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.init is None and not args.resume:
         model_config = WAMConfig(d_model=args.d_model, n_layers=args.layers,
                                  cameras=tuple(c for c in args.cameras.split(",") if c),
-                                 image_size=args.image_size,
+                                 image_size=args.model_image_size,
                                  patch=2 if args.patch is None else args.patch)
     try:
         probs = tuple(float(x) for x in args.mode_probs.split(","))
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         variants = training_variants(load_suite(str(args.suite) if args.suite else None))
         if not variants:
             raise UserError("--paraphrase-prob: the suite has no `training` prompt templates")
-    cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
+    cfg = TrainConfig(steps=args.train_steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
                       mode_probs=probs, early_fraction=args.early_fraction,  # type: ignore[arg-type]
                       early_steps=args.early_steps, object_weight=args.object_weight,
                       ckpt_every=args.ckpt_every, seed=args.seed,

@@ -25,9 +25,10 @@ from cosmos_policy.errors import UserError
 def _model_source(model: str | Path | None, workdir: Path) -> tuple[Path, str]:
     """(bundle path, description): the given bundle, the shipped default, or a fresh one."""
     from cosmos_policy.models.checkpoint import default_model_path, save_bundle
+    from cosmos_policy.policy.registry import find_model
 
     if model not in (None, "default"):
-        return Path(model), f"bundle {model}"
+        return find_model(model, kinds=("bundle",)).path, f"bundle {model}"
     try:
         return default_model_path(), "shipped default model (engines/default)"
     except UserError:
@@ -78,20 +79,18 @@ def run_benchmark(model: str | Path | None = None, embodiment: str | None = None
     """Measure and return the results (see the module docstring); nothing is printed."""
     from tqdm import tqdm
 
-    from cosmos_policy.engine.default import only_domain
     from cosmos_policy.engine.export import export_engine
     from cosmos_policy.engine.flops import count_flops
     from cosmos_policy.engine.graphs import random_feeds
     from cosmos_policy.engine.manifest import EngineRequest
-    from cosmos_policy.engine.model import EngineModel
-    from cosmos_policy.models.compact import load_model
+    from cosmos_policy.policy.registry import default_embodiment, load_model
     from cosmos_policy.spec import Observation
 
     if iters < 2 or warmup < 0:
         raise UserError("--iters must be >= 2 and --warmup >= 0")
     with tempfile.TemporaryDirectory(prefix="cosmos-bench-") as tmp:
         bundle, source = _model_source(model, Path(tmp))
-        emb = embodiment or only_domain(bundle)
+        emb = embodiment or default_embodiment(bundle)
         engine = Path(tmp) / "engine"
         manifest = export_engine(bundle, EngineRequest(emb), engine, steps=steps,
                                  progress=progress)
@@ -103,10 +102,11 @@ def run_benchmark(model: str | Path | None = None, embodiment: str | None = None
         from cosmos_policy.engine.backends import OnnxRuntimeBackend
 
         n_cpu = len(os.sched_getaffinity(0))
-        models = {"torch eager": load_model(bundle, emb, steps=steps),
-                  "onnxruntime cpu": EngineModel(engine, "onnxruntime-cpu", steps=steps)}
+        models = {"torch eager": load_model(bundle, emb, backend="torch", steps=steps),
+                  "onnxruntime cpu": load_model(engine, emb, backend="onnxruntime-cpu",
+                                                steps=steps)}
         if n_cpu > 1:  # the default session uses 1 thread at batch 1; show the alternative
-            alt = EngineModel(engine, "onnxruntime-cpu", steps=steps)
+            alt = load_model(engine, emb, backend="onnxruntime-cpu", steps=steps)
             alt.backend = OnnxRuntimeBackend("cpu", threads=n_cpu)
             alt.backend.load(engine, manifest)
             models[f"onnxruntime {n_cpu}thr"] = alt

@@ -46,20 +46,18 @@ class Labeller:
     def __init__(self, settings: Settings) -> None:
         import torch
 
-        from cosmos_policy.models import load_model
+        from cosmos_policy.models.cosmos3_use import Cosmos3Labelling
+        from cosmos_policy.policy.registry import find_model, load_model
 
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.settings = settings
-        from cosmos_policy.models.cosmos3_use import Cosmos3Labelling, is_cosmos3
-        from cosmos_policy.models.cosmos3_use import load as load_cosmos3
-
-        if is_cosmos3(settings.model):
-            self.model = Cosmos3Labelling(load_cosmos3(settings.model, settings.embodiment,
-                                                       settings.cosmos3, seed=settings.seed))
-        else:
-            self.model = load_model(settings.model, settings.embodiment, steps=settings.steps,
-                                    seed=settings.seed)
+        # Labelling drives the model's batched torch calls, so ``auto`` means torch here.
+        model = load_model(settings.model, settings.embodiment, runs_on=("torch",),
+                           steps=settings.steps, seed=settings.seed, cosmos3=settings.cosmos3)
+        if find_model(settings.model).kind == "cosmos3":
+            model = Cosmos3Labelling(model)
+        self.model = model
 
     def run(self, key: str) -> dict[str, Any]:
         s, t0 = self.settings, time.perf_counter()

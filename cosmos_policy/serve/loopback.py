@@ -33,7 +33,7 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
     "server_telemetry": the server's telemetry snapshot at exit (None if it printed none)}``.
     """
     server = subprocess.Popen(_cli("serve", "--transport", "dds", "--embodiment", embodiment,
-                                   "--model", model, "--domain-id", str(domain_id),
+                                   "--enabled", "--model", model, "--domain-id", str(domain_id),
                                    "--duration", str(int(timeout_s))),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []

@@ -1,15 +1,10 @@
-"""The models an evaluation drives: the shipped/trained bundle on a backend, or an oracle.
+"""What the simulator adds to the model seam: the oracle, and wall-time keeping.
 
-``--model default|PATH|oracle``:
-
-* ``default`` / a bundle folder with ``--backend onnxruntime``: the bundle's ONNX Runtime
-  engine (:func:`cosmos_policy.engine.default_engine`, built and parity-checked on first use);
-* with ``--backend torch``: :class:`cosmos_policy.models.CompactWAM` (the eager reference);
-* a Cosmos 3 checkpoint folder: :class:`cosmos_policy.models.cosmos3.Cosmos3WAM` with the
-  ``--cosmos3-*`` options (:mod:`cosmos_policy.models.cosmos3_use`);
-* ``oracle``: :class:`ExpertOracle`, the scripted expert (privileged state) wrapped as a
-  world-action model returning chunks. It proves the closed loop works independently of
-  learning: a runtime that loses it frames, time or commands shows up as oracle failures.
+``--model oracle`` (:mod:`cosmos_policy.policy.registry`) is :class:`ExpertOracle`, the
+scripted expert (privileged state) wrapped as a world-action model returning chunks. It
+proves the closed loop works independently of learning: a runtime that loses it frames,
+time or commands shows up as oracle failures. It reads the live scene, so the registry
+cannot build it; :func:`sim_factories` hands it the env's.
 """
 
 from __future__ import annotations
@@ -19,51 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from cosmos_policy.errors import UserError
 from cosmos_policy.spec import ActionChunk, Observation
 
-BACKENDS = ("onnxruntime", "torch")
 ORACLE = "oracle"
 
 
-def load_eval_model(model: str, backend: str, embodiment: str, *, seed: int = 0,
-                    env: Any = None, chunk: int = 8, cosmos3: Any = None,
-                    noise_scale: float = 1.0, steps: int = 10) -> Any:
-    """A :class:`~cosmos_policy.spec.WorldActionModel` for ``embodiment``.
-
-    model: ``default``, a bundle folder, a Cosmos 3 folder (``cosmos3``: its
-    :class:`~cosmos_policy.models.cosmos3_use.Cosmos3Options`) or ``oracle`` (needs ``env``,
-    the evaluation env).
-    backend: ``onnxruntime`` or ``torch`` (ignored for the oracle). seed: sampler seed.
-    noise_scale: the compact model's initial-noise scale (:func:`cosmos_policy.models.flow.sample`).
-    steps: the compact model's Euler steps per sample.
-    """
-    if model == ORACLE:
-        if env is None:
-            raise ValueError("the oracle needs the evaluation env")
-        return ExpertOracle(env, chunk=chunk)
-    from cosmos_policy.models.cosmos3_use import is_cosmos3
-
-    if is_cosmos3(model):  # a Cosmos 3 checkpoint: the pipeline itself (no engine backend)
-        from cosmos_policy.models.cosmos3_use import load
-
-        return load(model, embodiment, cosmos3, seed=seed)
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend '{backend}'; valid: {', '.join(BACKENDS)}")
-    from cosmos_policy.engine.default import resolve_model
-
-    path = resolve_model(model)  # default: engines/default, UserError naming the fix if absent
-    if not (path / "manifest.json").is_file():
-        raise UserError(f"no model bundle at {path}; pass --model default, a bundle folder "
-                        "or oracle (train one with `cosmos-policy train DATASET --out DIR`)")
-    if backend == "torch":
-        from cosmos_policy.models import load_model
-
-        return load_model(path, embodiment, seed=seed, noise_scale=noise_scale, steps=steps)
-    from cosmos_policy.engine.default import default_engine
-
-    return default_engine(embodiment, model=path, backend="onnxruntime", seed=seed,
-                          noise_scale=noise_scale, steps=steps)
+def sim_factories(env: Any, chunk: int = 8) -> dict[str, Any]:
+    """The ``factories`` of :func:`cosmos_policy.policy.registry.load_model` that need
+    ``env`` (the evaluation env): ``oracle``."""
+    return {ORACLE: lambda _embodiment, _seed: ExpertOracle(env, chunk=chunk)}
 
 
 class ExpertOracle:

@@ -172,21 +172,21 @@ class Evaluator:
     """Builds the env, model and safety pieces once; runs episodes through a fresh runtime."""
 
     def __init__(self, config: EvalConfig) -> None:
+        from cosmos_policy.policy.registry import load_model
+        from cosmos_policy.policy.stand_ins import warm_up
         from cosmos_policy.sim.env import make_env
-        from cosmos_policy.sim.eval_models import TimedModel, load_eval_model
+        from cosmos_policy.sim.eval_models import TimedModel, sim_factories
 
         self.config = cfg = config
         self.env = make_env(cfg.task, cfg.embodiment, image_size=cfg.image_size,
                             prompt_style=cfg.prompt_style,
                             action_mode="joint" if _is_joint(cfg.embodiment) else "ee_pose")
         self.emb = emb = self.env.embodiment
-        self.model = TimedModel(load_eval_model(cfg.model, cfg.backend, emb.name, seed=cfg.seed,
-                                                env=self.env, cosmos3=cfg.cosmos3,
-                                                noise_scale=cfg.noise_scale,
-                                                steps=cfg.flow_steps))
+        self.model = TimedModel(load_model(cfg.model, emb, backend=cfg.backend, seed=cfg.seed,
+                                           factories=sim_factories(self.env),
+                                           cosmos3=cfg.cosmos3, noise_scale=cfg.noise_scale,
+                                           steps=cfg.flow_steps))
         if cfg.model != "oracle":  # lazy loads before the first episode, whose clock runs
-            from cosmos_policy.serve.models import warm_up
-
             warm_up(self.model.model, emb)
         self.projector = None
         if emb.action_type == "ee_pose":

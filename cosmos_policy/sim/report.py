@@ -261,21 +261,22 @@ def _json_default(o: object) -> object:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    """A short summary table (rich) of success, CI and latency."""
-    from rich.console import Console
-    from rich.table import Table
+    """A short summary table of success, CI and latency, in plain text.
 
-    table = Table(title="cosmos-policy eval")
-    for col in ("task", "n", "success", "95% CI", "model ms p50/p99", "tick p99",
-                "misses", "dropped"):
-        table.add_column(col, no_wrap=True)
+    Plain aligned columns rather than a terminal-sized table: piped into a file or a log it
+    stays whole (a terminal layout there is cut to 80 columns, cells and all).
+    """
+    cols = ("task", "n", "success", "95% CI", "model ms p50/p99", "tick p99", "misses",
+            "dropped")
     tel = report["telemetry"]
     model = tel.get("model_wall", {})
-    for key, row in report["per_task"].items():
-        table.add_row(key, str(row["episodes"]), f"{row['success_rate']:.0%}",
-                      f"[{row['ci95'][0]:.2f}, {row['ci95'][1]:.2f}]",
-                      f"{model.get('p50_ms', float('nan')):.1f}/"
-                      f"{model.get('p99_ms', float('nan')):.1f}",
-                      f"{tel.get('tick', {}).get('p99_ms', float('nan')):.2f}",
-                      str(report["deadline_misses"]), str(report["dropped_frames"]))
-    Console().print(table)
+    rows = [[key, str(row["episodes"]), f"{row['success_rate']:.0%}",
+             f"[{row['ci95'][0]:.2f}, {row['ci95'][1]:.2f}]",
+             f"{model.get('p50_ms', float('nan')):.1f}/{model.get('p99_ms', float('nan')):.1f}",
+             f"{tel.get('tick', {}).get('p99_ms', float('nan')):.2f}",
+             str(report["deadline_misses"]), str(report["dropped_frames"])]
+            for key, row in report["per_task"].items()]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+    print("cosmos-policy eval")
+    for line in (cols, ["-" * w for w in widths], *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

@@ -49,7 +49,8 @@ class PolicyNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from cosmos_policy.embodiment import load_embodiment
         from cosmos_policy.models.cosmos3_use import Cosmos3Options
-        from cosmos_policy.serve.models import load_model, warm_up
+        from cosmos_policy.policy.registry import load_model
+        from cosmos_policy.policy.stand_ins import warm_up
         from cosmos_policy.serve.node_core import NodeConfig, PolicyNodeCore, default_projector
         from cosmos_policy.transport.convert import GripperPacer, JointStateDecoder
 
@@ -61,7 +62,8 @@ class PolicyNode(LifecycleNode):
                                      device=self._p("cosmos3_device"),
                                      chunk_size=int(self._p("cosmos3_chunk")),
                                      steps=int(self._p("cosmos3_steps")))
-            model = load_model(self._p("engine"), self.emb, projector, backend=self._p("backend"),
+            model = load_model(self._p("engine"), self.emb, projector=projector,
+                               backend=self._p("backend"),
                                cosmos3=cosmos3)
             warm_up(model, self.emb, self._p("prompt") or "reach the red cube")  # lazy loads now
             config = NodeConfig(prompt=self._p("prompt") or None,

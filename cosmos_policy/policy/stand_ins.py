@@ -1,25 +1,17 @@
-"""Models the servers load by name: the shipped engine, an engine/bundle path, or test stand-ins.
+"""The stand-in model and the start-up warm-up every command that serves a model shares.
 
-``default`` and a path go through :func:`cosmos_policy.engine.default.default_engine`;
-a Cosmos 3 checkpoint folder through :mod:`cosmos_policy.models.cosmos3_use`;
-``random`` is a tiny seeded stand-in that proves the loop without trained weights: it
-returns chunks that wander a few centimetres around the observed pose (joint embodiments:
-a few hundredths of a radian), so commands change and the robot visibly moves.
+``--model random`` (:mod:`cosmos_policy.policy.registry`) is :class:`RandomWalkModel`, a tiny
+seeded stand-in that proves the loop without trained weights: it returns chunks that wander
+a few centimetres around the observed pose (joint embodiments: a few hundredths of a
+radian), so commands change and the robot visibly moves.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
-from cosmos_policy.errors import UserError
-from cosmos_policy.models.cosmos3_use import Cosmos3Options, is_cosmos3
-from cosmos_policy.models.cosmos3_use import load as load_cosmos3_folder
 from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
-
-STAND_INS = ("random",)
 
 
 class RandomWalkModel:
@@ -67,31 +59,6 @@ class RandomWalkModel:
 
     def inverse_dynamics(self, frames: dict[str, np.ndarray], state: np.ndarray) -> np.ndarray:
         raise NotImplementedError("the random stand-in only acts")
-
-
-def load_model(name: str, embodiment: Embodiment, projector: object | None = None, *,
-               backend: str = "onnxruntime", seed: int = 0,
-               cosmos3: Cosmos3Options | None = None) -> WorldActionModel:
-    """``default`` (the shipped model's engine), ``random``, a bundle/engine folder path or a
-    Cosmos 3 checkpoint folder (loaded with ``cosmos3`` options)."""
-    if name == "random":
-        return RandomWalkModel(embodiment, projector, seed=seed)
-    if is_cosmos3(name):
-        return load_cosmos3_folder(name, embodiment, cosmos3, seed=seed)
-    from cosmos_policy.engine.default import default_engine
-
-    if name != "default":
-        path = Path(name)
-        if not path.exists():
-            raise UserError(f"--model {name}: no such folder; use 'default', "
-                            f"{', '.join(STAND_INS)}, a model/engine folder or a Cosmos 3 "
-                            "checkpoint folder")
-        if any(path.glob("*.onnx")) or any(path.glob("*.plan")):  # an engine folder: as it is
-            from cosmos_policy.engine.model import EngineModel
-
-            return EngineModel(path, backend, seed=seed)
-        return default_engine(embodiment.name, model=path, backend=backend, seed=seed)
-    return default_engine(embodiment.name, backend=backend, seed=seed)
 
 
 def warm_up(model: WorldActionModel, embodiment: Embodiment,
