@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -174,10 +175,17 @@ def test_ray_local_matches_one_worker(tmp_path, bundle):
 def test_cli(tmp_path, bundle, capsys):
     src = T.hdf5_file(tmp_path / "demo.hdf5", episodes=2, length=9)
     rc = main(["label", str(src), str(tmp_path / "out"), "--embodiment", "franka", "--model",
-               str(bundle), "--samples", "2", "--summary", str(tmp_path / "s.json")])
+               str(bundle), "--samples", "2", "--summary", str(tmp_path / "s.json"),
+               "--cycle-min-psnr", "150"])
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "2 labelled" in text
+    # PSNR is capped at 100 dB, so 150 fails every episode: each line says by how much.
+    failed = [x for x in text.splitlines() if "CYCLE CHECK FAILED" in x]
+    assert len(failed) == 2, text
+    assert re.search(r"cycle PSNR \d+\.\d+ dB is below --cycle-min-psnr 150\.0 dB", failed[0])
+    assert "2/2" in captured.err  # the progress bar knew its total: 2 episodes
     assert json.loads((tmp_path / "s.json").read_text())["labelled"][1]["source_id"] == "demo_1"
     rc = main(["label", str(src), str(tmp_path / "out"), "--embodiment", "franka", "--model",
                str(bundle)])
