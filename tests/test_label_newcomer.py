@@ -35,7 +35,8 @@ def test_a_run_that_labelled_nothing_leaves_no_partial_folder(tmp_path, bundle) 
         video = src / "wrist" / f"{ep}.mp4"
         video.write_bytes(video.read_bytes()[:200])
     with pytest.raises(UserError, match="no episode"):
-        label(src, tmp_path / "out", "franka", model=str(bundle), progress=False, cycle=False)
+        label(src, tmp_path / "out", "franka", model=str(bundle), progress=False,
+              cycle=False, steps=2)
     assert not (tmp_path / "out.partial").exists()
 
 
@@ -51,6 +52,7 @@ def test_a_failed_run_keeps_its_finished_episodes_and_says_how_to_resume(
 
     monkeypatch.setattr(shards, "write_shard", second_fails)
     with pytest.raises(UserError, match="rerun the same command to resume") as err:
-        label(src, tmp_path / "out", "franka", model=str(bundle), progress=False, cycle=False)
+        label(src, tmp_path / "out", "franka", model=str(bundle), progress=False,
+              cycle=False, steps=2)
     assert str(err.value).startswith("disk full; 1 labelled episode(s) are kept in ")
     assert shards.finished(tmp_path / "out.partial") == {"0"}
