@@ -174,6 +174,10 @@ def test_two_workers_match_one(tmp_path, bundle, one_worker):
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
+# Slow: it starts a local Ray cluster whose two actors each import torch and the prompt
+# encoder, about 50 s on 2 cores, a sixth of the default run. test_two_workers_match_one
+# covers parallel labelling in the default run; this one adds the Ray transport.
+@pytest.mark.slow
 def test_ray_local_matches_one_worker(tmp_path, bundle, one_worker):
     pytest.importorskip("ray", reason="Ray is the dist extra")
     src, reference = one_worker
