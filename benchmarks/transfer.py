@@ -29,7 +29,7 @@ def _datasets(data: list[Path], arm: str, tasks: list[str]) -> list[str]:
     found = [str(d / f"{arm}-{t}") for t in tasks for d in data if (d / f"{arm}-{t}").is_dir()]
     if len(found) != len(tasks):
         raise SystemExit(f"need one dataset {arm}-<task> per task {tasks} in {data}, found "
-                         f"{found}; record them first (engines/default/train_default.sh)")
+                         f"{found}; record them first (docs/train_default.sh)")
     return found
 
 

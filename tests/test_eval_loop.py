@@ -17,6 +17,7 @@ from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.engine.testing import tiny_bundle  # noqa: E402
 from cosmos_policy.sim.eval_runner import run_episodes  # noqa: E402
 from cosmos_policy.sim.evaluate import EvalConfig, Evaluator  # noqa: E402
+from cosmos_policy.sim.suite import load_suite  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +39,26 @@ def test_eval_tiny_model_end_to_end_commands_stay_safe(bundle: Path, tmp_path: P
     assert [e["seed"] for e in report["per_episode"]] == [0, 1]
     assert report["per_task"]["reach/franka"]["ci95"][1] > 0
     assert report["telemetry"]["model_wall"]["count"] >= 2
-    assert report["telemetry"]["inference"]["p50_ms"] == pytest.approx(50.0)
+    # Lockstep charges every model call its simulated latency: one inference record per
+    # chunk the loop received, as many as the model's wall-clock timings.
+    chunks = sum(e["chunks"] for e in report["per_episode"])
+    assert chunks >= 2
+    assert report["telemetry"]["inference"]["count"] == chunks
+    assert report["telemetry"]["model_wall"]["count"] == chunks
     assert report["safety"]["limits"]["ok"]
     # A random model commands random poses: the safety layer had work to do.
     assert report["safety"]["modified"] > 0
     # How failures failed: the task's own error per episode, and which cube the tcp ended at.
     failed = [e for e in report["per_episode"] if not e["success"]]
     assert report["failures"]["episodes"] == len(failed)
+    reach_success_m = load_suite().tasks["reach"].success_distance
     for e in report["per_episode"]:
-        assert 0 < e["min_distance_m"] <= e["final_distance_m"] + 1e-9
+        # Success is the task's error below its threshold at a policy step: a failed
+        # episode's closest step stayed outside it, a successful one ended inside it.
+        if e["success"]:
+            assert e["final_distance_m"] <= reach_success_m
+        else:
+            assert e["min_distance_m"] >= reach_success_m
         assert e["target_cube"] in e["prompt"]
         assert e["nearest_cube"] in ("red", "green", "blue")
         # Reach's error is the tcp-to-cube distance: the offset at the closest step has it.

@@ -6,9 +6,6 @@ import numpy as np
 import pytest
 
 from cosmos_policy.errors import UnknownNameError
-
-pytest.importorskip("gymnasium_robotics", reason="gymnasium-robotics (sim extra) not installed")
-
 from cosmos_policy.sim.external import make_external_env, make_external_expert  # noqa: E402
 from cosmos_policy.sim.external.experts import run_expert_episode  # noqa: E402
 

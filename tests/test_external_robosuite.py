@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("robosuite", reason="robosuite (sim extra) not installed")
-
 from cosmos_policy.sim.external import _common as C  # noqa: E402
 from cosmos_policy.sim.external import make_external_env, make_external_expert  # noqa: E402
 from cosmos_policy.sim.external.experts import run_expert_episode  # noqa: E402

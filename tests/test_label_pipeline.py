@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,10 @@ from cosmos_policy.label import pipeline, shards
 from cosmos_policy.label import testing as T
 from cosmos_policy.label.infer import map_cameras, window_starts
 from cosmos_policy.label.pipeline import label
+
+# Two Euler steps instead of ten: these tests compare runs with each other (workers, Ray,
+# resume, seeds), so the sampler's accuracy does not matter and its cost does.
+FAST = {"steps": 2}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def test_camera_mapping():
 def test_label_lerobot_with_provenance_and_input_untouched(tmp_path, bundle):
     src = T.lerobot_dataset(tmp_path / "src", episodes=2, length=10)
     before = _tree_hashes(src)
-    summary = label(src, tmp_path / "out", "franka", model=str(bundle), progress=False)
+    summary = label(src, tmp_path / "out", "franka", model=str(bundle), progress=False, **FAST)
     assert _tree_hashes(src) == before
     assert not (tmp_path / "out.partial").exists()
     ds = open_dataset(tmp_path / "out")
@@ -81,9 +86,10 @@ def test_label_lerobot_with_provenance_and_input_untouched(tmp_path, bundle):
 
 def test_labels_are_seeded(tmp_path, bundle):
     src = T.lerobot_dataset(tmp_path / "src", episodes=1, length=9)
-    label(src, tmp_path / "a", "franka", model=str(bundle), progress=False, cycle=False)
-    label(src, tmp_path / "b", "franka", model=str(bundle), progress=False, cycle=False)
-    label(src, tmp_path / "c", "franka", model=str(bundle), progress=False, cycle=False, seed=1)
+    label(src, tmp_path / "a", "franka", model=str(bundle), progress=False, **FAST, cycle=False)
+    label(src, tmp_path / "b", "franka", model=str(bundle), progress=False, **FAST, cycle=False)
+    label(src, tmp_path / "c", "franka", model=str(bundle), progress=False, **FAST, cycle=False,
+          seed=1)
     a, b, c = (_actions(tmp_path / n)[0] for n in "abc")
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
@@ -94,7 +100,7 @@ def test_corrupt_episode_is_skipped_and_reported(tmp_path, bundle):
     bad = src / "wrist" / "ep1.mp4"
     bad.write_bytes(bad.read_bytes()[:200])
     before = _tree_hashes(src)
-    summary = label(src, tmp_path / "out", "franka", model=str(bundle), progress=False,
+    summary = label(src, tmp_path / "out", "franka", model=str(bundle), progress=False, **FAST,
                     cycle=False)
     assert _tree_hashes(src) == before
     assert [r["source_id"] for r in summary["labelled"]] == ["ep0", "ep2"]
@@ -117,7 +123,7 @@ def test_resume_skips_finished_episodes(tmp_path, bundle, monkeypatch):
 
     monkeypatch.setattr(shards, "write_shard", failing)
     with pytest.raises(KeyboardInterrupt):
-        label(src, out, "franka", model=str(bundle), progress=False, cycle=False)
+        label(src, out, "franka", model=str(bundle), progress=False, **FAST, cycle=False)
     assert not out.exists()
     assert shards.finished(tmp_path / "out.partial") == {"0", "1"}
     monkeypatch.setattr(shards, "write_shard", real)
@@ -128,12 +134,12 @@ def test_resume_skips_finished_episodes(tmp_path, bundle, monkeypatch):
     run = worker.Labeller.run
     monkeypatch.setattr(worker.Labeller, "run",
                         lambda self, key: labelled.append(key) or run(self, key))
-    summary = label(src, out, "franka", model=str(bundle), progress=False, cycle=False)
+    summary = label(src, out, "franka", model=str(bundle), progress=False, **FAST, cycle=False)
     assert labelled == ["2"]
     assert summary["reused_shards"] == ["0", "1"]
     assert summary["resumed"] is True
     fresh = tmp_path / "fresh"
-    label(src, fresh, "franka", model=str(bundle), progress=False, cycle=False)
+    label(src, fresh, "franka", model=str(bundle), progress=False, **FAST, cycle=False)
     for x, y in zip(_actions(out), _actions(fresh), strict=True):
         np.testing.assert_array_equal(x, y)
 
@@ -142,42 +148,60 @@ def test_resume_with_other_settings_is_refused(tmp_path, bundle):
     src = T.lerobot_dataset(tmp_path / "src", episodes=1, length=9)
     shards.check_run(tmp_path / "out.partial", {"seed": 99})
     with pytest.raises(UserError, match="--restart"):
-        label(src, tmp_path / "out", "franka", model=str(bundle), progress=False)
+        label(src, tmp_path / "out", "franka", model=str(bundle), progress=False, **FAST)
 
 
 def test_out_inside_input_is_refused(tmp_path, bundle):
     src = T.lerobot_dataset(tmp_path / "src", episodes=1, length=9)
     with pytest.raises(UserError, match="outside IN"):
-        label(src, src / "labels", "franka", model=str(bundle), progress=False)
+        label(src, src / "labels", "franka", model=str(bundle), progress=False, **FAST)
 
 
-def test_two_workers_match_one(tmp_path, bundle):
-    src = T.lerobot_dataset(tmp_path / "src", episodes=3, length=9)
-    label(src, tmp_path / "w1", "franka", model=str(bundle), progress=False, cycle=False)
-    label(src, tmp_path / "w2", "franka", model=str(bundle), progress=False, cycle=False,
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory, bundle) -> tuple[Path, list[np.ndarray]]:
+    """A source and its labels from one process: what the parallel runs must reproduce."""
+    root = tmp_path_factory.mktemp("one_worker")
+    src = T.lerobot_dataset(root / "src", episodes=2, length=9)
+    label(src, root / "w1", "franka", model=str(bundle), progress=False, **FAST, cycle=False)
+    return src, _actions(root / "w1")
+
+
+def test_two_workers_match_one(tmp_path, bundle, one_worker):
+    src, reference = one_worker
+    label(src, tmp_path / "w2", "franka", model=str(bundle), progress=False, **FAST, cycle=False,
           workers=2)
-    for x, y in zip(_actions(tmp_path / "w1"), _actions(tmp_path / "w2"), strict=True):
+    for x, y in zip(reference, _actions(tmp_path / "w2"), strict=True):
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
-def test_ray_local_matches_one_worker(tmp_path, bundle):
+# Slow: it starts a local Ray cluster whose two actors each import torch and the prompt
+# encoder, about 50 s on 2 cores, a sixth of the default run. test_two_workers_match_one
+# covers parallel labelling in the default run; this one adds the Ray transport.
+@pytest.mark.slow
+def test_ray_local_matches_one_worker(tmp_path, bundle, one_worker):
     pytest.importorskip("ray", reason="Ray is the dist extra")
-    src = T.lerobot_dataset(tmp_path / "src", episodes=2, length=9)
-    label(src, tmp_path / "w1", "franka", model=str(bundle), progress=False, cycle=False)
-    summary = label(src, tmp_path / "ray", "franka", model=str(bundle), progress=False,
+    src, reference = one_worker
+    summary = label(src, tmp_path / "ray", "franka", model=str(bundle), progress=False, **FAST,
                     cycle=False, workers=2, ray_address="local")
     assert len(summary["labelled"]) == 2
-    for x, y in zip(_actions(tmp_path / "w1"), _actions(tmp_path / "ray"), strict=True):
+    for x, y in zip(reference, _actions(tmp_path / "ray"), strict=True):
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
 def test_cli(tmp_path, bundle, capsys):
     src = T.hdf5_file(tmp_path / "demo.hdf5", episodes=2, length=9)
     rc = main(["label", str(src), str(tmp_path / "out"), "--embodiment", "franka", "--model",
-               str(bundle), "--samples", "2", "--summary", str(tmp_path / "s.json")])
+               str(bundle), "--samples", "2", "--steps", "2", "--summary", str(tmp_path / "s.json"),
+               "--cycle-min-psnr", "150"])
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "2 labelled" in text
+    # PSNR is capped at 100 dB, so 150 fails every episode: each line says by how much.
+    failed = [x for x in text.splitlines() if "CYCLE CHECK FAILED" in x]
+    assert len(failed) == 2, text
+    assert re.search(r"cycle PSNR \d+\.\d+ dB is below --cycle-min-psnr 150\.0 dB", failed[0])
+    assert "2/2" in captured.err  # the progress bar knew its total: 2 episodes
     assert json.loads((tmp_path / "s.json").read_text())["labelled"][1]["source_id"] == "demo_1"
     rc = main(["label", str(src), str(tmp_path / "out"), "--embodiment", "franka", "--model",
                str(bundle)])

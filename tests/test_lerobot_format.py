@@ -210,11 +210,11 @@ def test_inconsistent_episode_table_is_refused(lerobot_style, tmp_path: Path) ->
         open_dataset(root).episode(0)
 
 
-def test_our_files_load_the_way_lerobot_loads_them(tmp_path: Path) -> None:
+def test_our_files_have_the_schema_lerobot_loads_them_with(tmp_path: Path) -> None:
     """LeRobot reads data parquet through Hugging Face ``datasets`` with features derived
-    from info.json (shape [1] -> Value, [D] -> a list of length D) and tasks with pandas."""
-    datasets = pytest.importorskip("datasets", reason="Hugging Face datasets not installed")
-    pd = pytest.importorskip("pandas")
+    from info.json (shape [1] -> a scalar of that dtype, [D] -> a list of length D, in Arrow a
+    fixed-size list) and the tasks table with pandas, indexed by the task text. Hugging Face
+    ``datasets`` is not a dependency, so the Arrow schema is checked against that rule."""
     from cosmos_policy.data import LeRobotWriter, camera_feature, vector_feature
 
     rng = np.random.default_rng(3)
@@ -227,15 +227,20 @@ def test_our_files_load_the_way_lerobot_loads_them(tmp_path: Path) -> None:
                         "action": action, "confidence": np.ones(5, np.float32)}, "wave")
     root = writer.finalize()
     info = json.loads((root / "meta/info.json").read_text())
-    hf = {}
+    table = pq.read_table(root / "data/chunk-000/file-000.parquet")
+    arrow = {"float32": pa.float32(), "float64": pa.float64(), "int64": pa.int64(),
+             "bool": pa.bool_()}
+    checked = 0
     for name, ft in info["features"].items():
         if ft["dtype"] == "video":
+            assert name not in table.column_names
             continue
-        value = datasets.Value(ft["dtype"])
-        hf[name] = value if ft["shape"] == [1] else datasets.Sequence(value, length=ft["shape"][0])
-    table = datasets.Dataset.from_parquet(str(root / "data/chunk-000/file-000.parquet"),
-                                          features=datasets.Features(hf))
-    np.testing.assert_array_equal(np.asarray(table.with_format("numpy")["action"]), action)
-    tasks = pd.read_parquet(root / "meta/tasks.parquet")
-    assert tasks.index.name == "task"
-    assert tasks.loc["wave", "task_index"] == 0
+        value = arrow[ft["dtype"]]
+        want = value if ft["shape"] == [1] else pa.list_(value, ft["shape"][0])
+        assert table.schema.field(name).type == want, name
+        checked += 1
+    assert checked == len(table.column_names) == 7
+    np.testing.assert_array_equal(np.stack(table.column("action").to_pylist()), action)
+    tasks = pq.read_table(root / "meta/tasks.parquet")
+    assert tasks.schema.pandas_metadata["index_columns"] == ["task"]
+    assert tasks.to_pylist() == [{"task_index": 0, "task": "wave"}]

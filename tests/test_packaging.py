@@ -36,6 +36,11 @@ def test_wheel_ships_sim_and_engines_and_cli(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("cosmos_policy/_resources/sim/") for n in names)
     assert any(n.startswith("cosmos_policy/_resources/engines/") for n in names)
+    # The lab notebook and the training recipe live in docs/, outside the wheel.
+    shipped = [n for n in names if n.startswith("cosmos_policy/_resources/engines/default/")]
+    assert sorted(n.rsplit("/", 1)[1] for n in shipped) == [
+        "README.md", "config.json", "domains.json", "manifest.json", "model.safetensors",
+        "stats.json"]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "cosmos-policy = cosmos_policy.cli:main" in text

@@ -1,12 +1,10 @@
-"""Runtime with the real KinematicProjector and FK (skips until cosmos_policy.kinematics exists)."""
+"""Runtime with the real KinematicProjector and FK."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-kinematics = pytest.importorskip("cosmos_policy.kinematics")
-
+from cosmos_policy import kinematics
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.runtime import (  # noqa: E402
     ActionLayout,

@@ -198,30 +198,43 @@ def test_threaded_inference_restamps_and_survives_errors() -> None:
     runner2.close()
 
 
-def test_threaded_loop_runs_at_rate_and_counts_deadline_misses() -> None:
-    clock = MonotonicClock()
-    telemetry = Telemetry()
-    model = PathModel(delay_s=0.1)
-    loop, sync, _ = build(model, clock, inference=ThreadedInference(model, clock, telemetry))
-    loop.telemetry = telemetry
-    t0 = clock.now()
-    feed(sync, t0, np.append(EMB.home, 0.0), images=True)
-    slow_once = {"done": False}
+def test_loop_thread_paces_on_its_clock_and_counts_deadline_misses() -> None:
+    """The loop's own thread on a manual clock: every sleep jumps to its deadline, so the
+    count of ticks and misses is exact and the test takes no wall-clock time."""
+    import threading
+
+    clock = ManualClock(0.0)
+    model = PathModel()
+    loop, sync, _ = build(model, clock)
+    feed(sync, 0.0, np.append(EMB.home, 0.0), images=True)
+    starts: list[float] = []
+    overran, reached, release = threading.Event(), threading.Event(), threading.Event()
 
     def subscriber(cmd) -> None:
-        feed(sync, clock.now(), cmd.positions, images=True)
-        if clock.now() - t0 > 0.3 and not slow_once["done"]:
-            slow_once["done"] = True
-            time.sleep(0.035)  # overrun: 3 periods late
+        now = clock.now()
+        starts.append(now)
+        feed(sync, now, cmd.positions, images=True)
+        if now > 0.3 and not overran.is_set():
+            overran.set()
+            clock.advance(0.035)  # this tick overran: 3.5 periods
+        if now >= 0.8 - 1e-9:  # hold the loop here until the test has counted
+            reached.set()
+            release.wait(5)
 
     loop.subscribe(subscriber)
     loop.start()
-    time.sleep(0.8)
-    loop.stop()
+    assert reached.wait(5)
+    ticks, misses = list(starts), loop.deadline_misses
+    loop.stop(timeout=0)
+    release.set()
     loop.inference.close()
-    ticks = loop.telemetry.stage_values("tick")
-    assert 50 <= len(ticks) <= 81
-    assert loop.deadline_misses >= 3
+    period = 1.0 / EMB.command_rate_hz
+    # 0.8 s at 100 Hz is 80 ticks before the one at 0.8; the overrun skipped 3 of them.
+    assert len(ticks) == 80 + 1 - 3, ticks
+    assert misses == 3
+    gaps = np.diff(ticks)
+    np.testing.assert_allclose(np.sort(gaps)[:-1], period, atol=1e-9)
+    assert gaps.max() == pytest.approx(4 * period)
     assert model.calls >= 3
 
 

@@ -188,8 +188,11 @@ def test_timed_ee_actions_slerp_like_the_layout() -> None:
     a = np.stack([np.concatenate([[0.1 * i, 0, 0], rot6d_from_matrix(_rotz(0.7 * i)), [i % 2]])
                   for i in range(4)])
     plan = TimedActions(layout, a, np.array([1.0, 1.1, 1.2, 1.3]))
-    for t in (1.03, 1.15, 1.29):
-        i = int((t - 1.0) // 0.1)
-        expected = layout.interpolate(a[i], a[i + 1], (t - 1.0 - 0.1 * i) / 0.1)
-        np.testing.assert_allclose(plan.at(t), expected, atol=1e-9)
-    np.testing.assert_allclose(matrix_from_rot6d(plan.at(1.05)[3:9]), _rotz(0.35), atol=1e-9)
+    # The plan moves x at 1 m/s and turns about z at 7 rad/s; the gripper holds the value of
+    # the action before t (0, 1, 0 for the three times).
+    for t, grip in ((1.03, 0.0), (1.15, 1.0), (1.29, 0.0)):
+        out = plan.at(t)
+        np.testing.assert_allclose(out[:3], [t - 1.0, 0.0, 0.0], atol=1e-9)
+        np.testing.assert_allclose(matrix_from_rot6d(out[3:9]), _rotz(7.0 * (t - 1.0)),
+                                   atol=1e-9)
+        assert out[9] == grip

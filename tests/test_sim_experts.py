@@ -9,8 +9,6 @@ from cosmos_policy.embodiment import available_embodiments
 from cosmos_policy.sim import TASKS, make_env, make_expert
 from cosmos_policy.sim.rollout import expert_episodes
 
-pytest.importorskip("cosmos_policy.kinematics")
-
 PAIRS = [(t, e) for e in available_embodiments() for t in TASKS]
 
 

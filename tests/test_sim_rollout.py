@@ -6,7 +6,6 @@ import json
 
 import av
 import numpy as np
-import pytest
 
 from cosmos_policy.cli import main
 from cosmos_policy.sim.video import write_video
@@ -25,7 +24,6 @@ def test_write_video_round_trip(tmp_path) -> None:
 
 
 def test_rollout_command_writes_video_and_summary(tmp_path, capsys) -> None:
-    pytest.importorskip("cosmos_policy.kinematics")
     rc = main(["rollout", "--task", "reach", "--embodiment", "franka", "--episodes", "1",
                "--seed", "3", "--image-size", "32", "--out", str(tmp_path)])
     assert rc == 0

@@ -58,6 +58,7 @@ def _camera_map(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cosmos_policy.label.cycle import explain_failure
     from cosmos_policy.label.pipeline import label
 
     out = options.one_out(args)
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         args.summary.write_text(json.dumps(summary, indent=2))
     for rec in summary["labelled"]:
         cyc = rec.get("cycle") or {}
-        flag = "" if cyc.get("ok") is not False else "  CYCLE CHECK FAILED"
+        flag = "" if cyc.get("ok") is not False else f"  CYCLE CHECK FAILED: {explain_failure(cyc)}"
         print(f"labelled {rec['source_id']}: {rec['frames']} frames, confidence "
               f"{rec['mean_confidence']:.3f}, cycle PSNR {cyc.get('psnr')} dB{flag}")
     for rec in summary["skipped"]:

@@ -50,4 +50,14 @@ def cycle_check(model, episode: Episode, labels: Labels, *, max_windows: int = 4
             base.append(psnr(start, truth))
     score = float(np.mean(scores))
     return {"psnr": round(score, 3), "baseline_psnr": round(float(np.mean(base)), 3),
-            "windows": len(pick), "ok": bool(score >= min_psnr)}
+            "windows": len(pick), "ok": bool(score >= min_psnr), "min_psnr": min_psnr}
+
+
+def explain_failure(result: dict[str, object]) -> str:
+    """One line for a failed check: the measured PSNR, the threshold, and what to do."""
+    base = result.get("baseline_psnr")
+    versus = f" (copying frame t scores {base} dB)" if base is not None else ""
+    return (f"cycle PSNR {result.get('psnr')} dB is below --cycle-min-psnr "
+            f"{result.get('min_psnr')} dB{versus}. The labels were kept and flagged: check "
+            "--embodiment and --camera, or lower --cycle-min-psnr (--no-cycle skips the "
+            "check) if this model's forward dynamics is the weak part (docs/LABELLING.md)")

@@ -5,6 +5,10 @@
     OUT.partial/dataset/               the LeRobot dataset being assembled
     OUT/                               appears only when complete; OUT.partial is removed
 
+A run that fails keeps OUT.partial when it holds finished episodes (rerunning the same command
+resumes from them; the error says so) and removes it when it holds none, so a run that
+failed before labelling anything leaves nothing behind.
+
 The input is only ever opened for reading, and OUT may not lie inside it.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -132,32 +137,61 @@ def label(src: Path, out: Path, embodiment: str, *, model: str | None = None,
     if restart:
         shutil.rmtree(work, ignore_errors=True)
     resumed = shards.check_run(work, run_id)
+    try:
+        return _run(src, out, work, keys, settings, ident, resumed, workers, ray_address,
+                    progress)
+    except BaseException as exc:
+        _after_failure(work, exc)
+        raise
+
+
+def _after_failure(work: Path, exc: BaseException) -> None:
+    """Keep ``work`` if it can resume the run (and say so in the error), else remove it."""
+    saved = len(shards.finished(work))
+    if saved == 0:  # nothing to resume from
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    note = (f"{saved} labelled episode(s) are kept in {work}: rerun the same command to "
+            f"resume, or pass --restart to start over")
+    if isinstance(exc, UserError):
+        exc.args = (f"{exc}; {note}",)
+    else:
+        print(f"label stopped: {note}", file=sys.stderr)
+
+
+def _run(src: Path, out: Path, work: Path, keys: list[str], settings: Settings,
+         ident: dict[str, str], resumed: bool, workers: int, ray_address: str | None,
+         progress: bool) -> dict[str, Any]:
+    """Label the episodes without a finished shard, then assemble OUT from every shard."""
+    fmt, embodiment = settings.format, settings.embodiment
+    samples, seed, steps = settings.samples, settings.seed, settings.steps
+    cycle, cycle_min_psnr = settings.cycle, settings.cycle_min_psnr
     done = shards.finished(work)
     todo = [k for k in keys if shards.shard_id(k) not in done]
     reused = [k for k in keys if shards.shard_id(k) in done]
 
     skipped: list[dict[str, Any]] = []
     frames, t0 = 0, time.perf_counter()
-    bar = tqdm(desc=f"label {src.name}", unit="frame", disable=not progress)
-    bar.set_postfix(episodes=f"0/{len(todo)}", reused=len(reused))
+    # Episodes are the unit: their frame counts are unknown until each is read.
+    bar = tqdm(total=len(todo), desc=f"label {src.name}", unit="episode",
+               disable=not progress)
+    bar.set_postfix(frames=0, reused=len(reused))
     if ray_address:
         results = _ray(settings, todo, workers, ray_address)
     elif workers > 1 and len(todo) > 1:
         results = _pool(settings, todo, workers)
     else:
         results = _local(settings, todo) if todo else iter(())
-    n = 0
     try:
         for result in results:
-            n += 1
             if result["status"] == "labelled":
                 shards.write_shard(work, result)
                 frames += result["frames"]
-                bar.update(result["frames"])
             else:
                 skipped.append({"key": result["key"], "reason": result["reason"]})
                 bar.write(f"skipped {result['key']}: {result['reason']}")
-            bar.set_postfix(episodes=f"{n}/{len(todo)}", reused=len(reused))
+            bar.set_postfix(frames=frames, reused=len(reused))
+            bar.update(1)
     finally:
         bar.close()
     label_s = time.perf_counter() - t0
@@ -173,7 +207,6 @@ def label(src: Path, out: Path, embodiment: str, *, model: str | None = None,
     robot_type = _robot_type(embodiment)
     t1 = time.perf_counter()
     if not ready:
-        _write_summary(work / "summary.json", [], skipped, reused, frames, label_s, 0.0)
         raise UserError(f"no episode of {src} could be labelled ({len(skipped)} skipped, "
                         f"first reason: {skipped[0]['reason'] if skipped else 'none'})")
     path, records = assemble(work, out, ready, fmt=fmt, source=src, robot_type=robot_type,

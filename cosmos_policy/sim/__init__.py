@@ -7,8 +7,15 @@
     obs, reward, terminated, truncated, info = env.step(expert.act(obs))
 
 Gymnasium ids ``cosmos_policy/Reach-v0``, ``cosmos_policy/Push-v0`` and
-``cosmos_policy/PickPlace-v0`` take the embodiment as a keyword:
-``gymnasium.make("cosmos_policy/Push-v0", embodiment="ur5e")``.
+``cosmos_policy/PickPlace-v0`` take the embodiment as a keyword. With only gymnasium imported,
+name this module in front of the id (Gymnasium 1.x imports it, which registers the ids):
+
+    import gymnasium
+    env = gymnasium.make("cosmos_policy.sim:cosmos_policy/Push-v0", embodiment="ur5e")
+
+Gymnasium 1.0 removed the ``gymnasium.envs`` entry-point plugins that 0.26-0.29 loaded on
+``import gymnasium``, so a package can no longer register ids before it is imported; after
+``import cosmos_policy.sim`` the bare id works too.
 """
 
 from __future__ import annotations

@@ -200,10 +200,10 @@ class PushExpert(Expert):
 
     With ``push_over_cube`` the way to the push start passes above the cube and then backs
     off along the line (an experiment: a policy trained on such demonstrations, stage 9 in
-    engines/default/RESULTS.md, hovered above the cube instead and pushed less). It pushes on
-    to the region's centre (``push_home``), not to the edge of the success distance, and then
-    holds still: demonstrations recorded with ``hold_steps`` show where pushing ends, so a
-    policy that imitates them does not stop at the boundary of success.
+    docs/results/DEFAULT_MODEL_NOTEBOOK.md, hovered above the cube instead and pushed less).
+    It pushes on to the region's centre (``push_home``), not to the edge of the success
+    distance, and then holds still: demonstrations recorded with ``hold_steps`` show where
+    pushing ends, so a policy that imitates them does not stop at the boundary of success.
     """
 
     def plan(self) -> tuple[np.ndarray, float, float, float]:

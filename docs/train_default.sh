@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Reproduces the shipped default model (engines/default) on a CPU. See README.md beside this.
-# Usage: bash engines/default/train_default.sh [WORKDIR]   (default WORKDIR: data/)
+# Reproduces the shipped default model (engines/default) on a CPU. The stages and why each one
+# was run: docs/results/DEFAULT_MODEL_TRAINING.md.
+# Usage: bash docs/train_default.sh [WORKDIR]   (default WORKDIR: data/)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 W=${1:-data}
 CP=.venv/bin/cosmos-policy
 
@@ -156,7 +157,7 @@ $CP train "$W"/demos-push/{franka,ur5e}-{push,push-noisy} "$W"/demos-push/ur5e-r
   --ckpt-every 500 --object-weight 5.0 --early-fraction 0.3 --paraphrase-prob 0.5
 
 # 16. (Stage 8 was shipped here; step 19 ships stage 12. Stages 9 to 11 were tried and not
-#     shipped: RESULTS.md.)
+#     shipped: docs/results/DEFAULT_MODEL_NOTEBOOK.md.)
 
 # 17. 800 more reach layouts per arm (seeds 38000 up, and 39000 up with the drifting 2 cm
 #     offset), and the first 300 pick_place layouts of step 11 per arm, as a set of their own.
