@@ -289,6 +289,27 @@ class Evaluator:
                           env.task.color, closest_offset)
 
 
+def make_evaluator(config: EvalConfig) -> Any:
+    """The evaluator for ``config.task``: :class:`Evaluator` for the tabletop tasks,
+    :class:`~cosmos_policy.sim.external.evaluate.ExternalEvaluator` for ``fetch/...`` and
+    ``robosuite/...`` (the same runtime, :class:`EpisodeRun` and report)."""
+    from cosmos_policy.sim.external.evaluate import ExternalEvaluator, is_external
+
+    return ExternalEvaluator(config) if is_external(config.task) else Evaluator(config)
+
+
+def eval_embodiment(task: str, embodiment: str, image_size: int = 128) -> Any:
+    """The embodiment the runtime and the report use for ``task`` on ``embodiment``: the
+    named one, or for an external task its robot as the runtime sees it (Cartesian)."""
+    from cosmos_policy.sim.external.evaluate import cartesian_embodiment, is_external
+
+    if is_external(task):
+        return cartesian_embodiment(task, embodiment, image_size)
+    from cosmos_policy.embodiment import load_embodiment
+
+    return load_embodiment(embodiment)
+
+
 def _is_joint(embodiment: str) -> bool:
     from cosmos_policy.embodiment import load_embodiment
 
