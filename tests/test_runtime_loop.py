@@ -262,13 +262,15 @@ def test_build_loop_takes_the_embodiment_defaults_and_the_callers_pieces() -> No
                       blending="ensemble", rate_hz=50.0, guard=(fk, reach))
     assert loop.config.rate_hz == 50.0
     assert loop.scheduler.config.mode == "ensemble"
-    assert loop.sync.telemetry is telemetry and loop.telemetry is telemetry
+    assert loop.sync.telemetry is telemetry
+    assert loop.telemetry is telemetry
     assert loop.safety.fk is fk
     np.testing.assert_array_equal(loop.safety.config.reach, reach)
     assert loop.safety.config.workspace_low is not None
     plain = build_loop(EMB, clock=clock, inference=runner, projector=FakeProjector())
     assert plain.config.rate_hz == EMB.command_rate_hz
-    assert plain.safety.fk is None and plain.safety.config.workspace_low is None
+    assert plain.safety.fk is None
+    assert plain.safety.config.workspace_low is None
     with pytest.raises(ValueError, match="guard or safety"):
         build_loop(EMB, clock=clock, inference=runner, projector=FakeProjector(),
                    guard=(fk, reach), safety=SafetyLayer(SafetyConfig.from_embodiment(EMB)))
