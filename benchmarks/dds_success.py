@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosmos_policy.serve.loopback import episodes_over_dds
+from cosmos_policy.sim.loopback import episodes_over_dds
 from cosmos_policy.sim.report import failure_summary, wilson_interval
 from cosmos_policy.transport.endpoints import write_loopback_config
 

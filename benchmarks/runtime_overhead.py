@@ -37,21 +37,14 @@ import numpy as np  # noqa: E402
 
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.runtime import (  # noqa: E402
-    ActionLayout,
-    ActionProcessor,
-    ChunkScheduler,
-    ControlLoop,
     LockstepInference,
-    LoopConfig,
     ManualClock,
     MonotonicClock,
     ObservationSync,
-    SafetyConfig,
-    SafetyLayer,
-    SchedulerConfig,
     SyncConfig,
     Telemetry,
     ThreadedInference,
+    build_loop,
 )
 from cosmos_policy.spec import ActionChunk, Observation  # noqa: E402
 
@@ -127,12 +120,9 @@ def build(clock, inference_factory, projector, mode: str, switch_interval=None):
     telemetry = Telemetry()
     sync = ObservationSync(EMB, clock, SyncConfig(tolerance_s=0.02), telemetry)
     sync.set_prompt("push the red cube to the left")
-    loop = ControlLoop(
-        config=LoopConfig(rate_hz=EMB.command_rate_hz, switch_interval_s=switch_interval),
-        clock=clock, sync=sync, inference=inference_factory(telemetry),
-        scheduler=ChunkScheduler(ActionLayout.for_embodiment(EMB), SchedulerConfig(mode=mode)),
-        processor=ActionProcessor(EMB, projector),
-        safety=SafetyLayer(SafetyConfig.from_embodiment(EMB)), telemetry=telemetry)
+    loop = build_loop(EMB, clock=clock, sync=sync, telemetry=telemetry,
+                      inference=inference_factory(telemetry), projector=projector,
+                      blending=mode, switch_interval_s=switch_interval)
     return loop, sync
 
 

@@ -408,3 +408,58 @@ def test_interval_weights_episodes_by_their_windows() -> None:
     assert 0.0 <= lo < 0.1
     assert hi == pytest.approx(10.0)
     assert _ci95([(3.0, 1)] * 5) == [3.0, 3.0]
+
+
+def _fake_run(seed: int, success: bool, lateness: np.ndarray) -> object:
+    from cosmos_policy.sim.evaluate import CommandLog, EpisodeRun
+
+    log = CommandLog()
+    for k in range(30):
+        log.times.append(k * 0.01)
+        log.commanded.append(np.full(8, 0.01 * k * (k % 3)))
+        log.actual.append(np.full(7, 0.01 * k))
+    frames = [np.zeros((32, 64, 3), np.uint8)] * 3
+    return EpisodeRun(seed, success, 3, 0.3, 0.1, "reach the red cube", {}, {}, log, frames,
+                      [0.0, 0.1, 0.2], lateness)
+
+
+def test_jitter_plot_has_no_empty_lateness_panel_in_lockstep(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from cosmos_policy.sim.report import plot_jitter
+
+    lock = plot_jitter([_fake_run(0, True, np.zeros(0))], tmp_path / "lock.png", 0.01)
+    paced = plot_jitter([_fake_run(0, True, np.full(30, 1e-3))], tmp_path / "paced.png", 0.01)
+    assert Image.open(lock).size[0] < Image.open(paced).size[0]  # one panel, not two
+
+
+def test_video_header_shows_the_outcome_in_colour() -> None:
+    from cosmos_policy.sim.video import FAIL_RGB, OK_RGB, header
+
+    def count(img: np.ndarray, rgb: tuple[int, int, int]) -> int:
+        return int(np.all(np.abs(img.astype(int) - rgb) < 30, axis=-1).sum())
+
+    ok = header(512, "reach the red cube", "seed 0", "SUCCESS", True)
+    bad = header(512, "reach the red cube " * 20, "seed 0", "FAILED", False)
+    assert ok.shape[1] == bad.shape[1] == 512
+    assert count(ok, OK_RGB) > 20
+    assert count(ok, FAIL_RGB) == 0
+    assert count(bad, FAIL_RGB) > 20
+    assert count(bad, OK_RGB) == 0
+
+
+def test_episode_video_frames_carry_header_cameras_and_strip(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from cosmos_policy.sim import report
+
+    written = {}
+    monkeypatch.setattr("cosmos_policy.sim.video.write_video",
+                        lambda path, frames, fps: written.setdefault("f", frames) and path)
+    emb = load_embodiment("franka")
+    report.write_episode_video(_fake_run(0, False, np.zeros(0)), tmp_path / "v.mp4",
+                               emb.position_limits, 10.0, emb.joints)
+    frames = written["f"]
+    assert len(frames) == 3
+    # header (> 30 px) + cameras upscaled to 512 wide (256 px tall) + the 200 px strip
+    assert frames[0].shape[1] == 512
+    assert frames[0].shape[0] > 256 + 200 + 30

@@ -18,7 +18,7 @@ def _rot(ee_pose: np.ndarray) -> np.ndarray:
 
 
 def test_observation_contract_with_images() -> None:
-    env = make_external_env("fetch_push", image_size=(48, 64), cameras=("front", "wrist"))
+    env = make_external_env("fetch/Push", image_size=(48, 64), cameras=("front", "wrist"))
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     assert set(obs["images"]) == {"front", "wrist"}
@@ -39,11 +39,11 @@ def test_observation_contract_with_images() -> None:
 
 def test_unknown_camera_lists_valid_ones() -> None:
     with pytest.raises(UnknownNameError, match="front"):
-        make_external_env("fetch_reach", cameras=("agentview",))
+        make_external_env("fetch/Reach", cameras=("agentview",))
 
 
 def test_action_mapping_saturates_and_maps_gripper() -> None:
-    env = make_external_env("fetch_pick_place", cameras=(), seed=1)
+    env = make_external_env("fetch/PickAndPlace", cameras=(), seed=1)
     obs, _ = env.reset(seed=1)
     far = np.append(obs["ee_pose"], 0.0)
     far[0] += 1.0  # one metre ahead along base x
@@ -57,7 +57,7 @@ def test_action_mapping_saturates_and_maps_gripper() -> None:
 
 
 def test_hold_move_and_gripper_state() -> None:
-    env = make_external_env("fetch_pick_place", cameras=(), seed=2)
+    env = make_external_env("fetch/PickAndPlace", cameras=(), seed=2)
     obs, _ = env.reset(seed=2)
     hold = np.append(obs["ee_pose"], 0.0).astype(np.float32)
     for _ in range(10):
@@ -74,7 +74,7 @@ def test_hold_move_and_gripper_state() -> None:
 
 
 def test_seed_reproduces_and_varies_the_scene() -> None:
-    env = make_external_env("fetch_push", cameras=())
+    env = make_external_env("fetch/Push", cameras=())
     env.reset(seed=3)
     a = env.privileged()
     env.reset(seed=3)
@@ -86,7 +86,7 @@ def test_seed_reproduces_and_varies_the_scene() -> None:
     assert not np.allclose(a["goal"], c["goal"])
 
 
-@pytest.mark.parametrize("task", ["fetch_reach", "fetch_push", "fetch_pick_place"])
+@pytest.mark.parametrize("task", ["fetch/Reach", "fetch/Push", "fetch/PickAndPlace"])
 def test_expert_succeeds(task: str) -> None:
     env = make_external_env(task, cameras=())
     expert = make_external_expert(env)
@@ -95,7 +95,7 @@ def test_expert_succeeds(task: str) -> None:
 
 
 def test_idle_policy_does_not_succeed_at_push() -> None:
-    env = make_external_env("fetch_push", cameras=())
+    env = make_external_env("fetch/Push", cameras=())
     obs, _ = env.reset(seed=0)
     hold = np.append(obs["ee_pose"], 1.0).astype(np.float32)
     done, success = False, False

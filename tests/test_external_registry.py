@@ -23,8 +23,8 @@ def _rodrigues(rotvec: np.ndarray) -> np.ndarray:
 
 
 def test_registry_names_and_experts_match() -> None:
-    expected = {"fetch_reach", "fetch_push", "fetch_pick_place"}
-    expected |= {"robosuite_lift", "robosuite_stack"}
+    expected = {"fetch/Reach", "fetch/Push", "fetch/PickAndPlace"}
+    expected |= {"robosuite/Lift", "robosuite/Stack"}
     assert set(EXTERNAL_TASKS) == expected
     assert set(EXPERTS) == expected
     for task in EXTERNAL_TASKS.values():
@@ -33,17 +33,17 @@ def test_registry_names_and_experts_match() -> None:
 
 
 def test_unknown_task_lists_valid_names() -> None:
-    with pytest.raises(UnknownNameError, match="fetch_push.*robosuite_lift"):
+    with pytest.raises(UnknownNameError, match="fetch/Push.*robosuite/Lift"):
         make_external_env("fetch_teleport")
 
 
 def test_missing_suite_names_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "robosuite", None)  # makes `import robosuite` fail
     with pytest.raises(UserError, match="--no-deps"):
-        make_external_env("robosuite_lift", cameras=())
+        make_external_env("robosuite/Lift", cameras=())
     monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)
     with pytest.raises(UserError, match="gymnasium-robotics"):
-        make_external_env("fetch_reach", cameras=())
+        make_external_env("fetch/Reach", cameras=())
 
 
 @pytest.mark.parametrize("angle", [0.0, 0.3, 2.0, np.pi - 1e-4, np.pi])

@@ -18,7 +18,7 @@ def _rot(ee_pose: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def lift():
-    env = make_external_env("robosuite_lift", image_size=(48, 64))
+    env = make_external_env("robosuite/Lift", image_size=(48, 64))
     yield env
     env.close()
 
@@ -87,7 +87,7 @@ def test_seed_reproduces_and_varies_the_cube(lift) -> None:
 def test_lift_expert_succeeds() -> None:
     # No cameras: the expert reads the simulator, and robosuite's renderer costs ~85 ms per
     # camera per step on a CPU (its shadows and reflections), 94 s of this test with two.
-    env = make_external_env("robosuite_lift", cameras=())
+    env = make_external_env("robosuite/Lift", cameras=())
     try:
         expert = make_external_expert(env)
         results = [run_expert_episode(env, expert, seed)[0] for seed in (0, 1)]
@@ -97,7 +97,7 @@ def test_lift_expert_succeeds() -> None:
 
 
 def test_stack_expert_succeeds_and_idle_fails() -> None:
-    env = make_external_env("robosuite_stack", cameras=(), max_episode_steps=220)
+    env = make_external_env("robosuite/Stack", cameras=(), max_episode_steps=220)
     expert = make_external_expert(env)
     assert run_expert_episode(env, expert, 0)[0]
     obs, _ = env.reset(seed=0)

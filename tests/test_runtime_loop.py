@@ -11,24 +11,20 @@ import pytest
 
 from cosmos_policy.embodiment import load_embodiment
 from cosmos_policy.runtime import (
-    ActionLayout,
     ActionProcessor,
-    ChunkScheduler,
-    ControlLoop,
     JointProjector,
     LockstepInference,
-    LoopConfig,
     ManualClock,
     MonotonicClock,
     ObservationSync,
     SafetyConfig,
     SafetyLayer,
-    SchedulerConfig,
     SyncConfig,
     Telemetry,
     ThreadedInference,
     Watchdog,
     WatchdogConfig,
+    build_loop,
 )
 from cosmos_policy.runtime.rotations import matrix_from_rot6d, rot6d_from_matrix
 from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
@@ -84,13 +80,11 @@ def build(model, clock, inference=None, mode: str = "rtc", watchdog=None):
     sync = ObservationSync(EMB, clock, SyncConfig(tolerance_s=0.02), telemetry)
     sync.set_prompt("push the cube")
     projector = Mock(spec=JointProjector, wraps=FakeProjector())
-    loop = ControlLoop(
-        config=LoopConfig(rate_hz=EMB.command_rate_hz), clock=clock, sync=sync,
+    loop = build_loop(
+        EMB, clock=clock, sync=sync, telemetry=telemetry,
         inference=inference or LockstepInference(model, latency_s=0.15, telemetry=telemetry),
-        scheduler=ChunkScheduler(ActionLayout.for_embodiment(EMB), SchedulerConfig(mode=mode)),
-        processor=ActionProcessor(EMB, projector),
-        safety=SafetyLayer(SafetyConfig.from_embodiment(EMB, resume_s=0.2)),
-        watchdog=watchdog, telemetry=telemetry)
+        projector=projector, blending=mode,
+        safety=SafetyLayer(SafetyConfig.from_embodiment(EMB, resume_s=0.2)), watchdog=watchdog)
     return loop, sync, projector
 
 
@@ -268,3 +262,28 @@ def test_delta_ee_actions_compose_with_the_observed_pose() -> None:
 def test_ee_pose_needs_a_projector() -> None:
     with pytest.raises(ValueError, match="projector"):
         ActionProcessor(EMB)
+
+
+def test_build_loop_takes_the_embodiment_defaults_and_the_callers_pieces() -> None:
+    clock = ManualClock(0.0)
+    telemetry = Telemetry()
+    runner = LockstepInference(PathModel(), latency_s=0.1, telemetry=telemetry)
+    fk = Mock(side_effect=lambda q: np.zeros(3))
+    reach = np.full(N, 0.5)
+    loop = build_loop(EMB, clock=clock, inference=runner, telemetry=telemetry,
+                      sync=SyncConfig(tolerance_s=0.02), projector=FakeProjector(),
+                      blending="ensemble", rate_hz=50.0, guard=(fk, reach))
+    assert loop.config.rate_hz == 50.0
+    assert loop.scheduler.config.mode == "ensemble"
+    assert loop.sync.telemetry is telemetry
+    assert loop.telemetry is telemetry
+    assert loop.safety.fk is fk
+    np.testing.assert_array_equal(loop.safety.config.reach, reach)
+    assert loop.safety.config.workspace_low is not None
+    plain = build_loop(EMB, clock=clock, inference=runner, projector=FakeProjector())
+    assert plain.config.rate_hz == EMB.command_rate_hz
+    assert plain.safety.fk is None
+    assert plain.safety.config.workspace_low is None
+    with pytest.raises(ValueError, match="guard or safety"):
+        build_loop(EMB, clock=clock, inference=runner, projector=FakeProjector(),
+                   guard=(fk, reach), safety=SafetyLayer(SafetyConfig.from_embodiment(EMB)))

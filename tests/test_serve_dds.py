@@ -65,7 +65,7 @@ def _cli(*args: str) -> list[str]:
 # Separately, the server's output pipe is now read while it runs
 # (test_a_server_that_prints_a_lot_keeps_commanding).
 def test_closed_loop_across_processes(dds_env):
-    from cosmos_policy.serve.loopback import episodes_over_dds
+    from cosmos_policy.sim.loopback import episodes_over_dds
 
     participant = make_participant(dds_env)
     ep = Endpoints(participant, node="observer")
@@ -115,7 +115,7 @@ def test_closed_loop_across_processes(dds_env):
 def test_a_server_that_prints_a_lot_keeps_commanding(tmp_path):
     """The server's output is read while it runs: Cyclone's trace on its stderr (megabytes)
     used to fill the unread pipe and block the server, and the arm never moved."""
-    from cosmos_policy.serve.loopback import episodes_over_dds
+    from cosmos_policy.sim.loopback import episodes_over_dds
     from cosmos_policy.transport.endpoints import LOOPBACK_CONFIG
 
     chatty = LOOPBACK_CONFIG.replace("</Domain>", "<Tracing><Verbosity>finest</Verbosity>"
@@ -214,7 +214,7 @@ def test_bad_wire_input_is_refused_and_server_keeps_commanding(dds_env):
 def test_sim_robot_obeys_the_gripper_controller(dds_env):
     """A joint position on /gripper_controller/commands moves the simulated gripper's
     actuator (push and pick_place need it over the wire); a malformed one is refused."""
-    from cosmos_policy.serve.sim_robot import SimRobot, SimRobotConfig
+    from cosmos_policy.sim.sim_robot import SimRobot, SimRobotConfig
 
     robot = SimRobot(SimRobotConfig(task="pick_place", domain_id=dds_env))
     peer = make_participant(dds_env)
@@ -251,7 +251,7 @@ def test_a_command_arriving_every_loop_pass_still_moves_the_arm(dds_env):
     wall-clock time of receipt lay after every step the loop then ran, so with a command
     arriving before each step (the server's 100 Hz against the robot's 100 Hz) the arm never
     moved (CI's motionless episodes; the wire's slow successes)."""
-    from cosmos_policy.serve.sim_robot import SimRobot, SimRobotConfig
+    from cosmos_policy.sim.sim_robot import SimRobot, SimRobotConfig
 
     robot = SimRobot(SimRobotConfig(task="reach", domain_id=dds_env))
     peer = make_participant(dds_env)
@@ -284,7 +284,7 @@ def test_sim_robot_drops_the_previous_plan_until_the_policy_answers_reset(dds_en
     episode ended. The sim robot drops them, and its episode clock starts at the reply."""
     import threading
 
-    from cosmos_policy.serve.sim_robot import SimRobot, SimRobotConfig
+    from cosmos_policy.sim.sim_robot import SimRobot, SimRobotConfig
 
     robot = SimRobot(SimRobotConfig(domain_id=dds_env, max_episode_s=0.3))
     emb = robot.emb
@@ -332,7 +332,7 @@ def test_sim_robot_drops_the_previous_plan_until_the_policy_answers_reset(dds_en
 @pytest.mark.skipif(not (ROOT / "engines/default/manifest.json").is_file(),
                     reason="needs the trained default model in engines/default")
 def test_success_over_dds_within_noise_of_in_process(dds_env, tmp_path):
-    from cosmos_policy.serve.loopback import episodes_over_dds
+    from cosmos_policy.sim.loopback import episodes_over_dds
 
     n = 20
     wire = episodes_over_dds("reach", "franka", n, dds_env, timeout_s=1500)

@@ -9,7 +9,9 @@ from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="reach, push or pick_place")
+    parser.add_argument("--task", required=True,
+                        help="reach, push, pick_place, or an external suite's task: "
+                        "robosuite/Lift, fetch/Push ... (docs/EXTERNAL_SUITES.md)")
     options.add_embodiment(parser)
     parser.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
     options.add_model(parser, help=options.MODEL_HELP + "; oracle, the scripted expert as a "
@@ -40,18 +42,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cosmos_policy.embodiment import load_embodiment
     from cosmos_policy.errors import UserError
     from cosmos_policy.models.cosmos3_use import options_from_args
     from cosmos_policy.models.flow import check_noise_scale
     from cosmos_policy.sim.eval_runner import run_episodes
-    from cosmos_policy.sim.evaluate import EvalConfig, check_seeds, config_dict, out_dir
+    from cosmos_policy.sim.evaluate import (
+        EvalConfig,
+        check_seeds,
+        config_dict,
+        eval_embodiment,
+        out_dir,
+    )
     from cosmos_policy.sim.report import build_report, print_table, write_report
-    from cosmos_policy.sim.tasks import make_task
+    from cosmos_policy.sim.tasks import check_eval_task
 
-    make_task(args.task)
+    check_eval_task(args.task)
     options.resolve_model(args)
-    emb = load_embodiment(options.embodiment(args))
+    emb = eval_embodiment(args.task, options.embodiment(args), args.image_size)
     if args.episodes < 1:
         raise UserError("--episodes must be at least 1")
     if args.latency_ms < 0 or args.videos < 0 or args.image_size < 8:

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.errors import UserError
-    from cosmos_policy.serve.sim_robot import SimRobot, SimRobotConfig
+    from cosmos_policy.sim.sim_robot import SimRobot, SimRobotConfig
     from cosmos_policy.sim.tasks import make_task
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -5,8 +5,10 @@ Stages, in the order a command passes them (see docs/RUNTIME.md):
 :class:`ActionProcessor` (delta to absolute) -> :class:`ChunkScheduler` (blending,
 interpolation) -> :class:`ActionProcessor` (projection to joints) -> :class:`SafetyLayer`
 -> sink and subscribers, driven by :class:`ControlLoop`; :class:`Telemetry` records it all.
+:func:`build_loop` assembles a loop for an embodiment (serve, eval, tests, benchmarks).
 """
 
+from cosmos_policy.runtime.build import WorkspaceGuard, build_loop
 from cosmos_policy.runtime.clock import Clock, ManualClock, MonotonicClock
 from cosmos_policy.runtime.interp import ActionLayout, TimedActions
 from cosmos_policy.runtime.loop import ControlLoop, LoopConfig
@@ -57,6 +59,8 @@ __all__ = [
     "TimedActions",
     "Watchdog",
     "WatchdogConfig",
+    "WorkspaceGuard",
+    "build_loop",
     "estimate_reach",
     "workspace_guard",
 ]

@@ -28,22 +28,17 @@ import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.runtime import (
-    ActionLayout,
-    ActionProcessor,
-    ChunkScheduler,
     ControlLoop,
     InferenceRunner,
-    LoopConfig,
     ObservationSync,
-    SafetyConfig,
     SafetyLayer,
-    SchedulerConfig,
     SentCommand,
     SyncConfig,
     Telemetry,
     ThreadedInference,
     Watchdog,
     WatchdogConfig,
+    build_loop,
     workspace_guard,
 )
 from cosmos_policy.runtime.clock import Clock
@@ -176,20 +171,16 @@ class PolicyNodeCore:
 
     # ------------------------------------------------------------------ assembly
     def _build_loop(self) -> ControlLoop:
-        emb, cfg = self.embodiment, self.config
-        rate = cfg.command_rate_hz or emb.command_rate_hz
+        cfg = self.config
         fk, reach = self._guard
-        safety = SafetyLayer(SafetyConfig.from_embodiment(emb, reach=reach), fk)
-        loop = ControlLoop(
-            config=LoopConfig(rate_hz=rate, switch_interval_s=cfg.switch_interval_s),
-            clock=self.clock, sync=self.sync,
+        loop = build_loop(
+            self.embodiment, clock=self.clock, sync=self.sync, telemetry=self.telemetry,
             inference=self._inference_factory(self.model, self.clock, self.telemetry),
-            scheduler=ChunkScheduler(ActionLayout.for_embodiment(emb),
-                                     SchedulerConfig(mode=cfg.blending)),
-            processor=ActionProcessor(emb, self.projector), safety=safety,
+            projector=self.projector, blending=cfg.blending, rate_hz=cfg.command_rate_hz,
+            switch_interval_s=cfg.switch_interval_s,
+            guard=None if fk is None else (fk, reach),
             watchdog=Watchdog(WatchdogConfig(cfg.max_observation_age_s, cfg.max_state_age_s,
-                                             cfg.max_chunk_gap_s)),
-            telemetry=self.telemetry)
+                                             cfg.max_chunk_gap_s)))
         loop.subscribe(self._send)
         self.telemetry.gauge("enabled", lambda: self._enabled)
         self.telemetry.gauge("commands_sent", lambda: self.commands_sent)

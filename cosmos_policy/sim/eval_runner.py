@@ -1,8 +1,9 @@
 """Episodes of an evaluation in this process, in a process pool, or on a Ray cluster.
 
-Each worker builds its :class:`~cosmos_policy.sim.evaluate.Evaluator` (env, model, safety
-pieces) once and runs the seeds it is given; seeds below ``config.seed + config.videos``
-are recorded for the report's videos. A progress bar counts finished episodes.
+Each worker builds its evaluator (:func:`~cosmos_policy.sim.evaluate.make_evaluator`: env,
+model, safety pieces) once and runs the seeds it is given; seeds below
+``config.seed + config.videos`` are recorded for the report's videos. A progress bar counts
+finished episodes.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
+from typing import Any
 
 from tqdm import tqdm
 
 from cosmos_policy.errors import UserError
-from cosmos_policy.sim.evaluate import EpisodeRun, EvalConfig, Evaluator
+from cosmos_policy.sim.evaluate import EpisodeRun, EvalConfig, Evaluator, make_evaluator
 
-_WORKER: Evaluator | None = None
+_WORKER: Evaluator | Any = None
 
 
 def _init_worker(config: EvalConfig, threads: int) -> None:
@@ -28,7 +30,7 @@ def _init_worker(config: EvalConfig, threads: int) -> None:
         torch.set_num_threads(threads)
     except ImportError:  # the onnxruntime path does not need torch threads
         pass
-    _WORKER = Evaluator(config)
+    _WORKER = make_evaluator(config)
 
 
 def _run_seed(seed: int, record: bool) -> EpisodeRun:
@@ -48,7 +50,7 @@ class RayEvaluator:
 
 def _serial(config: EvalConfig, seeds: list[int], record: Callable[[int], bool]
             ) -> Iterator[EpisodeRun]:
-    evaluator = Evaluator(config)
+    evaluator = make_evaluator(config)
     try:
         for seed in seeds:
             yield evaluator.run_episode(seed, record(seed))

@@ -28,23 +28,16 @@ import mujoco
 import numpy as np
 
 from cosmos_policy.runtime import (
-    ActionLayout,
-    ActionProcessor,
-    ChunkScheduler,
     ControlLoop,
     InferenceResult,
     LockstepInference,
-    LoopConfig,
     ManualClock,
     ObservationSync,
-    SafetyConfig,
-    SafetyLayer,
-    SchedulerConfig,
     SentCommand,
     SyncConfig,
     Telemetry,
     ThreadedInference,
-    Watchdog,
+    build_loop,
     workspace_guard,
 )
 from cosmos_policy.spec import Observation
@@ -226,13 +219,9 @@ class Evaluator:
             runner: Any = LockstepInference(self.model, cfg.lockstep_latency_s, telemetry)
         else:
             runner = LatencyCharged(ThreadedInference(self.model, clock, telemetry))
-        safety = SafetyLayer(SafetyConfig.from_embodiment(emb, reach=self._reach), self._fk)
-        return ControlLoop(config=LoopConfig(rate_hz=emb.command_rate_hz), clock=clock,
-                           sync=sync, inference=runner,
-                           scheduler=ChunkScheduler(ActionLayout.for_embodiment(emb),
-                                                    SchedulerConfig(mode=cfg.blending)),
-                           processor=ActionProcessor(emb, self.projector), safety=safety,
-                           watchdog=Watchdog(), telemetry=telemetry)
+        guard = None if self._fk is None else (self._fk, self._reach)
+        return build_loop(emb, clock=clock, sync=sync, telemetry=telemetry, inference=runner,
+                          projector=self.projector, blending=cfg.blending, guard=guard)
 
     def run_episode(self, seed: int, record: bool = False) -> EpisodeRun:
         """Reset with ``seed`` and run until success or the step limit (policy steps)."""
@@ -298,6 +287,27 @@ class Evaluator:
                           dict(snap["counters"]), log, frames, frame_times,
                           np.asarray(lateness), distances, env.task.nearest_cube(scene),
                           env.task.color, closest_offset)
+
+
+def make_evaluator(config: EvalConfig) -> Any:
+    """The evaluator for ``config.task``: :class:`Evaluator` for the tabletop tasks,
+    :class:`~cosmos_policy.sim.external.evaluate.ExternalEvaluator` for ``fetch/...`` and
+    ``robosuite/...`` (the same runtime, :class:`EpisodeRun` and report)."""
+    from cosmos_policy.sim.external.evaluate import ExternalEvaluator, is_external
+
+    return ExternalEvaluator(config) if is_external(config.task) else Evaluator(config)
+
+
+def eval_embodiment(task: str, embodiment: str, image_size: int = 128) -> Any:
+    """The embodiment the runtime and the report use for ``task`` on ``embodiment``: the
+    named one, or for an external task its robot as the runtime sees it (Cartesian)."""
+    from cosmos_policy.sim.external.evaluate import cartesian_embodiment, is_external
+
+    if is_external(task):
+        return cartesian_embodiment(task, embodiment, image_size)
+    from cosmos_policy.embodiment import load_embodiment
+
+    return load_embodiment(embodiment)
 
 
 def _is_joint(embodiment: str) -> bool:

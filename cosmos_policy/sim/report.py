@@ -1,9 +1,10 @@
 """The evaluation report: success with a Wilson interval, merged telemetry, plots, videos.
 
 Everything is written under one folder: ``eval.json`` (all numbers), ``latency.png``
-(histogram of model latency and tick time), ``jitter.png`` (tick lateness against the wall
-clock and the command's step-to-step change of velocity), ``videos/*.mp4`` (cameras side by
-side above a strip of commanded vs actual joint positions, normalised to their limits).
+(histogram of model latency and tick time), ``jitter.png`` (the command's step-to-step change
+of velocity, and tick lateness against the wall clock where the run was paced by it),
+``videos/*.mp4`` (the prompt and the outcome above the cameras side by side, above a strip of
+commanded vs reached joint positions, normalised to their limits, with a legend).
 """
 
 from __future__ import annotations
@@ -158,78 +159,64 @@ def plot_latency(runs: Sequence[EpisodeRun], path: Path) -> Path:
 
 
 def plot_jitter(runs: Sequence[EpisodeRun], path: Path, dt: float) -> Path:
-    """Tick lateness vs the wall clock (async runs) and |change of command velocity| per tick."""
+    """|change of command velocity| per tick and, where the simulation was paced to the wall
+    clock (async runs), tick lateness; a lockstep run has no lateness, so one panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     late = np.concatenate([r.tick_lateness_s for r in runs]) * 1e3
+    fig, axes = plt.subplots(1, 2 if late.size else 1, figsize=(9 if late.size else 6, 3.2),
+                             squeeze=False)
     if late.size:
-        axes[0].plot(late, lw=0.6)
-        axes[0].set_ylabel("ms late")
-    else:
-        axes[0].text(0.5, 0.5, "lockstep: no wall-clock pacing", ha="center",
-                     transform=axes[0].transAxes)
-    axes[0].set_title("tick start lateness (wall clock)", fontsize=9)
+        axes[0, 0].plot(late, lw=0.6)
+        axes[0, 0].set_title("tick start lateness (wall clock)", fontsize=9)
+        axes[0, 0].set_xlabel("tick")
+        axes[0, 0].set_ylabel("ms late")
+    ax = axes[0, -1]
     for r in runs[:5]:
         q = np.asarray(r.log.commanded)
         if len(q) > 2:
             dv = np.abs(np.diff(q[:, :-1], n=2, axis=0)).max(axis=1) / dt ** 2
-            axes[1].plot(np.asarray(r.log.times[2:]), dv, lw=0.6, label=f"seed {r.seed}")
-    axes[1].set_title("command jitter: max |dv/dt| over joints (rad/s^2)", fontsize=9)
-    axes[1].set_xlabel("simulated time (s)")
-    if axes[1].lines:
-        axes[1].legend(fontsize=7)
+            ax.plot(np.asarray(r.log.times[2:]), dv, lw=0.6, label=f"seed {r.seed}")
+    title = "command jitter: max |dv/dt| over joints"
+    ax.set_title(title if late.size else f"{title}\n(lockstep: no wall-clock pacing, so "
+                 "no tick lateness)", fontsize=9)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("units/s^2 (rad or m)")
+    if ax.lines:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def _strip(run: EpisodeRun, limits: np.ndarray, width: int, height: int
-           ) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lo, hi = limits[:, 0], limits[:, 1]
-    t = np.asarray(run.log.times)
-    cmd = (np.asarray(run.log.commanded)[:, : len(lo)] - lo) / (hi - lo)
-    act = (np.asarray(run.log.actual) - lo) / (hi - lo)
-    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
-    ax = fig.add_axes((0.06, 0.2, 0.92, 0.72))
-    for j in range(len(lo)):
-        color = f"C{j}"
-        ax.plot(t, cmd[:, j], color=color, lw=1.0)
-        ax.plot(t, act[:, j], color=color, lw=1.0, ls=":")
-    ax.set_xlim(0, max(t[-1], 1e-3) if t.size else 1)
-    ax.set_title("joints / limits: commanded (solid) vs actual (dotted)", fontsize=7)
-    ax.tick_params(labelsize=6)
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return img, ax.get_xlim(), (0.06, 0.98)
-
-
-def write_episode_video(run: EpisodeRun, path: Path, limits: np.ndarray, fps: float) -> Path:
-    """Cameras side by side (upscaled to >= 512 px wide) above the joint strip with a cursor."""
-    from cosmos_policy.sim.video import write_video
+def write_episode_video(run: EpisodeRun, path: Path, limits: np.ndarray, fps: float,
+                        joint_names: Sequence[str] = ()) -> Path:
+    """Per frame: a header (the prompt; seed, time and the episode's outcome), the cameras
+    side by side (upscaled to >= 512 px wide), and the joint strip with a time cursor."""
+    from cosmos_policy.sim.video import header, joint_strip, write_video
 
     if not run.frames:
         raise ValueError("episode has no recorded frames")
     scale = max(1, math.ceil(512 / run.frames[0].shape[1]))
     big = [np.repeat(np.repeat(f, scale, axis=0), scale, axis=1) for f in run.frames]
     width = big[0].shape[1]
-    strip, (x0, x1), (f0, f1) = _strip(run, limits, width, 160)
+    strip, (x0, x1), (f0, f1) = joint_strip(
+        np.asarray(run.log.times), np.asarray(run.log.commanded), np.asarray(run.log.actual),
+        limits, joint_names, width, 200)
+    outcome = (f"SUCCESS at {run.sim_time_s:.2f} s" if run.success
+               else f"FAILED ({run.sim_time_s:.2f} s)")
     out = []
     for frame, t in zip(big, run.frame_times, strict=True):
+        top = header(width, run.prompt, f"seed {run.seed}   t = {t:5.2f} s", outcome,
+                     run.success)
         s = strip.copy()
         col = int((f0 + (f1 - f0) * (t - x0) / max(x1 - x0, 1e-9)) * s.shape[1])
         s[:, max(0, min(col, s.shape[1] - 1))] = (200, 0, 0)
-        out.append(np.concatenate([frame, s[:, :width]], axis=0))
+        out.append(np.concatenate([top, frame, s[:, :width]], axis=0))
     return write_video(path, out, fps)
 
 
@@ -243,7 +230,8 @@ def write_report(report: dict[str, Any], runs: Sequence[EpisodeRun], embodiment:
     for r in sorted(runs, key=lambda r: r.seed):
         if r.frames:
             path = out / "videos" / f"seed{r.seed}.mp4"
-            write_episode_video(r, path, embodiment.position_limits, embodiment.control_rate_hz)
+            write_episode_video(r, path, embodiment.position_limits, embodiment.control_rate_hz,
+                                embodiment.joints)
             files["videos"].append(str(path))
     report = {**report, "files": files}
     (out / "eval.json").write_text(json.dumps(report, indent=2, default=_json_default))

@@ -186,3 +186,17 @@ def make_task(name: str) -> Task:
     if name not in TASKS:
         raise UnknownNameError("task", name, list(TASKS))
     return TASKS[name]()
+
+
+def eval_task_names() -> list[str]:
+    """Every task ``cosmos-policy eval`` runs: the tabletop's and the external suites'."""
+    from cosmos_policy.sim.external import EXTERNAL_TASKS
+
+    return [*TASKS, *EXTERNAL_TASKS]
+
+
+def check_eval_task(name: str) -> None:
+    """Refuse a name ``cosmos-policy eval`` cannot run, listing the ones it can."""
+    names = eval_task_names()
+    if name not in names:
+        raise UnknownNameError("task", name, names)

@@ -6,7 +6,7 @@ dict with ``images``, ``state``, ``joint_vel``, ``ee_pose``, ``prompt``; the uni
 extra): importing this package needs neither; making an env without its suite raises a
 :class:`~cosmos_policy.errors.UserError` naming the install command.
 
-    env = make_external_env("robosuite_lift", image_size=128, seed=0)
+    env = make_external_env("robosuite/Lift", image_size=128, seed=0)
     expert = make_external_expert(env)
 """
 
@@ -32,21 +32,21 @@ class ExternalTask:
 
 
 EXTERNAL_TASKS: dict[str, ExternalTask] = {
-    "fetch_reach": ExternalTask(
+    "fetch/Reach": ExternalTask(
         "fetch", "FetchReach-v4", "move the gripper to the red target", 50, ("front", "wrist")
     ),
-    "fetch_push": ExternalTask(
+    "fetch/Push": ExternalTask(
         "fetch", "FetchPush-v4", "push the black block to the red target", 50, ("front", "wrist")
     ),
-    "fetch_pick_place": ExternalTask(
+    "fetch/PickAndPlace": ExternalTask(
         "fetch", "FetchPickAndPlace-v4", "pick up the black block and place it at the red target",
         50, ("front", "wrist"),
     ),
-    "robosuite_lift": ExternalTask(
+    "robosuite/Lift": ExternalTask(
         "robosuite", "Lift", "pick up the cube and lift it", 200,
         ("agentview", "robot0_eye_in_hand"),
     ),
-    "robosuite_stack": ExternalTask(
+    "robosuite/Stack": ExternalTask(
         "robosuite", "Stack", "stack the red cube on the green cube", 300,
         ("agentview", "robot0_eye_in_hand"),
     ),

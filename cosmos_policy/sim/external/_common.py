@@ -38,7 +38,8 @@ def require(module: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         hint = INSTALL_HINTS.get(module, f"pip install {module}")
-        msg = f"this task needs the '{module}' package ({exc}); install it with: {hint}"
+        msg = (f"this task needs the '{module}' package of the sim extra ({exc}); install "
+               f"it with: {hint}")
         raise UserError(msg) from None
 
 

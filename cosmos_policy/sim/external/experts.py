@@ -4,9 +4,9 @@ Each expert is a small phase machine that emits the *unified* absolute action (1
 EE target + 6-D rotation + gripper in [0, 1]), so it exercises each adapter's action mapping end
 to end. ``reset()`` at every episode start, then ``act(obs)`` once per step.
 
-Experts, by task: ``fetch_reach`` (go to the goal), ``fetch_push`` (get behind the block on the
-goal line, push, re-aim when it drifts), ``fetch_pick_place`` (grasp, carry to the goal),
-``robosuite_lift`` (align yaw with the cube, grasp, lift), ``robosuite_stack`` (grasp the red cube,
+Experts, by task: ``fetch/Reach`` (go to the goal), ``fetch/Push`` (get behind the block on the
+goal line, push, re-aim when it drifts), ``fetch/PickAndPlace`` (grasp, carry to the goal),
+``robosuite/Lift`` (align yaw with the cube, grasp, lift), ``robosuite/Stack`` (grasp the red cube,
 carry it over the green one, lower it, let go, back off).
 """
 
@@ -257,11 +257,11 @@ def _robosuite_stack(env: gym.Env) -> PhaseExpert:
 
 
 EXPERTS: dict[str, Callable[[gym.Env], PhaseExpert]] = {
-    "fetch_reach": _fetch_reach,
-    "fetch_push": _fetch_push,
-    "fetch_pick_place": _fetch_pick_place,
-    "robosuite_lift": _robosuite_lift,
-    "robosuite_stack": _robosuite_stack,
+    "fetch/Reach": _fetch_reach,
+    "fetch/Push": _fetch_push,
+    "fetch/PickAndPlace": _fetch_pick_place,
+    "robosuite/Lift": _robosuite_lift,
+    "robosuite/Stack": _robosuite_stack,
 }
 
 
