@@ -1,14 +1,13 @@
-"""Runtime with the real KinematicProjector and FK (skips until cosmos_policy.kinematics exists)."""
+"""Runtime with the real KinematicProjector and FK from cosmos_policy.kinematics."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-kinematics = pytest.importorskip("cosmos_policy.kinematics")
-
-from cosmos_policy.embodiment import load_embodiment  # noqa: E402
-from cosmos_policy.runtime import (  # noqa: E402
+from cosmos_policy import kinematics
+from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.kinematics import estimate_reach
+from cosmos_policy.runtime import (
     ActionLayout,
     ActionProcessor,
     ChunkScheduler,
@@ -20,9 +19,8 @@ from cosmos_policy.runtime import (  # noqa: E402
     SafetyConfig,
     SafetyLayer,
     SyncConfig,
-    estimate_reach,
 )
-from cosmos_policy.spec import ActionChunk  # noqa: E402
+from cosmos_policy.spec import ActionChunk
 
 EMB = load_embodiment("franka")
 N = EMB.n_joints

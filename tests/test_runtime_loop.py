@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.geometry import matrix_from_rot6d, rot6d_from_matrix
 from cosmos_policy.runtime import (
     ActionLayout,
     ActionProcessor,
@@ -30,7 +31,6 @@ from cosmos_policy.runtime import (
     Watchdog,
     WatchdogConfig,
 )
-from cosmos_policy.runtime.rotations import matrix_from_rot6d, rot6d_from_matrix
 from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
 
 EMB = load_embodiment("franka")

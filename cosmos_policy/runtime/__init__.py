@@ -18,8 +18,6 @@ from cosmos_policy.runtime.safety import (
     SentCommand,
     Watchdog,
     WatchdogConfig,
-    estimate_reach,
-    workspace_guard,
 )
 from cosmos_policy.runtime.scheduler import ChunkScheduler, SchedulerConfig
 from cosmos_policy.runtime.sync import ObservationSync, SyncConfig
@@ -57,6 +55,4 @@ __all__ = [
     "TimedActions",
     "Watchdog",
     "WatchdogConfig",
-    "estimate_reach",
-    "workspace_guard",
 ]

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
+from cosmos_policy.kinematics import workspace_guard
 from cosmos_policy.runtime import (
     ActionLayout,
     ActionProcessor,
@@ -44,7 +45,6 @@ from cosmos_policy.runtime import (
     ThreadedInference,
     Watchdog,
     WatchdogConfig,
-    workspace_guard,
 )
 from cosmos_policy.runtime.clock import Clock
 from cosmos_policy.spec import WorldActionModel

@@ -27,6 +27,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from cosmos_policy.kinematics import workspace_guard
 from cosmos_policy.runtime import (
     ActionLayout,
     ActionProcessor,
@@ -45,7 +46,6 @@ from cosmos_policy.runtime import (
     Telemetry,
     ThreadedInference,
     Watchdog,
-    workspace_guard,
 )
 from cosmos_policy.spec import Observation
 
