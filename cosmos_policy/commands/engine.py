@@ -58,7 +58,7 @@ def _build(args: argparse.Namespace) -> int:
         return 0
     manifest = export_engine(bundle, request, args.out, steps=args.steps)
     if not args.no_verify:
-        report = verify_engine(args.out, backend=args.backend, bundle=bundle, sim=False)
+        report = verify_engine(args.out, backend=args.backend, bundle=bundle)
         print(report.table())
         write_manifest(args.out, replace(manifest, verification=report.summary()))
         if not report.passed:
@@ -70,11 +70,13 @@ def _build(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from cosmos_policy.engine.verify import verify_engine
+    from cosmos_policy.sim.observations import verify_observations
 
     if args.samples < 1:
         raise UserError(f"--samples must be >= 1, got {args.samples}")
     report = verify_engine(args.engine, backend=args.backend, bundle=args.model,
-                           samples=args.samples, sim=not args.no_sim)
+                           samples=args.samples,
+                           sources={} if args.no_sim else {"sim": verify_observations})
     print(report.table())
     print(f"{'PASSED' if report.passed else 'FAILED'}: {report.backend} {report.precision}")
     if args.json is not None:
