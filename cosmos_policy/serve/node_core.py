@@ -47,12 +47,11 @@ from cosmos_policy.runtime import (
     WatchdogConfig,
 )
 from cosmos_policy.runtime.clock import Clock
-from cosmos_policy.spec import WorldActionModel
+from cosmos_policy.spec import MAX_PROMPT_CHARS, WorldActionModel
 
 log = logging.getLogger("cosmos_policy.serve")
 
 DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2
-MAX_PROMPT_CHARS = 512
 
 
 class WallClock:
@@ -228,7 +227,7 @@ class PolicyNodeCore:
             names, positions, stamp, velocities))
 
     def on_prompt(self, text: str) -> str | None:
-        """A new task prompt; refused when empty, over 512 characters or with control chars."""
+        """A new task prompt; refused when empty, over MAX_PROMPT_CHARS or with control chars."""
         reason = check_prompt(text)
         if reason is None:
             reason = self.sync.set_prompt(text.strip())

@@ -22,6 +22,7 @@ from cosmos_policy.errors import SpecError, UserError
 # The suite adapters read 6-D rotations and write axis-angle through these names.
 from cosmos_policy.geometry import matrix_from_rot6d as rot_from_6d  # noqa: F401
 from cosmos_policy.geometry import rotvec_from_matrix  # noqa: F401
+from cosmos_policy.spec import MAX_PROMPT_CHARS
 
 UNIFIED_ACTION_DIM = 10
 DEFAULT_IMAGE_SIZE = (128, 128)
@@ -99,7 +100,7 @@ def observation_space(
         "state": gym.spaces.Box(-inf, inf, (n_joints + 1,), np.float32),
         "joint_vel": gym.spaces.Box(-inf, inf, (n_joints,), np.float32),
         "ee_pose": gym.spaces.Box(-inf, inf, (9,), np.float32),
-        "prompt": gym.spaces.Text(max_length=256, charset=string.printable),
+        "prompt": gym.spaces.Text(max_length=MAX_PROMPT_CHARS, charset=string.printable),
     })
 
 
