@@ -1,4 +1,4 @@
-"""Runtime with the real KinematicProjector and FK from cosmos_policy.kinematics."""
+"""Runtime with the real KinematicProjector and FK."""
 
 from __future__ import annotations
 
