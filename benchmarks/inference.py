@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--model PATH] [--iters 100] [--json out.json]
 
-Same as ``cosmos-policy bench``; the measurement lives in ``cosmos_policy.engine.bench``.
+Same as ``cosmos-policy bench``; the measurement lives in ``cosmos_policy.policy.bench``.
 Prints a table and writes JSON (default ``outputs/bench_inference.json``).
 """
 

@@ -1,4 +1,4 @@
-"""Kinematics on an embodiment's MJCF: 6-D rotations, FK, damped least-squares IK, projector.
+"""Kinematics on an embodiment's MJCF: FK, damped least-squares IK, projector, workspace guard.
 
 Frames: the robot base frame is the world frame of the embodiment's ``model.xml`` (its base
 body sits at the origin in every scene). Poses are of the ``end_effector.site``.
@@ -10,6 +10,7 @@ in [0, 1] (0 open, 1 closed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mujoco
@@ -17,46 +18,7 @@ import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.errors import ConfigError
-
-# ---------------------------------------------------------------------------- rotations
-
-
-def rot6d_from_matrix(R: np.ndarray) -> np.ndarray:
-    """[..., 3, 3] rotation matrices -> [..., 6]: column 0 then column 1."""
-    R = np.asarray(R)
-    return np.concatenate([R[..., :, 0], R[..., :, 1]], axis=-1)
-
-
-def matrix_from_rot6d(r6: np.ndarray) -> np.ndarray:
-    """[..., 6] -> [..., 3, 3] by Gram-Schmidt; any finite non-degenerate input is valid."""
-    r6 = np.asarray(r6, dtype=np.float64)
-    a1, a2 = r6[..., :3], r6[..., 3:6]
-    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
-    a2 = a2 - np.sum(b1 * a2, axis=-1, keepdims=True) * b1
-    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-12)
-    b3 = np.cross(b1, b2)
-    return np.stack([b1, b2, b3], axis=-1)
-
-
-def rotation_error_deg(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
-    """Geodesic angle (degrees) between rotations, broadcast over leading axes."""
-    cos = (np.trace(np.swapaxes(Ra, -1, -2) @ Rb, axis1=-2, axis2=-1) - 1.0) / 2.0
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
-def _rotvec_from_matrix(R: np.ndarray) -> np.ndarray:
-    """Axis-angle vector (rad) of a 3x3 rotation, robust near 0 and pi."""
-    quat = np.empty(4)
-    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(R, dtype=np.float64).reshape(9))
-    vel = np.empty(3)
-    mujoco.mju_quat2Vel(vel, quat, 1.0)
-    return vel
-
-
-def pose9(pos: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """Translation (3,) + rotation (3, 3) -> (9,)."""
-    return np.concatenate([np.asarray(pos, dtype=np.float64), rot6d_from_matrix(R)])
-
+from cosmos_policy.geometry import matrix_from_rot6d, pose9, rotvec_from_matrix
 
 # ---------------------------------------------------------------------------- FK / IK
 
@@ -213,7 +175,7 @@ class KinematicModel:
                ) -> tuple[np.ndarray, float, float]:
         cur_pos, cur_R = self.fk(q)
         dp = pos - cur_pos
-        dr = _rotvec_from_matrix(R @ cur_R.T)  # world-frame rotation still to go
+        dr = rotvec_from_matrix(R @ cur_R.T)  # world-frame rotation still to go
         return (np.concatenate([dp, dr]), float(np.linalg.norm(dp)),
                 float(np.degrees(np.linalg.norm(dr))))
 
@@ -271,3 +233,42 @@ class KinematicProjector:
     def to_unified(self, q: np.ndarray, gripper: float) -> np.ndarray:
         """Joint positions (n,) and gripper in [0, 1] -> unified (10,)."""
         return np.concatenate([self.kin.fk_pose9(q), [float(gripper)]])
+
+
+# ---------------------------------------------------------------------------- workspace guard
+
+FK = Callable[[np.ndarray], np.ndarray]  # joints (n,) -> end-effector position (3,), m
+
+
+def estimate_reach(fk: FK, low: np.ndarray, high: np.ndarray, samples: int = 512,
+                   seed: int = 0, factor: float = 1.5, eps: float = 1e-4) -> np.ndarray:
+    """Per-joint bound (n,) m/rad on the end-effector speed, from sampled finite differences
+    over the joint box, times a safety ``factor``. Sampled, so not a proof: keep the factor."""
+    rng = np.random.default_rng(seed)
+    low, high = np.asarray(low, float), np.asarray(high, float)
+    n = len(low)
+    reach = np.zeros(n)
+    for _ in range(samples):
+        q = rng.uniform(low, high)
+        p = np.asarray(fk(q), dtype=np.float64)
+        for i in range(n):
+            dq = q.copy()
+            dq[i] += eps
+            reach[i] = max(reach[i], np.linalg.norm(np.asarray(fk(dq)) - p) / eps)
+    return reach * factor
+
+
+def workspace_guard(embodiment: Embodiment) -> tuple[FK, np.ndarray]:
+    """(fk, reach) for the workspace box of ``embodiment``: its tool position from the
+    kinematic model of its MJCF, and :func:`estimate_reach` over its joint box (about 50 ms).
+
+    The runtime's safety layer takes both as plain values (it imports no MuJoCo): pass
+    ``reach`` to ``SafetyConfig.from_embodiment`` and ``fk`` to ``SafetyLayer``.
+    """
+    kin = KinematicModel(embodiment)
+
+    def fk(q: np.ndarray) -> np.ndarray:
+        return kin.fk(q)[0]
+
+    lim = embodiment.position_limits
+    return fk, estimate_reach(fk, lim[:, 0], lim[:, 1])

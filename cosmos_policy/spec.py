@@ -24,6 +24,10 @@ import numpy as np
 
 from cosmos_policy.errors import SpecError
 
+# The longest task prompt (characters) any entry point accepts: observations, the ROS 2 and
+# DDS prompt topic, the WebSocket server and the simulators' observation spaces.
+MAX_PROMPT_CHARS = 512
+
 
 @dataclass(frozen=True)
 class ArraySpec:
@@ -91,7 +95,7 @@ class ObservationSpec:
 
     images: dict[str, ArraySpec]
     state: ArraySpec
-    max_prompt_chars: int = 512
+    max_prompt_chars: int = MAX_PROMPT_CHARS
 
 
 @dataclass(frozen=True)

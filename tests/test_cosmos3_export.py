@@ -18,14 +18,14 @@ pytest.importorskip("diffusers.pipelines.cosmos.pipeline_cosmos3_omni",
                     reason="diffusers >= 0.42 with Cosmos3OmniPipeline is not installed")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 
-from cosmos_policy.models.cosmos3 import Cosmos3WAM, load_cosmos3  # noqa: E402
-from cosmos_policy.models.cosmos3_export import (  # noqa: E402
+from cosmos_policy.engine.cosmos3_export import (  # noqa: E402
     build_tensorrt,
     capture_step_inputs,
     export_denoise_step,
     step_example,
     torch_step,
 )
+from cosmos_policy.models.cosmos3 import Cosmos3WAM, load_cosmos3  # noqa: E402
 from cosmos_policy.models.cosmos3_testing import tiny_checkpoint  # noqa: E402
 
 SIZE = (64, 64)

@@ -66,7 +66,7 @@ def test_export_writes_valid_static_onnx_and_a_full_manifest(built: tuple[Path, 
 
 
 def test_each_graph_matches_torch_on_fresh_random_inputs(built: tuple[Path, Path]) -> None:
-    report = verify_engine(built[1], "onnxruntime-cpu", samples=2, sim=False, seed=7)
+    report = verify_engine(built[1], "onnxruntime-cpu", samples=2, seed=7)
     assert report.passed, report.table()
     graphs = {c.name.split(".")[0] for c in report.checks if "." in c.name}
     assert graphs == set(GRAPHS)
@@ -214,7 +214,7 @@ def test_a_model_with_a_plan_token_exports_and_matches_torch(tmp_path: Path) -> 
     export_engine(bundle, EngineRequest("franka"), tmp_path / "engine", progress=False)
     ctx = read_manifest(tmp_path / "engine").io("context")
     assert ctx.outputs[0].shape[4] == planned.reasoner_len + 1  # the plan token's keys
-    report = verify_engine(tmp_path / "engine", "onnxruntime-cpu", samples=1, sim=False, seed=3)
+    report = verify_engine(tmp_path / "engine", "onnxruntime-cpu", samples=1, seed=3)
     assert report.passed, report.table()
     ref = load_model(bundle, "franka")
     eng = EngineModel(tmp_path / "engine", "onnxruntime-cpu")

@@ -30,7 +30,7 @@ def test_tensorrt_plans_match_torch(bundle: Path, tmp_path: Path, precision: str
                       tmp_path / precision, progress=False)
     assert set(m.plans) == set(m.graphs)
     assert m.target["compute_capability"]
-    report = verify_engine(tmp_path / precision, "tensorrt", sim=False)
+    report = verify_engine(tmp_path / precision, "tensorrt")
     assert report.passed, report.table()
 
 

@@ -1,4 +1,6 @@
-"""Kinematics: 6-D rotations, FK -> IK -> FK round trips, the unified-action projector."""
+"""Kinematics: FK -> IK -> FK round trips, the unified-action projector, the workspace guard.
+
+The rotation helpers it uses are tested on their own in test_geometry.py."""
 
 from __future__ import annotations
 
@@ -6,47 +8,8 @@ import numpy as np
 import pytest
 
 from cosmos_policy.embodiment import available_embodiments, load_embodiment
-from cosmos_policy.kinematics import (
-    KinematicModel,
-    KinematicProjector,
-    matrix_from_rot6d,
-    rot6d_from_matrix,
-    rotation_error_deg,
-)
-
-
-def _random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
-    q = rng.normal(size=(n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], axis=1)
-
-
-def test_rot6d_round_trip_and_columns() -> None:
-    R = _random_rotations(np.random.default_rng(0), 500)
-    r6 = rot6d_from_matrix(R)
-    np.testing.assert_allclose(r6[:, :3], R[:, :, 0])
-    np.testing.assert_allclose(r6[:, 3:], R[:, :, 1])
-    np.testing.assert_allclose(matrix_from_rot6d(r6), R, atol=1e-12)
-
-
-def test_rot6d_gram_schmidt_gives_a_rotation_from_noisy_input() -> None:
-    rng = np.random.default_rng(1)
-    R = matrix_from_rot6d(rng.normal(size=(200, 6)))
-    np.testing.assert_allclose(R @ np.swapaxes(R, 1, 2), np.broadcast_to(np.eye(3), R.shape),
-                               atol=1e-12)
-    np.testing.assert_allclose(np.linalg.det(R), 1.0, atol=1e-12)
-
-
-def test_rotation_error_of_known_angle() -> None:
-    angle = np.radians(30.0)
-    Rz = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0],
-                   [0, 0, 1]])
-    assert rotation_error_deg(np.eye(3), Rz) == pytest.approx(30.0)
+from cosmos_policy.geometry import matrix_from_rot6d, rot6d_from_matrix, rotation_error_deg
+from cosmos_policy.kinematics import KinematicModel, KinematicProjector, workspace_guard
 
 
 @pytest.mark.parametrize("name", available_embodiments())
@@ -193,3 +156,19 @@ def test_ik_slides_along_joint_limits_instead_of_stopping_at_them() -> None:
         assert np.all(result.q >= kin.lower)
         reached += result.converged
     assert reached >= 296
+
+
+def test_workspace_guard_gives_the_tool_position_and_a_reach_that_bounds_it() -> None:
+    e = load_embodiment("franka")
+    fk, reach = workspace_guard(e)
+    kin = KinematicModel(e)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        q = rng.uniform(kin.lower, kin.upper)
+        np.testing.assert_allclose(fk(q), kin.fk(q)[0], atol=1e-12)
+        # A small joint step moves the tool by at most sum_i reach_i |dq_i|.
+        dq = rng.normal(0.0, 0.01, e.n_joints)
+        moved = np.linalg.norm(fk(np.clip(q + dq, kin.lower, kin.upper)) - fk(q))
+        assert moved <= reach @ np.abs(dq) + 1e-9
+    assert reach.shape == (e.n_joints,)
+    assert np.all(reach > 0)

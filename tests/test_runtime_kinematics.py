@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from cosmos_policy import kinematics
-from cosmos_policy.embodiment import load_embodiment  # noqa: E402
-from cosmos_policy.runtime import (  # noqa: E402
+from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.kinematics import estimate_reach
+from cosmos_policy.runtime import (
     ActionLayout,
     ActionProcessor,
     ChunkScheduler,
@@ -18,9 +19,8 @@ from cosmos_policy.runtime import (  # noqa: E402
     SafetyConfig,
     SafetyLayer,
     SyncConfig,
-    estimate_reach,
 )
-from cosmos_policy.spec import ActionChunk  # noqa: E402
+from cosmos_policy.spec import ActionChunk
 
 EMB = load_embodiment("franka")
 N = EMB.n_joints

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.geometry import matrix_from_rot6d, rot6d_from_matrix
 from cosmos_policy.runtime import (
     ActionProcessor,
     JointProjector,
@@ -26,7 +27,6 @@ from cosmos_policy.runtime import (
     WatchdogConfig,
     build_loop,
 )
-from cosmos_policy.runtime.rotations import matrix_from_rot6d, rot6d_from_matrix
 from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
 
 EMB = load_embodiment("franka")

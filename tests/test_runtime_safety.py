@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.kinematics import estimate_reach
 from cosmos_policy.runtime.safety import (
     CommandSink,
     SafetyConfig,
     SafetyLayer,
     Watchdog,
     WatchdogConfig,
-    estimate_reach,
 )
 
 EMB = load_embodiment("franka")

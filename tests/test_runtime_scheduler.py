@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cosmos_policy.runtime.interp import ActionLayout, TimedActions
-from cosmos_policy.runtime.rotations import (
+from cosmos_policy.geometry import (
+    matrix_from_quat,
     matrix_from_rot6d,
     quat_from_matrix,
     rot6d_from_matrix,
 )
+from cosmos_policy.runtime.interp import ActionLayout, TimedActions
 from cosmos_policy.runtime.scheduler import ChunkScheduler, SchedulerConfig
 from cosmos_policy.spec import ActionChunk
 
@@ -178,8 +179,6 @@ def test_quaternion_round_trip() -> None:
         q = rng.normal(size=4)
         q /= np.linalg.norm(q)
         q = -q if q[0] < 0 else q
-        from cosmos_policy.runtime.rotations import matrix_from_quat
-
         np.testing.assert_allclose(quat_from_matrix(matrix_from_quat(q)), q, atol=1e-9)
 
 

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cosmos_policy.engine.bench import format_table, run_benchmark
+    from cosmos_policy.policy.bench import format_table, run_benchmark
 
     if args.model != "default":  # checked before any work; default falls back to a fresh model
         options.resolve_model(args, kinds=("bundle",))

@@ -64,7 +64,7 @@ def _build(args: argparse.Namespace) -> int:
         return 0
     manifest = export_engine(bundle, request, args.out, steps=args.steps)
     if not args.no_verify:
-        report = verify_engine(args.out, backend=args.backend, bundle=bundle, sim=False)
+        report = verify_engine(args.out, backend=args.backend, bundle=bundle)
         print(report.table())
         write_manifest(args.out, replace(manifest, verification=report.summary()))
         if not report.passed:
@@ -77,13 +77,15 @@ def _build(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from cosmos_policy.engine.verify import verify_engine
     from cosmos_policy.policy.registry import check_backend, find_model
+    from cosmos_policy.sim.observations import verify_observations
 
     if args.samples < 1:
         raise UserError(f"--samples must be >= 1, got {args.samples}")
     check_backend(args.backend, "engine")
     bundle = None if args.model is None else find_model(args.model, kinds=("bundle",)).path
     report = verify_engine(args.engine, backend=args.backend, bundle=bundle,
-                           samples=args.samples, sim=not args.no_sim)
+                           samples=args.samples,
+                           sources={} if args.no_sim else {"sim": verify_observations})
     print(report.table())
     print(f"{'PASSED' if report.passed else 'FAILED'}: {report.backend} {report.precision}")
     if args.out is not None:

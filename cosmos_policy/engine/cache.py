@@ -136,7 +136,7 @@ def get_engine(bundle: str | Path, request: EngineRequest, *, steps: int = 10,
         if verify:
             from cosmos_policy.engine.verify import verify_engine
 
-            report = verify_engine(tmp, backend="auto", bundle=bundle, sim=False)
+            report = verify_engine(tmp, backend="auto", bundle=bundle)
             if not report.passed:
                 raise RuntimeError(f"engine for {request} failed its parity check:\n"
                                    f"{report.table()}")

@@ -5,7 +5,9 @@ Checks, each on fresh random inputs (seeded):
   same graph module in torch eager;
 - whole policy chunks: :class:`EngineModel` on the backend against :class:`CompactWAM` on
   the source bundle, same seed, random observations at a resolution that needs resizing;
-- policy chunks on real observations from the MuJoCo simulator, when it is installed.
+- policy chunks on real observations from other ``sources`` the caller passes (the CLI passes
+  the MuJoCo simulator's, :func:`cosmos_policy.sim.observations.verify_observations`; engine/
+  sits below sim/ and does not import it).
 
 Error measure: ``max |engine - torch| / max(max |torch|, 1e-6)`` per output (relative to the
 output's scale, so near-zero elements do not blow it up). Tolerances: fp32 1e-4, fp16 and
@@ -14,6 +16,7 @@ bf16 1e-2, fp8 5e-2 (provisional); any NaN or inf fails.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +25,11 @@ import numpy as np
 
 from cosmos_policy.engine.backends import TorchBackend, make_backend
 from cosmos_policy.engine.graphs import random_feeds
-from cosmos_policy.engine.manifest import read_manifest
+from cosmos_policy.engine.manifest import EngineManifest, read_manifest
 from cosmos_policy.spec import Observation
+
+# (manifest, count, seed) -> observations for that engine's embodiment and cameras.
+ObservationSource = Callable[[EngineManifest, int, int], list[Observation]]
 
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 1e-2, "fp8": 5e-2}
 _KEY_BIAS = "key_bias"  # 0 / -1e9 by construction: compared exactly, not relative to 1e9
@@ -96,26 +102,14 @@ def _random_observations(manifest: Any, n: int, seed: int) -> list[Observation]:
     return out
 
 
-def _sim_observations(manifest: Any, n: int, seed: int) -> list[Observation]:
-    """Real observations from the simulator (reach task), or [] with no simulator here."""
-    from cosmos_policy.sim import make_env
-
-    env = make_env("reach", manifest.embodiment, cameras=list(manifest.config.cameras),
-                   image_size=manifest.config.image_size * 2, action_mode="joint")
-    out = []
-    try:
-        for i in range(n):
-            obs, _ = env.reset(seed=seed + i)
-            out.append(Observation({k: np.asarray(v) for k, v in obs["images"].items()},
-                                   np.asarray(obs["state"], np.float32), obs["prompt"], 0.0))
-    finally:
-        env.close()
-    return out
-
-
 def verify_engine(root: str | Path, backend: str = "auto", *, bundle: str | Path | None = None,
-                  samples: int = 2, sim: bool = True, seed: int = 0) -> VerifyReport:
-    """Compare the engine at ``root`` on ``backend`` with its torch source; see module doc."""
+                  samples: int = 2, seed: int = 0,
+                  sources: Mapping[str, ObservationSource] | None = None) -> VerifyReport:
+    """Compare the engine at ``root`` on ``backend`` with its torch source; see module doc.
+
+    sources: name -> a source of real observations for the policy-chunk checks (besides the
+    random ones); a source that fails leaves a note in the report instead of a check.
+    """
     from cosmos_policy.engine.model import EngineModel
     from cosmos_policy.models.compact import load_model
 
@@ -136,11 +130,11 @@ def verify_engine(root: str | Path, backend: str = "auto", *, bundle: str | Path
     model = EngineModel(root, backend, steps=manifest.steps, seed=seed)
     model.backend = under_test  # reuse the loaded backend
     sets = [("random", _random_observations(manifest, samples, seed))]
-    if sim:
+    for label, source in (sources or {}).items():
         try:
-            sets.append(("sim", _sim_observations(manifest, samples, seed)))
-        except Exception as exc:  # noqa: BLE001 - any missing piece of the sim stack
-            report.notes.append(f"no simulator observations ({type(exc).__name__}: {exc})")
+            sets.append((label, source(manifest, samples, seed)))
+        except Exception as exc:  # noqa: BLE001 - any missing piece of the source's stack
+            report.notes.append(f"no {label} observations ({type(exc).__name__}: {exc})")
     for label, observations in sets:
         for i, obs in enumerate(observations):
             ref_model.reset()

@@ -19,7 +19,13 @@ import numpy as np
 
 from cosmos_policy.embodiment import Embodiment, load_embodiment
 from cosmos_policy.errors import SpecError, UserError
-from cosmos_policy.kinematics import KinematicProjector, matrix_from_rot6d, rot6d_from_matrix
+from cosmos_policy.geometry import (
+    compose_delta,
+    matrix_from_rot6d,
+    relative_delta,
+    rot6d_from_matrix,
+)
+from cosmos_policy.kinematics import KinematicProjector
 from cosmos_policy.models.cosmos3_load import action_tables, open_pipeline
 from cosmos_policy.models.cosmos3_stats import ActionStatistics, load_statistics
 from cosmos_policy.spec import ActionChunk, Observation
@@ -189,7 +195,7 @@ class Cosmos3WAM:
         unified[:, 9] = np.clip(unified[:, 9], 0.0, 1.0)
         pose = self._pose_at(state)
         if self.stats.representation == "delta":
-            unified = compose(pose, unified)
+            unified = compose_delta(pose, unified)
         if self.embodiment.action_type == "joint":
             q = np.asarray(state, np.float64)[: self.embodiment.n_joints]
             rows = []
@@ -199,7 +205,7 @@ class Cosmos3WAM:
                 rows.append(target)
             return np.asarray(rows, np.float32)
         if self.embodiment.action_representation == "delta":
-            unified = relative(pose, unified)
+            unified = relative_delta(pose, unified)
         return unified.astype(np.float32)
 
     def _to_model(self, actions: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -212,34 +218,12 @@ class Cosmos3WAM:
             n = self.embodiment.n_joints
             unified = np.stack([self.projector.to_unified(a[:n], float(a[n])) for a in actions])
         elif self.embodiment.action_representation == "delta":
-            unified = compose(pose, actions)
+            unified = compose_delta(pose, actions)
         else:
             unified = actions
         if self.stats.representation == "delta":
-            unified = relative(pose, unified)
+            unified = relative_delta(pose, unified)
         return self.stats.normalize(unified)
-
-
-def compose(pose: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Deltas (T, 10) relative to ``pose`` (10,) -> absolute (T, 10).
-
-    Translation adds in the base frame; rotation applies on the left (R_delta @ R), as
-    :meth:`KinematicProjector.to_joint_targets` reads ``delta`` actions.
-    """
-    out = np.array(delta, np.float64)
-    out[:, :3] = pose[:3] + delta[:, :3]
-    r = matrix_from_rot6d(np.asarray(delta[:, 3:9])) @ matrix_from_rot6d(pose[3:9])
-    out[:, 3:9] = rot6d_from_matrix(r)
-    return out
-
-
-def relative(pose: np.ndarray, absolute: np.ndarray) -> np.ndarray:
-    """Absolute actions (T, 10) -> deltas relative to ``pose`` (10,); inverse of :func:`compose`."""
-    out = np.array(absolute, np.float64)
-    out[:, :3] = absolute[:, :3] - pose[:3]
-    r0 = matrix_from_rot6d(pose[3:9])
-    out[:, 3:9] = rot6d_from_matrix(matrix_from_rot6d(np.asarray(absolute[:, 3:9])) @ r0.T)
-    return out
 
 
 def load_cosmos3(path: str | Path, embodiment: Embodiment | str, *, dtype: str = "bfloat16",

@@ -20,8 +20,6 @@ from cosmos_policy.runtime.safety import (
     SentCommand,
     Watchdog,
     WatchdogConfig,
-    estimate_reach,
-    workspace_guard,
 )
 from cosmos_policy.runtime.scheduler import ChunkScheduler, SchedulerConfig
 from cosmos_policy.runtime.sync import ObservationSync, SyncConfig
@@ -61,6 +59,4 @@ __all__ = [
     "WatchdogConfig",
     "WorkspaceGuard",
     "build_loop",
-    "estimate_reach",
-    "workspace_guard",
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
-from cosmos_policy.runtime.rotations import (
+from cosmos_policy.geometry import (
     matrix_from_quat,
     matrix_from_rot6d,
     mean_rot6d,

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
-from cosmos_policy.runtime.rotations import matrix_from_rot6d, rot6d_from_matrix
+from cosmos_policy.geometry import compose_delta
 
 
 class JointProjector(Protocol):
@@ -59,10 +59,7 @@ class ActionProcessor:
             return out
         base = np.asarray(self.projector.to_unified(np.asarray(state[: self.n]),
                                                     float(state[self.n])), dtype=np.float64)
-        out[:, :3] += base[:3]
-        R = matrix_from_rot6d(out[:, 3:9]) @ matrix_from_rot6d(base[3:9])
-        out[:, 3:9] = rot6d_from_matrix(R)
-        return out
+        return compose_delta(base, out)
 
     def to_joint_targets(self, action: np.ndarray, q_current: np.ndarray) -> np.ndarray:
         """Absolute action (D,) -> joint targets + gripper (n + 1,); ``q_current`` (n,) seeds IK."""

@@ -8,6 +8,10 @@ differences ``v_k = (q_k - q_{k-1}) / dt``, ``a_k``, ``j_k`` likewise), whatever
   ``|j_k| <= jerk`` follows), hence ``|q_k - q_{k-1}| <= velocity * dt``;
 - with a forward-kinematics callable, the end effector stays in the workspace box.
 
+The callable and its per-joint reach bounds are injected by whoever builds the loop
+(:func:`cosmos_policy.kinematics.workspace_guard` makes both from the arm's MJCF), so this
+module, like all of ``runtime/``, imports no MuJoCo.
+
 How: the next velocity is the target velocity clipped into an interval that is never empty:
 reachable within the acceleration bound, below the velocity limit, and slow enough to brake
 before the position limits (``v <= -A dt + sqrt((A dt)^2 + 2 A gap)``). For the workspace the
@@ -119,39 +123,6 @@ class SafetyConfig:
                    workspace_low=embodiment.workspace_low if ws else None,
                    workspace_high=embodiment.workspace_high if ws else None,
                    reach=reach if ws else None, **overrides)
-
-
-def estimate_reach(fk: FK, low: np.ndarray, high: np.ndarray, samples: int = 512,
-                   seed: int = 0, factor: float = 1.5, eps: float = 1e-4) -> np.ndarray:
-    """Per-joint bound (n,) m/rad on the end-effector speed, from sampled finite differences
-    over the joint box, times a safety ``factor``. Sampled, so not a proof: keep the factor."""
-    rng = np.random.default_rng(seed)
-    low, high = np.asarray(low, float), np.asarray(high, float)
-    n = len(low)
-    reach = np.zeros(n)
-    for _ in range(samples):
-        q = rng.uniform(low, high)
-        p = np.asarray(fk(q), dtype=np.float64)
-        for i in range(n):
-            dq = q.copy()
-            dq[i] += eps
-            reach[i] = max(reach[i], np.linalg.norm(np.asarray(fk(dq)) - p) / eps)
-    return reach * factor
-
-
-def workspace_guard(embodiment: Embodiment) -> tuple[FK, np.ndarray]:
-    """(fk, reach) for the workspace box of ``embodiment``: its tool position from the
-    kinematic model of its MJCF, and :func:`estimate_reach` over its joint box (about 50 ms).
-    Pass both to :meth:`SafetyConfig.from_embodiment` (``reach``) and :class:`SafetyLayer`."""
-    from cosmos_policy.kinematics import KinematicModel
-
-    kin = KinematicModel(embodiment)
-
-    def fk(q: np.ndarray) -> np.ndarray:
-        return kin.fk(q)[0]
-
-    lim = embodiment.position_limits
-    return fk, estimate_reach(fk, lim[:, 0], lim[:, 1])
 
 
 class SafetyLayer:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
+from cosmos_policy.kinematics import workspace_guard
 from cosmos_policy.runtime import (
     ControlLoop,
     InferenceRunner,
@@ -39,15 +40,13 @@ from cosmos_policy.runtime import (
     Watchdog,
     WatchdogConfig,
     build_loop,
-    workspace_guard,
 )
 from cosmos_policy.runtime.clock import Clock
-from cosmos_policy.spec import WorldActionModel
+from cosmos_policy.spec import MAX_PROMPT_CHARS, WorldActionModel
 
 log = logging.getLogger("cosmos_policy.serve")
 
 DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2
-MAX_PROMPT_CHARS = 512
 
 
 class WallClock:
@@ -219,7 +218,7 @@ class PolicyNodeCore:
             names, positions, stamp, velocities))
 
     def on_prompt(self, text: str) -> str | None:
-        """A new task prompt; refused when empty, over 512 characters or with control chars."""
+        """A new task prompt; refused when empty, over MAX_PROMPT_CHARS or with control chars."""
         reason = check_prompt(text)
         if reason is None:
             reason = self.sync.set_prompt(text.strip())

@@ -48,7 +48,7 @@ def metadata(embodiment: Embodiment) -> dict[str, Any]:
                        for cam, s in spec.images.items()},
             "state": {"shape": [embodiment.state_dim], "dtype": "float32",
                       "joints": list(embodiment.joints), "gripper": "opening in [0, 1]"},
-            "prompt": "str, at most 512 characters",
+            "prompt": f"str, at most {spec.max_prompt_chars} characters",
         },
         "action": {"type": embodiment.action_type,
                    "representation": "absolute",

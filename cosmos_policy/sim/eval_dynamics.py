@@ -182,7 +182,7 @@ def _video_frame(cameras: dict[str, np.ndarray], pred: dict[str, np.ndarray],
 
 def inverse_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4) -> dict[str, Any]:
     """R^2 and normalised error (per dimension) of inferred vs expert actions."""
-    from cosmos_policy.label.quality import action_quality
+    from cosmos_policy.data.quality import action_quality
 
     horizon = int(model.config.horizon)
     preds, trues = [], []

@@ -27,6 +27,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from cosmos_policy.kinematics import workspace_guard
 from cosmos_policy.runtime import (
     ControlLoop,
     InferenceResult,
@@ -38,7 +39,6 @@ from cosmos_policy.runtime import (
     Telemetry,
     ThreadedInference,
     build_loop,
-    workspace_guard,
 )
 from cosmos_policy.spec import Observation
 

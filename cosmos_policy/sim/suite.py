@@ -16,10 +16,10 @@ import yaml
 
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.paths import sim_dir
+from cosmos_policy.spec import MAX_PROMPT_CHARS
 
 PROMPT_STYLES = ("canonical", "paraphrase", "any")
 PROMPT_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-")
-MAX_PROMPT_CHARS = 128
 
 
 @dataclass(frozen=True)

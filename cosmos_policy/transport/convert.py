@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
+from cosmos_policy.spec import MAX_PROMPT_CHARS
 from cosmos_policy.transport import msgs
 from cosmos_policy.transport.rejection import StampOrder, WireRejection
 
 NS = 1_000_000_000
-MAX_PROMPT_CHARS = 512
 
 
 # ---------------------------------------------------------------- time

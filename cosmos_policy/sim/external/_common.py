@@ -16,7 +16,13 @@ from types import ModuleType
 import gymnasium as gym
 import numpy as np
 
+from cosmos_policy import geometry
 from cosmos_policy.errors import SpecError, UserError
+
+# The suite adapters read 6-D rotations and write axis-angle through these names.
+from cosmos_policy.geometry import matrix_from_rot6d as rot_from_6d  # noqa: F401
+from cosmos_policy.geometry import rotvec_from_matrix  # noqa: F401
+from cosmos_policy.spec import MAX_PROMPT_CHARS
 
 UNIFIED_ACTION_DIM = 10
 DEFAULT_IMAGE_SIZE = (128, 128)
@@ -64,34 +70,8 @@ def pose_in_base(
 
 
 def pose9(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """(3,) + (3, 3) -> float32 (9,): translation then ``R[:, 0]``, ``R[:, 1]``."""
-    return np.concatenate([pos, rot[:, 0], rot[:, 1]]).astype(np.float32)
-
-
-def rot_from_6d(r6: np.ndarray) -> np.ndarray:
-    """(6,) first two columns -> (3, 3) rotation by Gram-Schmidt (re-orthonormalises)."""
-    a, b = np.asarray(r6[:3], float), np.asarray(r6[3:6], float)
-    c0 = a / max(np.linalg.norm(a), 1e-12)
-    b = b - c0 * (c0 @ b)
-    c1 = b / max(np.linalg.norm(b), 1e-12)
-    return np.stack([c0, c1, np.cross(c0, c1)], axis=1)
-
-
-def rotvec_from_matrix(rot: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation -> axis-angle (3,) with angle in [0, pi] (robust near pi)."""
-    cos = np.clip((np.trace(rot) - 1.0) / 2.0, -1.0, 1.0)
-    angle = float(np.arccos(cos))
-    if angle < 1e-6:
-        return np.zeros(3)
-    skew = np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0], rot[1, 0] - rot[0, 1]])
-    if np.pi - angle < 1e-3:
-        # Near pi the skew part vanishes: the axis comes from the symmetric part, its sign from
-        # what is left of the skew part.
-        outer = ((rot + rot.T) / 2.0 - cos * np.eye(3)) / (1.0 - cos)  # = axis axis^T
-        axis = outer[:, int(np.argmax(np.diag(outer)))]
-        axis = axis / np.linalg.norm(axis)
-        return (-axis if axis @ skew < 0 else axis) * angle
-    return skew / (2.0 * np.sin(angle)) * angle
+    """(3,) + (3, 3) -> float32 (9,), the observation's ``ee_pose`` (:func:`geometry.pose9`)."""
+    return geometry.pose9(pos, rot).astype(np.float32)
 
 
 def check_action(action: np.ndarray) -> np.ndarray:
@@ -121,7 +101,7 @@ def observation_space(
         "state": gym.spaces.Box(-inf, inf, (n_joints + 1,), np.float32),
         "joint_vel": gym.spaces.Box(-inf, inf, (n_joints,), np.float32),
         "ee_pose": gym.spaces.Box(-inf, inf, (9,), np.float32),
-        "prompt": gym.spaces.Text(max_length=256, charset=string.printable),
+        "prompt": gym.spaces.Text(max_length=MAX_PROMPT_CHARS, charset=string.printable),
     })
 
 
