@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from cosmos_policy import geometry
 from cosmos_policy.embodiment import Embodiment, load_embodiment
 from cosmos_policy.errors import UserError
 from cosmos_policy.sim.scene import Scene
@@ -34,8 +35,9 @@ def _image_hw(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
 
 
 def pose9(pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """Translation (3,) + rotation (3, 3) -> float32 (9,): pos, R[:, 0], R[:, 1]."""
-    return np.concatenate([pos, rot[:, 0], rot[:, 1]]).astype(np.float32)
+    """Translation (3,) + rotation (3, 3) -> float32 (9,): :func:`geometry.pose9` as the
+    observation space's dtype."""
+    return geometry.pose9(pos, rot).astype(np.float32)
 
 
 class TabletopEnv(gym.Env):

@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from cosmos_policy.errors import UnknownNameError
+from cosmos_policy.geometry import matrix_from_rotvec
 from cosmos_policy.sim.scene import CUBE_HALF, PLATE_TOP, Scene
 
 
@@ -46,12 +47,6 @@ def _wrap_quarter(a: float) -> float:
 def _rot_z(yaw: float) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _rot_axis(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotation by ``angle`` (rad) about the unit vector ``axis`` (Rodrigues)."""
-    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
-    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
 
 
 def _finger_yaw(scene: Scene) -> float:
@@ -159,14 +154,14 @@ class Expert:
         if self.kin is not None:
             q = self.env._q_target  # noqa: SLF001 - warm start from the last joint target
             for tilt in np.radians([0.0, 15.0, 30.0, 45.0, 60.0]):
-                res = self.kin.ik(self.pos, _rot_axis(axis, tilt) @ base, q, max_iters=30,
-                                  rot_weight=0.3, restarts=0)
+                rot = matrix_from_rotvec(np.asarray(axis) * tilt) @ base
+                res = self.kin.ik(self.pos, rot, q, max_iters=30, rot_weight=0.3, restarts=0)
                 want = float(tilt)
                 if res.pos_err_m < 0.003:
                     break
         step = self.cfg.yaw_rate * self.dt
         self.tilt += float(np.clip(want - self.tilt, -step, step))
-        return _rot_axis(axis, self.tilt) @ base
+        return matrix_from_rotvec(np.asarray(axis) * self.tilt) @ base
 
     def _arrived(self, target: np.ndarray, tol: float | None = None) -> bool:
         tol = self.cfg.tol if tol is None else tol
