@@ -17,6 +17,7 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -129,8 +130,9 @@ class ActionChunk:
 class WorldActionModel(Protocol):
     """One network, three modes: which tokens are clean conditions is the only difference.
 
-    Implemented by the compact MoT model (``cosmos_policy.models``), the Cosmos 3 adapter
-    and every engine backend wrapper, so the runtime never knows which it talks to.
+    What every model gives the runtime (the compact model on any backend, the Cosmos 3
+    adapter, the oracle and test stubs), so the runtime never knows which it talks to;
+    the runtime reads a chunk's timing from the :class:`ActionChunk` itself.
     """
 
     def policy(self, obs: Observation) -> ActionChunk:
@@ -147,7 +149,67 @@ class WorldActionModel(Protocol):
         ...
 
     def reset(self) -> None:
-        """Forget any per-episode state (caches, previous chunks)."""
+        """Forget any per-episode state (caches, previous chunks); re-seed the sampler."""
+        ...
+
+
+class ModelConfig(Protocol):
+    """The network facts callers read off a model (``model.config``)."""
+
+    cameras: Sequence[str]  #: camera names the model reads, in order
+    image_size: int  #: frames are resized to (image_size, image_size)
+    chunk: int  #: actions per chunk
+    horizon: int  #: frames ahead that forward dynamics predicts (t + horizon)
+
+
+class ModelDomain(Protocol):
+    """The embodiment domain a model serves (``model.domain``): sizes and statistics."""
+
+    name: str
+    state_dim: int
+    action_dim: int
+    state_mean: Sequence[float]
+    state_std: Sequence[float]
+    action_mean: Sequence[float]
+    action_std: Sequence[float]
+
+
+@runtime_checkable
+class BatchedWorldActionModel(WorldActionModel, Protocol):
+    """The whole contract of the compact model on any backend
+    (:class:`cosmos_policy.policy.Policy`): the modes in batches, the autoencoder round trip
+    and the facts evaluation and labelling read. Callers use these, never a backend's
+    internals. (The Cosmos 3 adapter serves only :class:`WorldActionModel`.)
+
+    dt: seconds between a chunk's actions; steps: Euler steps per sample; seed: the
+    sampler's seed (``reset`` returns to it); noise_scale: in [0, 1], the initial noise's
+    scale.
+    """
+
+    config: ModelConfig
+    domain: ModelDomain
+    dt: float
+    steps: int
+    seed: int
+    noise_scale: float
+
+    def policy_batch(self, observations: Sequence[Observation]) -> list[ActionChunk]:
+        """B observations -> B action chunks, as B calls of ``policy`` would give."""
+        ...
+
+    def forward_dynamics_batch(self, observations: Sequence[Observation],
+                               actions: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """B observations + actions (B, T, D) -> B dicts camera -> uint8 (1, H, W, 3)."""
+        ...
+
+    def inverse_dynamics_batch(self, frames: Sequence[dict[str, np.ndarray]],
+                               states: np.ndarray) -> np.ndarray:
+        """B dicts camera -> uint8 (H + 1, h, w, 3) and states (B, S) -> actions (B, H, D)."""
+        ...
+
+    def reconstruct(self, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Frames through the model's autoencoder, camera -> uint8 (1, H, W, 3) at the input
+        resolution: the best a predicted frame can be."""
         ...
 
 
@@ -167,6 +229,9 @@ def fake_obs(spec: ObservationSpec, prompt: str = "reach the red cube", seed: in
 __all__ = [
     "ActionChunk",
     "ArraySpec",
+    "BatchedWorldActionModel",
+    "ModelConfig",
+    "ModelDomain",
     "Observation",
     "ObservationSpec",
     "WorldActionModel",

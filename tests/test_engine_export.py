@@ -148,10 +148,11 @@ def test_batched_engine_pads_and_splits(tmp_path: Path, built: tuple[Path, Path]
 
 
 def test_sampler_matches_the_torch_schedule() -> None:
-    """The numpy Euler loop reproduces flow.sample exactly for a linear velocity field."""
+    """The one Euler loop follows the schedule: seeded noise, float32 t = i / steps, masked
+    action updates, condition tokens held (checked on a linear velocity field)."""
     import torch
 
-    from cosmos_policy.engine.sampler import draw_noise, euler_sample
+    from cosmos_policy.policy.sampler import draw_noise, euler_sample
 
     mask = np.zeros((1, 10), np.float32)
     mask[:, :7] = 1

@@ -1,7 +1,8 @@
 """Engines: static-shape ONNX export, TensorRT plans, backends, manifests, parity, cache.
 
 ``export_engine(bundle, request, out)`` writes an engine folder; ``EngineModel(folder,
-backend)`` serves it behind the WorldActionModel contract; ``default_engine()`` gives the
+backend)`` (a :class:`cosmos_policy.policy.Policy` on that backend) serves it behind the
+WorldActionModel contract; ``default_engine()`` gives the
 ONNX Runtime engine of the shipped model, built into the user cache on first use. See
 docs/ENGINES.md. Heavy modules import lazily so ``import cosmos_policy.engine`` stays cheap.
 """
@@ -16,7 +17,7 @@ _EXPORTS = {
     "EngineManifest": "cosmos_policy.engine.manifest",
     "read_manifest": "cosmos_policy.engine.manifest",
     "export_engine": "cosmos_policy.engine.export",
-    "EngineModel": "cosmos_policy.engine.model",
+    "EngineModel": "cosmos_policy.policy.compact",
     "Backend": "cosmos_policy.engine.backends",
     "BACKENDS": "cosmos_policy.engine.backends",
     "available_backends": "cosmos_policy.engine.backends",

@@ -3,13 +3,14 @@
 | name | runs | needs |
 | --- | --- | --- |
 | ``torch`` | the source checkpoint in torch eager (the reference) | the bundle the engine names |
+| (:class:`NetBackend`) | an in-memory network in torch eager, any batch | a loaded bundle |
 | ``onnxruntime`` | the ONNX graphs, best execution provider available | onnxruntime |
 | ``onnxruntime-cpu`` / ``-cuda`` / ``-tensorrt`` | one execution provider, forced | that provider |
 | ``tensorrt`` | the serialized TensorRT plans, native API | the ``tensorrt`` extra, a GPU |
 
-``run`` takes and returns numpy arrays keyed by the names in the manifest. Wrappers (the
-:class:`~cosmos_policy.engine.model.EngineModel`, the parity check) compose backends; none
-subclasses another.
+``run`` takes and returns numpy arrays keyed by the names in the manifest. The one
+:class:`~cosmos_policy.policy.wrapper.Policy` wraps any of them (resize, prompts,
+normalisation, sampler); the parity check composes them; none subclasses another.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from cosmos_policy.engine.manifest import EngineManifest
 from cosmos_policy.errors import UnknownNameError, UserError
+
+if TYPE_CHECKING:
+    from cosmos_policy.models.network import WorldActionNet
 
 _EP = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
        "tensorrt": "TensorrtExecutionProvider"}
@@ -44,13 +48,45 @@ class Backend(Protocol):
         ...
 
 
+#: The feed of each graph whose first axis is the batch (context_kv has it third).
+_BATCH_FEED = {"context": "images", "denoise": "key_bias", "encode_frames": "images",
+               "decode_latents": "latents"}
+
+
+class NetBackend:
+    """The four graphs on an in-memory network in torch eager, at whatever batch comes in.
+
+    The same graph modules that are exported (:func:`~cosmos_policy.engine.graphs.graph_modules`)
+    run here, so torch is one backend among the others; it needs no engine folder, which
+    is how ``load_model`` serves a bundle directly.
+    """
+
+    name = "torch"
+
+    def __init__(self, net: WorldActionNet, domain_index: int) -> None:
+        self.net, self.domain_index = net.eval(), domain_index
+        self._by_batch: dict[int, tuple[dict, dict]] = {}
+
+    def load(self, root: Path, manifest: EngineManifest) -> None:
+        """Nothing to load: the network is given at construction."""
+
+    def run(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from cosmos_policy.engine.graphs import graph_io, graph_modules, run_torch
+
+        b = int(feeds[_BATCH_FEED[graph]].shape[0])
+        if b not in self._by_batch:  # the domain constant has the batch's shape
+            self._by_batch[b] = (graph_modules(self.net, self.domain_index, b),
+                                 graph_io(self.net.config, b))
+        modules, io = self._by_batch[b]
+        return run_torch(modules[graph], io[graph], feeds)
+
+
 class TorchBackend:
-    """The reference: the source checkpoint's network in torch eager, same graph modules."""
+    """The reference for an engine folder: its source checkpoint as a :class:`NetBackend`."""
 
     name = "torch"
 
     def load(self, root: Path, manifest: EngineManifest) -> None:
-        from cosmos_policy.engine.graphs import graph_modules
         from cosmos_policy.models.checkpoint import load_bundle, sha256
 
         bundle = Path(manifest.model["path"])
@@ -61,13 +97,10 @@ class TorchBackend:
             raise UserError(f"the model at {bundle} changed since engine {root} was built; "
                             "rebuild the engine with `cosmos-policy engine build`")
         net, _, _ = load_bundle(bundle)
-        self._modules = graph_modules(net, manifest.domain_index, manifest.batch)
-        self._io = {g: manifest.io(g) for g in manifest.graphs}
+        self._net = NetBackend(net, manifest.domain_index)
 
     def run(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from cosmos_policy.engine.graphs import run_torch
-
-        return run_torch(self._modules[graph], self._io[graph], feeds)
+        return self._net.run(graph, feeds)
 
 
 def session_options(threads: int | None = None, spin: bool = True) -> object:

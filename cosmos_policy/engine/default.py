@@ -12,9 +12,9 @@ from pathlib import Path
 
 from cosmos_policy.engine.cache import get_engine
 from cosmos_policy.engine.manifest import EngineRequest
-from cosmos_policy.engine.model import EngineModel
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import default_model_path
+from cosmos_policy.policy.compact import EngineModel
 
 
 def resolve_model(model: str | Path | None) -> Path:

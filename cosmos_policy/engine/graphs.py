@@ -13,7 +13,7 @@ domain index is a constant inside every graph, so an engine serves exactly one e
 Frames enter as uint8 (B, V, S, S, 3) already resized by
 :func:`cosmos_policy.models.autoencoder.resize_frames`; the graph converts them to float
 in [0, 1] exactly as :func:`~cosmos_policy.models.autoencoder.frames_to_tensor` does. The
-sampling loop stays outside the graphs (:mod:`cosmos_policy.engine.sampler`).
+sampling loop stays outside the graphs (:mod:`cosmos_policy.policy.sampler`).
 """
 
 from __future__ import annotations

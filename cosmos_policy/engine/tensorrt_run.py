@@ -5,7 +5,7 @@ Device buffers are torch CUDA tensors (torch is a dependency already, so the ext
 no second CUDA binding); their addresses are bound to each execution context once. The
 context graph writes its K/V straight into the buffers the denoise graph reads, so nothing
 crosses the bus between the two. ``denoise_loop`` runs the same Euler schedule as
-:func:`cosmos_policy.engine.sampler.euler_sample`, with torch ops on the stream between the
+:func:`cosmos_policy.policy.sampler.euler_sample`, with torch ops on the stream between the
 TensorRT launches, and captures it per (mode, steps) on first use.
 """
 

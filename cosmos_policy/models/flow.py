@@ -10,7 +10,8 @@ steps. A token with t = 1 is clean: a condition.
 | forward dynamics | clean (given) | noisy (denoised) |
 | inverse dynamics | noisy (denoised) | clean (given: frame t + H) |
 
-Training samples a mode per example; the loss covers only the noisy tokens.
+Training samples a mode per example; the loss covers only the noisy tokens. Sampling (the
+one seeded Euler sampler every backend shares) is :mod:`cosmos_policy.policy.sampler`.
 """
 
 from __future__ import annotations
@@ -101,50 +102,7 @@ def flow_loss(net: WorldActionNet, batch: FlowBatch,
 
 def check_noise_scale(value: float, name: str = "noise_scale") -> float:
     """``value`` as a float, or a :class:`UserError` naming ``name`` when it is outside [0, 1]
-    (the range :func:`sample`'s ``noise_scale`` takes)."""
+    (the range the sampler's ``noise_scale`` takes, :mod:`cosmos_policy.policy.sampler`)."""
     if not 0.0 <= value <= 1.0:
         raise UserError(f"{name} must be in [0, 1], got {value}")
     return float(value)
-
-
-@torch.no_grad()
-def sample(net: WorldActionNet, context_kv: Tensor, key_bias: Tensor, domain: Tensor,
-           mode: Mode, action_mask: Tensor, steps: int, generator: torch.Generator,
-           actions: Tensor | None = None, future: Tensor | None = None,
-           noise_scale: float = 1.0) -> tuple[Tensor, Tensor]:
-    """Fixed-step Euler integration from noise to data for one mode.
-
-    context_kv, key_bias: from ``net.encode_context``; domain: (B,); action_mask: (B, A).
-    actions: (B, T, A) normalised, required for forward dynamics (clean condition).
-    future: (B, V, C, s, s) normalised latents, required for inverse dynamics.
-    Returns (actions (B, T, A), future latents (B, V, C, s, s)); condition tokens come back
-    unchanged. The loop has a fixed trip count, as an exported engine runs it.
-    noise_scale: multiplies the initial noise (1: a sample of the learned distribution; 0: the
-    deterministic path from the noise mean, near the average outcome, which scores better on
-    per-pixel error and gives smoother actions; the draws are the same either way).
-    """
-    c = net.config
-    b = domain.shape[0]
-    a_shape = (b, c.chunk, c.max_action_dim)
-    l_shape = (b, c.n_cameras, c.latent_channels, c.latent_size, c.latent_size)
-    x_a = torch.randn(a_shape, generator=generator) * action_mask[:, None, :] * noise_scale
-    x_l = torch.randn(l_shape, generator=generator) * noise_scale
-    if mode == Mode.FORWARD:
-        if actions is None:
-            raise ValueError("forward dynamics needs actions")
-        x_a = actions * action_mask[:, None, :]
-    if mode == Mode.INVERSE:
-        if future is None:
-            raise ValueError("inverse dynamics needs the future latents")
-        x_l = future
-    one = torch.ones(b)
-    for i in range(steps):
-        t = torch.full((b,), i / steps)
-        t_a = one if mode == Mode.FORWARD else t
-        t_l = one if mode == Mode.INVERSE else t
-        v_a, v_l = net.denoise_step(context_kv, key_bias, x_a, x_l, t_a, t_l, domain)
-        if mode != Mode.FORWARD:
-            x_a = x_a + v_a * (1.0 / steps) * action_mask[:, None, :]
-        if mode != Mode.INVERSE:
-            x_l = x_l + v_l * (1.0 / steps)
-    return x_a, x_l

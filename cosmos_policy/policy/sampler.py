@@ -1,10 +1,11 @@
-"""The fixed-step Euler sampler outside the graphs, in numpy, step for step the torch one.
+"""The one sampler: seeded noise and fixed-step Euler integration, for every backend.
 
-:func:`cosmos_policy.models.flow.sample` is the reference: noise from a seeded
-``torch.Generator`` (actions first, then latents, both drawn in every mode), t = i / steps,
-``x += v * (1 / steps)`` on the noisy tokens only (actions masked to the domain's real
-dimensions), condition tokens held at t = 1. Drawing the noise with the same generator
-makes an engine's chunk comparable with the torch model's for the same seed.
+Noise comes from a ``torch.Generator`` (actions first, then latents, both drawn in every
+mode, so a seed gives the same stream on every backend), t = i / steps, ``x += v / steps``
+on the noisy tokens only (actions masked to the domain's real dimensions), condition tokens
+held at t = 1 (see :mod:`cosmos_policy.models.flow` for the modes). The velocity comes from
+a step function, usually a backend's ``denoise`` graph; a backend may instead offer the
+whole loop (``denoise_loop``: native TensorRT replays it as one CUDA graph).
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 def draw_noise(generator: torch.Generator, action_shape: tuple[int, ...],
                latent_shape: tuple[int, ...], action_mask: np.ndarray, scale: float = 1.0
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Initial noise, as the torch sampler draws it. action_mask: (B, A) float32; scale: the
-    noise scale (see :func:`cosmos_policy.models.flow.sample`)."""
+    """Initial noise (actions (B, T, A) masked by action_mask (B, A), then latents).
+
+    scale: multiplies the noise (1: a sample of the learned distribution; 0: the
+    deterministic path from the noise mean, near the average outcome; the draws are the
+    same either way, so the generator advances identically).
+    """
     x_a = torch.randn(action_shape, generator=generator) * torch.from_numpy(action_mask)[:, None]
     x_l = torch.randn(latent_shape, generator=generator)
     return (x_a * scale).numpy(), (x_l * scale).numpy()
@@ -39,7 +44,8 @@ def euler_sample(step: StepFn, x_a: np.ndarray, x_l: np.ndarray, mode: Mode,
     x_a: (B, T, A) and x_l: (B, V, C, s, s) initial noise (:func:`draw_noise`).
     actions: (B, T, A) normalised clean actions (forward dynamics).
     future: (B, V, C, s, s) normalised clean latents (inverse dynamics).
-    Returns (actions, latents); condition tokens come back unchanged.
+    Returns (actions, latents); condition tokens come back unchanged. The loop has a fixed
+    trip count, as an exported engine runs it.
     """
     b = x_a.shape[0]
     mask = action_mask[:, None, :].astype(np.float32)

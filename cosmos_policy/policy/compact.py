@@ -1,0 +1,94 @@
+"""The two ways to build a :class:`Policy` of the compact model: a bundle on torch, an engine
+folder on any engine backend. ``load_model`` and ``EngineModel`` are the names callers use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cosmos_policy.embodiment import Embodiment, available_embodiments, load_embodiment
+from cosmos_policy.engine.backends import NetBackend, make_backend
+from cosmos_policy.engine.manifest import EngineRequest, read_manifest
+from cosmos_policy.errors import UserError
+from cosmos_policy.models.checkpoint import default_model_path, load_bundle
+from cosmos_policy.models.config import DomainSpec
+from cosmos_policy.models.network import WorldActionNet
+from cosmos_policy.policy.wrapper import Policy
+
+
+def resolve_domain(domains: list[DomainSpec], embodiment: Embodiment | str | None
+                   ) -> tuple[int, Embodiment | None]:
+    """The index of ``embodiment`` (an Embodiment, a shipped name or a domain name/alias)
+    among a bundle's ``domains``, and the shipped Embodiment when there is one.
+    ``None`` is allowed when the bundle has one domain."""
+    emb = embodiment
+    if isinstance(embodiment, str) and embodiment in available_embodiments():
+        emb = load_embodiment(embodiment)
+    if emb is None:
+        if len(domains) != 1:
+            raise UserError(f"this model has domains {[d.name for d in domains]}; "
+                            "pass embodiment= to choose one")
+        return 0, None
+    names = [emb.name, emb.robot_type] if isinstance(emb, Embodiment) else [emb]
+    found = [i for i, d in enumerate(domains) if any(d.matches(n) for n in names)]
+    if not found:
+        raise UserError(f"embodiment {names[0]!r} is not a domain of this model "
+                        f"(domains: {[d.name for d in domains]}); fine-tune one with "
+                        "`cosmos-policy train --projector-only --init MODEL DATASET`")
+    return found[0], emb if isinstance(emb, Embodiment) else None
+
+
+def _dt(dt: float | None, emb: Embodiment | None) -> float:
+    """Seconds between actions: given, else the embodiment's control rate, else 0.1."""
+    rate = emb.control_rate_hz if emb is not None else None
+    return dt if dt is not None else (1.0 / rate if rate else 0.1)
+
+
+class CompactWAM(Policy):
+    """A loaded network as a :class:`Policy` on the torch backend (:class:`NetBackend`).
+
+    net, domains: from :func:`load_bundle`. embodiment: an :class:`Embodiment` or a name
+    (a domain name/alias of the bundle); may be omitted when the bundle has one domain.
+    dt: seconds between actions when no shipped embodiment gives ``control.rate_hz``.
+    The rest as :class:`Policy`; only the construction differs.
+    """
+
+    def __init__(self, net: WorldActionNet, domains: list[DomainSpec],
+                 embodiment: Embodiment | str | None = None, *, steps: int = 10, seed: int = 0,
+                 dt: float | None = None, return_future_frames: bool = False,
+                 noise_scale: float = 1.0, prompts: Any = None) -> None:
+        index, emb = resolve_domain(domains, embodiment)
+        self.net, self.domains = net, domains
+        super().__init__(NetBackend(net, index), net.config, domains[index], steps=steps,
+                         seed=seed, dt=_dt(dt, emb), prompts=prompts, noise_scale=noise_scale,
+                         return_future_frames=return_future_frames, domain_index=index)
+
+
+def load_model(path: str | Path | None = None, embodiment: Embodiment | str | None = None,
+               **kwargs: Any) -> CompactWAM:
+    """Load a bundle (default: the shipped ``engines/default``) as a torch :class:`Policy`."""
+    net, domains, _ = load_bundle(default_model_path() if path is None else path)
+    return CompactWAM(net, domains, embodiment, **kwargs)
+
+
+class EngineModel(Policy):
+    """A built engine folder as a :class:`Policy` on an engine backend.
+
+    root: the engine folder. backend: a name of ``BACKENDS`` or ``auto``.
+    request: when given, the engine must match it (embodiment, batch, shapes, precision).
+    steps: Euler steps (default: the manifest's). The rest as :class:`Policy`.
+    """
+
+    def __init__(self, root: str | Path, backend: str = "auto", *,
+                 request: EngineRequest | None = None, steps: int | None = None, seed: int = 0,
+                 dt: float | None = None, return_future_frames: bool = False,
+                 prompts: Any = None, noise_scale: float = 1.0) -> None:
+        self.root = Path(root)
+        self.manifest = m = read_manifest(self.root, request)
+        emb = load_embodiment(m.embodiment) if m.embodiment in available_embodiments() else None
+        super().__init__(make_backend(backend, self.root, m), m.config, m.domain,
+                         batch=m.batch, steps=m.steps if steps is None else steps, seed=seed,
+                         dt=_dt(dt, emb), prompts=prompts, noise_scale=noise_scale,
+                         return_future_frames=return_future_frames,
+                         domain_index=m.domain_index)
