@@ -13,11 +13,10 @@ import pytest
 from cosmos_policy.engine.export import export_engine
 from cosmos_policy.engine.graphs import GRAPHS, random_feeds
 from cosmos_policy.engine.manifest import EngineRequest, read_manifest
-from cosmos_policy.engine.model import EngineModel
 from cosmos_policy.engine.testing import TINY, tiny_bundle
-from cosmos_policy.engine.verify import verify_engine
-from cosmos_policy.models.compact import load_model
 from cosmos_policy.models.flow import Mode
+from cosmos_policy.policy.compact import EngineModel, load_model
+from cosmos_policy.policy.verify import verify_engine
 from cosmos_policy.spec import Observation, WorldActionModel
 
 

@@ -19,9 +19,9 @@ from cosmos_policy.engine.backends import (
 )
 from cosmos_policy.engine.export import export_engine
 from cosmos_policy.engine.manifest import EngineRequest, read_manifest
-from cosmos_policy.engine.model import EngineModel
 from cosmos_policy.engine.testing import tiny_bundle
 from cosmos_policy.errors import UnknownNameError, UserError
+from cosmos_policy.policy.compact import EngineModel
 
 
 @pytest.fixture(scope="module")

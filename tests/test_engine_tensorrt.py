@@ -24,7 +24,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "bf16"])
 def test_tensorrt_plans_match_torch(bundle: Path, tmp_path: Path, precision: str) -> None:
-    from cosmos_policy.engine.verify import verify_engine
+    from cosmos_policy.policy.verify import verify_engine
 
     m = export_engine(bundle, EngineRequest("franka", precision=precision, backend="tensorrt"),
                       tmp_path / precision, progress=False)
@@ -35,7 +35,7 @@ def test_tensorrt_plans_match_torch(bundle: Path, tmp_path: Path, precision: str
 
 
 def test_cuda_graph_loop_equals_the_numpy_loop(bundle: Path, tmp_path: Path) -> None:
-    from cosmos_policy.engine.model import EngineModel
+    from cosmos_policy.policy.compact import EngineModel
     from cosmos_policy.spec import Observation
 
     export_engine(bundle, EngineRequest("franka", backend="tensorrt"), tmp_path / "e",
@@ -54,8 +54,8 @@ def test_cuda_graph_loop_equals_the_numpy_loop(bundle: Path, tmp_path: Path) -> 
 def test_plans_from_another_gpu_are_refused(bundle: Path, tmp_path: Path) -> None:
     import json
 
-    from cosmos_policy.engine.model import EngineModel
     from cosmos_policy.errors import UserError
+    from cosmos_policy.policy.compact import EngineModel
 
     export_engine(bundle, EngineRequest("franka", backend="tensorrt"), tmp_path / "e",
                   progress=False)

@@ -10,7 +10,7 @@ import pytest
 from cosmos_policy.engine.export import export_engine
 from cosmos_policy.engine.manifest import EngineRequest, read_manifest
 from cosmos_policy.engine.testing import tiny_bundle
-from cosmos_policy.engine.verify import verify_engine
+from cosmos_policy.policy.verify import verify_engine
 from cosmos_policy.sim.observations import verify_observations
 
 

@@ -13,8 +13,8 @@ from model_fakes import TINY, FixtureDataset, ObjectDataset, objects_data, obs
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.compact import load_model
 from cosmos_policy.models.training import TrainConfig, Trainer
+from cosmos_policy.policy.compact import load_model
 
 
 def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path) -> None:

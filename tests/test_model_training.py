@@ -13,9 +13,9 @@ from model_fakes import FAST, TINY, FakeDataset, ObjectDataset, obs
 
 from cosmos_policy.errors import SpecError, UserError
 from cosmos_policy.models.checkpoint import load_bundle, sha256
-from cosmos_policy.models.compact import CompactWAM, load_model
 from cosmos_policy.models.config import WAMConfig
 from cosmos_policy.models.training import TrainConfig, Trainer
+from cosmos_policy.policy.compact import CompactWAM, load_model
 from cosmos_policy.spec import WorldActionModel
 
 

@@ -16,9 +16,9 @@ import pytest
 
 from cosmos_policy.engine.export import export_engine
 from cosmos_policy.engine.manifest import EngineRequest
-from cosmos_policy.engine.model import EngineModel
-from cosmos_policy.models import load_model
 from cosmos_policy.models.checkpoint import default_model_path
+from cosmos_policy.policy import load_model
+from cosmos_policy.policy.compact import EngineModel
 from cosmos_policy.spec import Observation
 
 GOLDEN = np.load(Path(__file__).parent / "data" / "policy_golden.npz")

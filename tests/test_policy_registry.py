@@ -115,8 +115,7 @@ def test_backends_that_cannot_apply_are_refused_listing_those_that_can() -> None
 
 
 def test_load_model_builds_each_kind(folders: dict[str, Path]) -> None:
-    from cosmos_policy.engine.model import EngineModel
-    from cosmos_policy.models.compact import CompactWAM
+    from cosmos_policy.policy.compact import CompactWAM, EngineModel
 
     assert isinstance(registry.load_model("random", "franka"), RandomWalkModel)
     torch_model = registry.load_model(folders["bundle"], "ur5e", backend="torch", steps=3)

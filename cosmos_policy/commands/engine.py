@@ -43,11 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     from cosmos_policy.engine.backends import tensorrt_available
-    from cosmos_policy.engine.cache import get_engine
     from cosmos_policy.engine.export import export_engine
     from cosmos_policy.engine.manifest import EngineRequest, write_manifest
-    from cosmos_policy.engine.verify import verify_engine
+    from cosmos_policy.policy.cache import get_engine
     from cosmos_policy.policy.registry import find_model, refuse_backend
+    from cosmos_policy.policy.verify import verify_engine
 
     bundle = find_model(args.model, kinds=("bundle",)).path
     if args.backend not in BUILD_BACKENDS:
@@ -75,8 +75,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from cosmos_policy.engine.verify import verify_engine
     from cosmos_policy.policy.registry import check_backend, find_model
+    from cosmos_policy.policy.verify import verify_engine
     from cosmos_policy.sim.observations import verify_observations
 
     if args.samples < 1:

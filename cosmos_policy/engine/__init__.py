@@ -1,10 +1,10 @@
-"""Engines: static-shape ONNX export, TensorRT plans, backends, manifests, parity, cache.
+"""Engines: static-shape ONNX export, TensorRT plans, backends and manifests.
 
-``export_engine(bundle, request, out)`` writes an engine folder; ``EngineModel(folder,
-backend)`` (a :class:`cosmos_policy.policy.Policy` on that backend) serves it behind the
-WorldActionModel contract; ``default_engine()`` gives the
-ONNX Runtime engine of the shipped model, built into the user cache on first use. See
-docs/ENGINES.md. Heavy modules import lazily so ``import cosmos_policy.engine`` stays cheap.
+``export_engine(bundle, request, out)`` writes an engine folder; a backend runs its graphs.
+The layer above (:mod:`cosmos_policy.policy`) serves an engine behind the model contract
+(``EngineModel``), keeps the engine cache (``get_engine``, ``default_engine``) and checks
+engines against the torch reference (``verify_engine``). See docs/ENGINES.md. Heavy modules
+import lazily so ``import cosmos_policy.engine`` stays cheap.
 """
 
 from __future__ import annotations
@@ -17,14 +17,9 @@ _EXPORTS = {
     "EngineManifest": "cosmos_policy.engine.manifest",
     "read_manifest": "cosmos_policy.engine.manifest",
     "export_engine": "cosmos_policy.engine.export",
-    "EngineModel": "cosmos_policy.policy.compact",
     "Backend": "cosmos_policy.engine.backends",
     "BACKENDS": "cosmos_policy.engine.backends",
     "available_backends": "cosmos_policy.engine.backends",
-    "EngineKey": "cosmos_policy.engine.cache",
-    "get_engine": "cosmos_policy.engine.cache",
-    "default_engine": "cosmos_policy.engine.default",
-    "verify_engine": "cosmos_policy.engine.verify",
 }
 
 

@@ -19,7 +19,7 @@ from cosmos_policy.engine.graphs import GRAPHS, graph_io, graph_modules, random_
 from cosmos_policy.engine.manifest import EngineManifest, EngineRequest, write_manifest
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import load_bundle, sha256
-from cosmos_policy.models.compact import CompactWAM
+from cosmos_policy.models.domains import resolve_domain
 
 OPSET = 17
 
@@ -69,7 +69,7 @@ def export_engine(bundle: str | Path, request: EngineRequest, out: str | Path, *
     bundle = Path(bundle)
     net, domains, bundle_manifest = load_bundle(bundle)
     c = net.config
-    domain_index = CompactWAM(net, domains, request.embodiment).domain_index
+    domain_index = resolve_domain(domains, request.embodiment)[0]
     if request.cameras is not None and tuple(request.cameras) != c.cameras:
         raise UserError(f"the model takes cameras {list(c.cameras)} in that order, not "
                         f"{list(request.cameras)}; pass --cameras {','.join(c.cameras)}")

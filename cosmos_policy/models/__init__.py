@@ -1,10 +1,9 @@
 """The compact mixture-of-transformers world-action model (torch) and its training.
 
-``load_model(path)`` returns a :class:`CompactWAM`, the network on the torch backend of
-:class:`cosmos_policy.policy.Policy` (the WorldActionModel contract);
-``WorldActionNet`` is the network, with ``encode_context`` / ``denoise_step`` as the two
-export seams. See docs/MODEL.md. Heavy modules import lazily so ``import
-cosmos_policy.models`` stays cheap.
+Networks and checkpoints only: ``cosmos_policy.policy.load_model(path)`` serves a bundle
+behind the WorldActionModel contract; ``WorldActionNet`` is the network, with
+``encode_context`` / ``denoise_step`` as the two export seams. See docs/MODEL.md. Heavy
+modules import lazily so ``import cosmos_policy.models`` stays cheap.
 """
 
 from __future__ import annotations
@@ -22,9 +21,6 @@ _EXPORTS = {
     "save_bundle": "cosmos_policy.models.checkpoint",
     "load_bundle": "cosmos_policy.models.checkpoint",
     "default_model_path": "cosmos_policy.models.checkpoint",
-    # The wrapper lives one layer up (cosmos_policy.policy); these names stay for callers.
-    "CompactWAM": "cosmos_policy.policy.compact",
-    "load_model": "cosmos_policy.policy.compact",
 }
 
 

@@ -1,5 +1,5 @@
 """Input checks shared by every implementation of the compact model's modes (torch
-:class:`~cosmos_policy.models.compact.CompactWAM` and the engine-backed ``EngineModel``)."""
+:class:`~cosmos_policy.policy.compact.CompactWAM` and the engine-backed ``EngineModel``)."""
 
 from __future__ import annotations
 

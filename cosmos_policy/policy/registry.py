@@ -20,7 +20,7 @@ Cosmos 3        a Cosmos 3 pipeline folder (:mod:`cosmos_policy.models.cosmos3_u
 
 * bundle: ``torch`` is the eager reference (:class:`~cosmos_policy.models.CompactWAM`);
   ``auto`` and ``onnxruntime[-cpu|-cuda|-tensorrt]`` run its cached, parity-checked ONNX
-  engine (:func:`~cosmos_policy.engine.default.default_engine`); native ``tensorrt`` needs an
+  engine (:func:`~cosmos_policy.policy.default.default_engine`); native ``tensorrt`` needs an
   engine folder built with ``engine build --backend tensorrt``.
 * engine folder: every backend this machine has (:func:`available_backends`); ``auto``
   picks TensorRT where the engine has plans and it runs here, else ONNX Runtime.
@@ -196,16 +196,16 @@ def load_model(name: str | Path | None, embodiment: Embodiment | str, *,
 
         return load_cosmos3(ref.path, emb, cosmos3, seed=seed)
     if ref.kind == "engine":  # as it was built (steps: the manifest's unless given)
-        from cosmos_policy.engine.model import EngineModel
+        from cosmos_policy.policy.compact import EngineModel
 
         return EngineModel(ref.path, backend, seed=seed, steps=steps, noise_scale=noise_scale)
     steps = 10 if steps is None else steps
     if backend == "torch":
-        from cosmos_policy.models import load_model as load_compact
+        from cosmos_policy.policy.compact import load_model as load_compact
 
         return load_compact(ref.path, emb.name, seed=seed, noise_scale=noise_scale,
                             steps=steps)
-    from cosmos_policy.engine.default import default_engine
+    from cosmos_policy.policy.default import default_engine
 
     return default_engine(emb.name, model=ref.path,
                           backend="onnxruntime" if backend == "auto" else backend,

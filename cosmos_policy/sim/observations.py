@@ -1,7 +1,7 @@
 """Real observations from the simulator for checks that need more than random inputs.
 
 :func:`verify_observations` is the ``sim`` source of
-:func:`cosmos_policy.engine.verify.verify_engine`: engine/ sits below sim/, so the command
+:func:`cosmos_policy.policy.verify.verify_engine`: engine/ sits below sim/, so the command
 that runs the check passes it in.
 """
 

@@ -134,7 +134,7 @@ def get_engine(bundle: str | Path, request: EngineRequest, *, steps: int = 10,
         manifest = export_engine(bundle, request, tmp, steps=steps, progress=progress,
                                  key=key.to_dict())
         if verify:
-            from cosmos_policy.engine.verify import verify_engine
+            from cosmos_policy.policy.verify import verify_engine
 
             report = verify_engine(tmp, backend="auto", bundle=bundle)
             if not report.passed:

@@ -1,7 +1,7 @@
 """The engine the runtime uses when nothing else is named: ONNX Runtime on the shipped model.
 
 ``default_engine()`` finds the shipped bundle (``engines/default/``), builds its ONNX engine
-into the user cache on first use (keyed and parity-checked, :mod:`cosmos_policy.engine.cache`)
+into the user cache on first use (keyed and parity-checked, :mod:`cosmos_policy.policy.cache`)
 and returns it as an :class:`EngineModel`. Later calls reuse the cached engine.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cosmos_policy.engine.cache import get_engine
 from cosmos_policy.engine.manifest import EngineRequest
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import default_model_path
+from cosmos_policy.policy.cache import get_engine
 from cosmos_policy.policy.compact import EngineModel
 
 

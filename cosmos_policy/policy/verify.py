@@ -110,8 +110,7 @@ def verify_engine(root: str | Path, backend: str = "auto", *, bundle: str | Path
     sources: name -> a source of real observations for the policy-chunk checks (besides the
     random ones); a source that fails leaves a note in the report instead of a check.
     """
-    from cosmos_policy.engine.model import EngineModel
-    from cosmos_policy.models.compact import load_model
+    from cosmos_policy.policy.compact import EngineModel, load_model
 
     root = Path(root)
     manifest = read_manifest(root)
