@@ -10,9 +10,8 @@ every run, on the same held-out episodes (scripted expert, seeds from 5000: trai
 1000-4599 and 20000 up, evaluation 0-999), every frame:
 
 * **object head**: the auxiliary head (``RUN/train/object_head.safetensors``, written by
-  ``train --object-weight``; never part of a shipped bundle), or the plan head of a model
-  with a plan token (part of the bundle: the estimate its generator reads), reads the named
-  cube's position off the reasoner; the error is its x/y distance from the simulator's, cm.
+  ``train --object-weight``; never part of a shipped bundle) reads the named cube's position
+  off the reasoner; the error is its x/y distance from the simulator's, cm.
 * **policy chunk**: the policy's action chunk (the sampler's deterministic path, noise 0)
   against the expert's next ``chunk`` actions, mean x/y/z distance of the tool target, cm.
 * **fixtures**: the head's yellow region and plate x/y error, cm, where the held-out
@@ -54,7 +53,7 @@ def measure(run: Path, dataset: Path) -> dict:
     net, domains, _ = load_bundle(run)
     net.eval()
     c = net.config
-    head = net.plan_head if c.plan_dim else _object_head(run, c.d_model)
+    head = _object_head(run, c.d_model)
     prompts = PromptEncoder(c.max_prompt_tokens)
     data = TrainingData.build([dataset], c, domains)
     data.encode_latents(net.encode_frames)

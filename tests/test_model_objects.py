@@ -1,5 +1,4 @@
-"""The object head and the plan token: counterfactual targets, fixtures, teacher forcing,
-and what ships in the bundle."""
+"""The object head: counterfactual targets, fixtures, and what ships in the bundle."""
 
 from __future__ import annotations
 
@@ -9,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_fakes import TINY, FixtureDataset, ObjectDataset, objects_data, obs
+from model_fakes import TINY, FixtureDataset, ObjectDataset, objects_data
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.compact import load_model
 from cosmos_policy.models.training import TrainConfig, Trainer
 
 
@@ -121,65 +119,3 @@ def test_a_cubes_only_object_head_loads_into_the_wider_one(tmp_path: Path) -> No
     save_file({"zzz": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(UserError, match="not an object head"):
         load_object_head(tmp_path / "other.safetensors", 32)
-
-
-def test_plan_token_learns_positions_and_ships_in_the_bundle(tmp_path: Path) -> None:
-    """--plan: the object head becomes the bundle's plan head, the generator reads its
-    estimate, and the run's bundle loads and acts as any other."""
-    cfg = TrainConfig(steps=120, batch=16, ae_steps=30, ae_batch=8, warmup=5, log_every=20,
-                      ckpt_every=1000, seed=1, object_weight=1.0, lr=1e-3, plan_teacher=0.5)
-    data = [FixtureDataset("franka", 8, n_episodes=6, length=20)]
-    trainer = Trainer(data, tmp_path / "m", TINY, cfg, plan=True)
-    assert trainer.object_head is None
-    assert trainer.net.config.plan_dim == 18
-    trainer.run()
-    rows = [json.loads(line) for line in (tmp_path / "m/metrics.jsonl").read_text().splitlines()]
-    losses = [r["objects"] for r in rows if "objects" in r]
-    assert len(losses) >= 4
-    assert losses[-1] < 0.5 * losses[0]
-    assert not (tmp_path / "m/train/object_head.safetensors").exists()
-    net, _, _ = load_bundle(tmp_path / "m")
-    assert net.config.plan_dim == 18
-    torch.testing.assert_close(net.plan_head[2].weight, trainer.net.plan_head[2].weight)
-    model = load_model(tmp_path / "m", "franka", steps=3)
-    chunk = model.policy(obs())
-    assert chunk.actions.shape == (TINY.chunk, 10)
-    assert np.isfinite(chunk.actions).all()
-    assert model.forward_dynamics(obs(), chunk.actions)["front"].shape == (1, 48, 48, 3)
-    # The diagnostic hook hands the generator true positions instead of the estimate.
-    own = model._context([obs().images], ["push the red block"], obs().state[None])[0]
-    model.plan_source = lambda: np.full(18, 0.3, np.float32)
-    given = model._context([obs().images], ["push the red block"], obs().state[None])[0]
-    torch.testing.assert_close(own[..., :-1, :], given[..., :-1, :])
-    assert not torch.allclose(own[..., -1, :], given[..., -1, :])
-
-
-def test_teacher_forcing_feeds_recorded_positions_only_where_a_cube_is_named(
-        tmp_path: Path) -> None:
-    cfg = TrainConfig(steps=10, batch=64, ae_steps=0, seed=2, object_weight=1.0,
-                      plan_teacher=0.5, plan_noise=0.0, prompt_dropout=0.3)
-    trainer = Trainer([FixtureDataset("franka", 8, n_episodes=4, length=12)], tmp_path / "t",
-                      TINY, cfg, plan=True)
-    trainer.data.encode_latents(trainer.net.encode_frames)
-    batch, examples = trainer._wam_batch()
-    given = batch.plan_given.numpy() > 0
-    named = (batch.prompt_mask.sum(1) > 2).numpy()  # more than [CLS] [SEP]: not dropped
-    assert 0 < given.sum() < named.sum()  # about half of the named ones
-    assert not (given & ~named).any()  # a dropped prompt names no cube: the model's estimate
-    torch.testing.assert_close(batch.plan, examples["objects"])  # noise 0: the recording
-
-
-def test_plan_added_to_a_trained_model_starts_from_its_object_head(tmp_path: Path) -> None:
-    cfg = TrainConfig(steps=4, batch=4, ae_steps=2, ae_batch=4, warmup=1, log_every=2,
-                      ckpt_every=100, seed=1, object_weight=1.0)
-    data = [FixtureDataset("franka", 8, n_episodes=2, length=12)]
-    Trainer(data, tmp_path / "m", TINY, cfg).run()
-    from safetensors.torch import load_file
-
-    head = load_file(str(tmp_path / "m/train/object_head.safetensors"))
-    tuned = Trainer(data, tmp_path / "p", None, cfg, init=tmp_path / "m", plan=True)
-    assert tuned.net.config.plan_dim == 18
-    for k, v in tuned.net.plan_head.state_dict().items():
-        assert torch.equal(v, head[k]), k
-    with pytest.raises(UserError, match="--plan"):
-        Trainer(data, tmp_path / "q", None, TrainConfig(plan_teacher=0.5), init=tmp_path / "m")

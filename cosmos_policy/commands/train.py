@@ -40,16 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="put another wording of a recorded prompt in its place with "
                         "probability P (the suite's `training` templates; never evaluation's "
                         "paraphrases)")
-    parser.add_argument("--plan", action="store_true",
-                        help="give the model a plan token: the reasoner's estimate of the named "
-                        "cube's, the cubes' and the goals' positions, read by the generator "
-                        "(new models, or added to an --init model; trained by --object-weight)")
-    parser.add_argument("--plan-teacher", type=float, default=0.0, metavar="P",
-                        help="with --plan: share of examples whose plan token carries the "
-                        "recorded positions (noised by --plan-noise) instead of the estimate")
-    parser.add_argument("--plan-noise", type=float, default=0.15, metavar="S",
-                        help="standard deviation of that noise, in normalised units (0.15: "
-                        "about 1.3 cm on our arms)")
     parser.add_argument("--suite", type=Path, default=None,
                         help="suite YAML with the training templates (default: the shipped "
                         "tabletop suite)")
@@ -107,15 +97,13 @@ def run(args: argparse.Namespace) -> int:
                       early_steps=args.early_steps, object_weight=args.object_weight,
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only, prompt_variants=variants,
-                      paraphrase_prob=args.paraphrase_prob, plan_teacher=args.plan_teacher,
-                      plan_noise=args.plan_noise)
+                      paraphrase_prob=args.paraphrase_prob)
     if args.patch is not None and args.patch < 1:
         raise UserError(f"--patch must be a positive integer, got {args.patch}")
     if args.patch is not None and args.resume:
         raise UserError("--patch sets a new run's tokens; --resume keeps the run's own")
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,
-                      resume=args.resume, patch=args.patch if args.init else None,
-                      plan=args.plan)
+                      resume=args.resume, patch=args.patch if args.init else None)
     out = trainer.run(until=args.until)
     print(f"model bundle written to {out} (step {trainer.step}; metrics in "
           f"{out / 'metrics.jsonl'})")

@@ -1,10 +1,9 @@
 """The object head's targets: where the cubes and the goals are, read off the reasoner.
 
-Training's auxiliary object head (train-time only) and the plan head of a model with a plan
-token (:class:`~cosmos_policy.models.network.WorldActionNet`) regress the same 18 numbers
-(``OBJECTS_DIM``): the named cube's position, the red, green and blue cubes', the yellow
-region's and the plate's, normalised like the action's xyz. Here: the head itself, its
-counterfactual targets, and the teacher-forced plans.
+Training's auxiliary object head (train-time only) regresses 18 numbers (``OBJECTS_DIM``):
+the named cube's position, the red, green and blue cubes', the yellow region's and the
+plate's, normalised like the action's xyz. Here: the head itself and its counterfactual
+targets.
 """
 
 from __future__ import annotations
@@ -37,12 +36,6 @@ def make_object_head(d_model: int) -> nn.Module:
     ``RUN/train/object_head.safetensors``."""
     return nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(),
                          nn.Linear(d_model, OBJECTS_DIM))
-
-
-def init_object_head(init: str | Path, d_model: int) -> nn.Module | None:
-    """The object head of the run ``init`` (``init/train/object_head.safetensors``), if any."""
-    path = Path(init) / "train" / "object_head.safetensors"
-    return load_object_head(path, d_model) if path.is_file() else None
 
 
 def load_object_head(path: str | Path, d_model: int) -> nn.Module:
@@ -88,16 +81,3 @@ def counterfactual_objects(b: dict[str, Any], rng: np.random.Generator
         mask[i, :3] = b["objects_mask"][i, 3 + 3 * k: 6 + 3 * k]
     return prompts, targets, mask
 
-
-def teacher_plan(prompts: list[str], b: dict[str, Any], rng: np.random.Generator, share: float,
-                 noise: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Plans fed in place of the model's estimate: the recorded objects of the examples ``b``
-    plus Gaussian ``noise`` (normalised units), given (1) for a ``share`` of the examples whose
-    (final) prompt names one cube and whose recording holds every object. Returns (plan
-    (B, OBJECTS_DIM), given (B,))."""
-    named = np.array([bool(p) and names_one_cube(p) for p in prompts])
-    complete = (b["objects_mask"] > 0).all(1).numpy()
-    teach = rng.random(len(prompts)) < share
-    given = torch.from_numpy((named & complete & teach).astype(np.float32))
-    draw = rng.standard_normal(b["objects"].shape).astype(np.float32)
-    return b["objects"] + torch.from_numpy(draw) * noise, given

@@ -222,8 +222,7 @@ def object_state_reader(env: object) -> tuple[list[str], Callable[[], np.ndarray
     """For our MuJoCo tasks: the names and a reader of the target cube's position, each
     cube's, then the yellow region's and the plate's (m, base frame), stored as
     ``observation.environment_state`` (18,). Training uses it only as an auxiliary target
-    (the policy never sees it), and the true positions a plan-token diagnostic feeds
-    (:meth:`~cosmos_policy.sim.evaluate.Evaluator.feed_true_plan`). None for other envs."""
+    (the policy never sees it). None for other envs."""
     scene, task = getattr(env, "scene", None), getattr(env, "task", None)
     if scene is None or task is None or not hasattr(scene, "cube_pos"):
         return None
