@@ -35,17 +35,18 @@ from torch import nn
 
 from cosmos_policy.commands.record import record
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.datacache import FIXTURES, TrainingData
+from cosmos_policy.models.datacache import TrainingData
 from cosmos_policy.models.flow import Mode, sample
 from cosmos_policy.models.objects import load_object_head
 from cosmos_policy.models.text import PromptEncoder
+from cosmos_policy.training.layout import load_layout
 
 
 def _object_head(run: Path, d_model: int) -> nn.Module | None:
     path = run / "train" / "object_head.safetensors"
     if not path.is_file():
         return None
-    return load_object_head(path, d_model).eval()
+    return load_object_head(path, d_model, load_layout().objects_dim).eval()
 
 
 def measure(run: Path, dataset: Path) -> dict:
@@ -59,7 +60,8 @@ def measure(run: Path, dataset: Path) -> dict:
     data.encode_latents(net.encode_frames)
     gen = torch.Generator().manual_seed(0)
     obj, obj0, pol, pol0 = [], [], [], []
-    fixtures: dict[str, list[float]] = {name: [] for name in FIXTURES}
+    columns = data.layout.fixture_columns
+    fixtures: dict[str, list[float]] = {name: [] for name in columns}
     for ep in data.episodes:
         dom = domains[ep.domain]
         a_mean, a_std = np.asarray(dom.action_mean), np.asarray(dom.action_std)
@@ -84,7 +86,7 @@ def measure(run: Path, dataset: Path) -> dict:
                                      axis=-1) * 100
                 obj.extend(err[:, 0].tolist())
                 obj0.append(float(err[0, 0]))
-                for name, at in FIXTURES.items():
+                for name, at in columns.items():
                     if np.isfinite(err[:, at // 3]).all():
                         fixtures[name].extend(err[:, at // 3].tolist())
         xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)

@@ -13,6 +13,7 @@ from model_fakes import TINY, FixtureDataset, ObjectDataset, objects_data
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import load_bundle
 from cosmos_policy.models.training import TrainConfig, Trainer
+from cosmos_policy.training.layout import load_layout
 
 
 def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path) -> None:
@@ -44,6 +45,7 @@ def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path
 def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
     trainer = Trainer.__new__(Trainer)
     trainer.rng = np.random.default_rng(0)
+    trainer.layout = load_layout()
     objects = torch.arange(12, dtype=torch.float32).repeat(300, 1)  # target = red (0..2)
     objects[:, :3] = objects[:, 3:6]
     b = {"objects": objects, "objects_mask": torch.ones(300, 12),
@@ -64,17 +66,18 @@ def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
 
 
 def test_fixture_targets_are_masked_where_a_recording_lacks_them() -> None:
-    from cosmos_policy.models.datacache import OBJECTS_DIM, _objects_of
+    from cosmos_policy.models.datacache import _objects_of
 
-    assert OBJECTS_DIM == 18
+    layout = load_layout()
+    assert layout.objects_dim == 18
     cubes = np.ones((5, 12), np.float32)
-    padded = _objects_of(cubes, 5)
+    padded = _objects_of(cubes, 5, layout)
     assert padded.shape == (5, 18)
     np.testing.assert_array_equal(padded[:, :12], cubes)
     assert np.isnan(padded[:, 12:]).all()
-    assert _objects_of(np.ones((5, 18)), 5).shape == (5, 18)
-    assert _objects_of(np.ones((5, 7)), 5) is None  # someone else's environment_state
-    assert _objects_of(np.ones((4, 12)), 5) is None
+    assert _objects_of(np.ones((5, 18)), 5, layout).shape == (5, 18)
+    assert _objects_of(np.ones((5, 7)), 5, layout) is None  # someone else's environment_state
+    assert _objects_of(np.ones((4, 12)), 5, layout) is None
     rng = np.random.default_rng(0)
     old = objects_data([ObjectDataset("franka", 8, n_episodes=2, length=10)]).sample(rng, 64)
     assert old["objects_mask"][:, :12].min() == 1
@@ -90,6 +93,7 @@ def test_fixture_targets_are_masked_where_a_recording_lacks_them() -> None:
 def test_object_batch_keeps_the_recorded_mask() -> None:
     trainer = Trainer.__new__(Trainer)
     trainer.rng = np.random.default_rng(0)
+    trainer.layout = load_layout()
     objects = torch.arange(18, dtype=torch.float32).repeat(200, 1)
     mask = torch.ones(200, 18)
     mask[100:, 12:] = 0.0  # a cubes-only recording
@@ -109,13 +113,13 @@ def test_a_cubes_only_object_head_loads_into_the_wider_one(tmp_path: Path) -> No
 
     old = nn.Sequential(nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 12))
     save_file(old.state_dict(), str(tmp_path / "head.safetensors"))
-    head = load_object_head(tmp_path / "head.safetensors", 32)
+    head = load_object_head(tmp_path / "head.safetensors", 32, 18)
     x = torch.randn(5, 32)
     torch.testing.assert_close(head(x)[:, :12], old(x))
     assert head(x).shape == (5, 18)
     save_file({"0.weight": torch.zeros(16, 16)}, str(tmp_path / "bad.safetensors"))
     with pytest.raises(UserError, match="object head tensor 0.weight"):
-        load_object_head(tmp_path / "bad.safetensors", 32)
+        load_object_head(tmp_path / "bad.safetensors", 32, 18)
     save_file({"zzz": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(UserError, match="not an object head"):
-        load_object_head(tmp_path / "other.safetensors", 32)
+        load_object_head(tmp_path / "other.safetensors", 32, 18)

@@ -80,6 +80,11 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     straight = Trainer([FakeDataset("franka", 8)], tmp_path / "a", TINY, FAST).run()
     torch.manual_seed(0)
     Trainer([FakeDataset("franka", 8)], tmp_path / "b", TINY, FAST).run(until=4)
+    # A run saved while the plan token existed records its (unused) settings; it resumes.
+    state_file = tmp_path / "b/train/state.json"
+    state = json.loads(state_file.read_text())
+    state["train_config"] |= {"plan_teacher": 0.0, "plan_noise": 0.15}
+    state_file.write_text(json.dumps(state))
     resumed = Trainer([FakeDataset("franka", 8)], tmp_path / "b", TINY, FAST, resume=True)
     assert resumed.step == 4
     resumed.run()

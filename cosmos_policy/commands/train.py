@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "probability P (the suite's `training` templates; never evaluation's "
                         "paraphrases)")
     parser.add_argument("--suite", type=Path, default=None,
-                        help="suite YAML with the training templates (default: the shipped "
-                        "tabletop suite)")
+                        help="suite YAML with the task layout: cube colours, recorded fixtures "
+                        "and training templates (default: the shipped tabletop suite)")
     parser.add_argument("--d-model", type=int, default=128, help="model width (new models)")
     parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
     parser.add_argument("--cameras", default="front,wrist",
@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.models.config import WAMConfig
     from cosmos_policy.models.training import TrainConfig, Trainer
+    from cosmos_policy.training.layout import load_layout
 
     if args.projector_only and args.init is None:
         raise UserError("--projector-only needs --init MODEL (the bundle whose backbone to keep)")
@@ -85,11 +86,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--object-weight must be >= 0, got {args.object_weight}")
     if not 0.0 <= args.paraphrase_prob <= 1.0:
         raise UserError(f"--paraphrase-prob must be in [0, 1], got {args.paraphrase_prob}")
+    layout = load_layout(args.suite)
     variants: dict[str, tuple[str, ...]] = {}
     if args.paraphrase_prob > 0:
-        from cosmos_policy.sim.suite import load_suite, training_variants
-
-        variants = training_variants(load_suite(str(args.suite) if args.suite else None))
+        variants = dict(layout.variants)
         if not variants:
             raise UserError("--paraphrase-prob: the suite has no `training` prompt templates")
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if args.patch is not None and args.resume:
         raise UserError("--patch sets a new run's tokens; --resume keeps the run's own")
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,
-                      resume=args.resume, patch=args.patch if args.init else None)
+                      resume=args.resume, patch=args.patch if args.init else None,
+                      layout=layout)
     out = trainer.run(until=args.until)
     print(f"model bundle written to {out} (step {trainer.step}; metrics in "
           f"{out / 'metrics.jsonl'})")

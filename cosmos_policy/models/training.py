@@ -41,6 +41,7 @@ from cosmos_policy.models.objects import (
     make_object_head,
 )
 from cosmos_policy.models.text import PromptEncoder
+from cosmos_policy.training.layout import TaskLayout, load_layout
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,11 @@ class Trainer:
     def __init__(self, sources: Sequence[str | Path | DatasetLike], out: str | Path,
                  model_config: WAMConfig | None = None, cfg: TrainConfig | None = None,
                  init: str | Path | None = None, resume: bool = False,
-                 patch: int | None = None) -> None:
+                 patch: int | None = None, layout: TaskLayout | None = None) -> None:
         """patch: re-tokenise the ``init`` model at this finer latent patch side
-        (:meth:`WorldActionNet.repatched`) before fine-tuning it."""
+        (:meth:`WorldActionNet.repatched`) before fine-tuning it. layout: the task layout of
+        the recordings (objects, colours; default: the shipped suite's,
+        :func:`~cosmos_policy.training.layout.load_layout`)."""
         self.cfg = cfg or TrainConfig()
         self.out = Path(out)
         self.state_dir = self.out / "train"
@@ -195,7 +198,8 @@ class Trainer:
                                 "resumed; drop --resume or use the same settings")
         else:
             net = WorldActionNet(model_config or WAMConfig())
-        self.data = TrainingData.build(self.sources, net.config, domains)
+        self.layout = layout or load_layout()
+        self.data = TrainingData.build(self.sources, net.config, domains, self.layout)
         while net.config.n_domains < len(self.data.domains):
             net.add_domain()
         self.net = net
@@ -251,8 +255,8 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
         path = state_dir / "object_head.safetensors" if state_dir else None
         if path is not None and path.is_file():
-            return load_object_head(path, self.net.config.d_model)
-        return make_object_head(self.net.config.d_model)
+            return load_object_head(path, self.net.config.d_model, self.layout.objects_dim)
+        return make_object_head(self.net.config.d_model, self.layout.objects_dim)
 
     def _named_params(self) -> dict[str, nn.Parameter]:
         params = dict(self.net.named_parameters())
@@ -351,7 +355,7 @@ class Trainer:
     def object_batch(self, b: dict[str, Any]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """The object head's counterfactual prompts and targets for the examples ``b``
         (:func:`~cosmos_policy.models.objects.counterfactual_objects`)."""
-        return counterfactual_objects(b, self.rng)
+        return counterfactual_objects(b, self.rng, self.layout)
 
     def _object_loss(self, b: dict[str, Any]) -> torch.Tensor:
         prompts, targets, mask = self.object_batch(b)
