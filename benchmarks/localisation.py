@@ -35,11 +35,11 @@ from torch import nn
 
 from cosmos_policy.commands.record import record
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.datacache import TrainingData
 from cosmos_policy.models.flow import Mode, sample
-from cosmos_policy.models.objects import load_object_head
 from cosmos_policy.models.text import PromptEncoder
+from cosmos_policy.training.datacache import TrainingData
 from cosmos_policy.training.layout import load_layout
+from cosmos_policy.training.objects import load_object_head
 
 
 def _object_head(run: Path, d_model: int) -> nn.Module | None:

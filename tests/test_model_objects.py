@@ -12,8 +12,8 @@ from model_fakes import TINY, FixtureDataset, ObjectDataset, objects_data
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.training import TrainConfig, Trainer
 from cosmos_policy.training.layout import load_layout
+from cosmos_policy.training.trainer import TrainConfig, Trainer
 
 
 def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
 
 
 def test_fixture_targets_are_masked_where_a_recording_lacks_them() -> None:
-    from cosmos_policy.models.datacache import _objects_of
+    from cosmos_policy.training.datacache import _objects_of
 
     layout = load_layout()
     assert layout.objects_dim == 18
@@ -109,7 +109,7 @@ def test_a_cubes_only_object_head_loads_into_the_wider_one(tmp_path: Path) -> No
     from safetensors.torch import save_file
     from torch import nn
 
-    from cosmos_policy.models.objects import load_object_head
+    from cosmos_policy.training.objects import load_object_head
 
     old = nn.Sequential(nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 12))
     save_file(old.state_dict(), str(tmp_path / "head.safetensors"))

@@ -10,8 +10,8 @@ import torch
 import yaml
 
 from cosmos_policy.errors import ConfigError
-from cosmos_policy.models.objects import counterfactual_objects
 from cosmos_policy.training.layout import TaskLayout, layout_from_dict, load_layout
+from cosmos_policy.training.objects import counterfactual_objects
 
 
 def test_the_shipped_suite_gives_the_tabletop_layout() -> None:

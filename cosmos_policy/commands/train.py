@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.models.config import WAMConfig
-    from cosmos_policy.models.training import TrainConfig, Trainer
     from cosmos_policy.training.layout import load_layout
+    from cosmos_policy.training.trainer import TrainConfig, Trainer
 
     if args.projector_only and args.init is None:
         raise UserError("--projector-only needs --init MODEL (the bundle whose backbone to keep)")

