@@ -10,9 +10,8 @@ every run, on the same held-out episodes (scripted expert, seeds from 5000: trai
 1000-4599 and 20000 up, evaluation 0-999), every frame:
 
 * **object head**: the auxiliary head (``RUN/train/object_head.safetensors``, written by
-  ``train --object-weight``; never part of a shipped bundle), or the plan head of a model
-  with a plan token (part of the bundle: the estimate its generator reads), reads the named
-  cube's position off the reasoner; the error is its x/y distance from the simulator's, cm.
+  ``train --object-weight``; never part of a shipped bundle) reads the named cube's position
+  off the reasoner; the error is its x/y distance from the simulator's, cm.
 * **policy chunk**: the policy's action chunk (the sampler's deterministic path, noise 0)
   against the expert's next ``chunk`` actions, mean x/y/z distance of the tool target, cm.
 * **fixtures**: the head's yellow region and plate x/y error, cm, where the held-out
@@ -36,17 +35,18 @@ from torch import nn
 
 from cosmos_policy.commands.record import record
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.datacache import FIXTURES, TrainingData
 from cosmos_policy.models.flow import Mode, sample
-from cosmos_policy.models.objects import load_object_head
 from cosmos_policy.models.text import PromptEncoder
+from cosmos_policy.training.datacache import TrainingData
+from cosmos_policy.training.layout import load_layout
+from cosmos_policy.training.objects import load_object_head
 
 
 def _object_head(run: Path, d_model: int) -> nn.Module | None:
     path = run / "train" / "object_head.safetensors"
     if not path.is_file():
         return None
-    return load_object_head(path, d_model).eval()
+    return load_object_head(path, d_model, load_layout().objects_dim).eval()
 
 
 def measure(run: Path, dataset: Path) -> dict:
@@ -54,13 +54,14 @@ def measure(run: Path, dataset: Path) -> dict:
     net, domains, _ = load_bundle(run)
     net.eval()
     c = net.config
-    head = net.plan_head if c.plan_dim else _object_head(run, c.d_model)
+    head = _object_head(run, c.d_model)
     prompts = PromptEncoder(c.max_prompt_tokens)
     data = TrainingData.build([dataset], c, domains)
     data.encode_latents(net.encode_frames)
     gen = torch.Generator().manual_seed(0)
     obj, obj0, pol, pol0 = [], [], [], []
-    fixtures: dict[str, list[float]] = {name: [] for name in FIXTURES}
+    columns = data.layout.fixture_columns
+    fixtures: dict[str, list[float]] = {name: [] for name in columns}
     for ep in data.episodes:
         dom = domains[ep.domain]
         a_mean, a_std = np.asarray(dom.action_mean), np.asarray(dom.action_std)
@@ -85,7 +86,7 @@ def measure(run: Path, dataset: Path) -> dict:
                                      axis=-1) * 100
                 obj.extend(err[:, 0].tolist())
                 obj0.append(float(err[0, 0]))
-                for name, at in FIXTURES.items():
+                for name, at in columns.items():
                     if np.isfinite(err[:, at // 3]).all():
                         fixtures[name].extend(err[:, at // 3].tolist())
         xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)

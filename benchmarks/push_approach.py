@@ -16,8 +16,7 @@ region through the cube, then pushes along that line. For each model, on the sam
 * success, and the share of episodes whose descent lies behind the cube (along < -4 cm).
 
 Medians over episodes. ``oracle`` (the scripted expert through the same runtime) gives the
-reference row. ``MODEL+true-plan`` runs a model with a plan token on the simulator's true
-positions in place of its own estimate (a diagnostic: what a perfect estimate would give).
+reference row.
 """
 
 from __future__ import annotations
@@ -74,18 +73,11 @@ def _trace_episode(ev: Evaluator, seed: int) -> dict:
     return row
 
 
-TRUE_PLAN = "+true-plan"
-
-
 def measure(model: str, embodiment: str, episodes: int, noise_scale: float = 1.0) -> dict:
-    true_plan = model.endswith(TRUE_PLAN)
-    cfg = EvalConfig(task="push", embodiment=embodiment, episodes=episodes,
-                     model=model.removesuffix(TRUE_PLAN), backend="torch", lockstep=True,
-                     videos=0, noise_scale=noise_scale)
+    cfg = EvalConfig(task="push", embodiment=embodiment, episodes=episodes, model=model,
+                     backend="torch", lockstep=True, videos=0, noise_scale=noise_scale)
     ev = Evaluator(cfg)
     try:
-        if true_plan:
-            ev.feed_true_plan()
         rows = [_trace_episode(ev, s) for s in cfg.seeds()]
     finally:
         ev.close()

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from cosmos_policy.models.config import WAMConfig
-from cosmos_policy.models.training import TrainConfig
 from cosmos_policy.spec import Observation
+from cosmos_policy.training.trainer import TrainConfig
 
 TINY = WAMConfig(d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, image_size=32,
                  latent_channels=4, ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4,
@@ -80,7 +80,7 @@ class FixtureDataset(ObjectDataset):
 
 
 def objects_data(datasets: list[Any]) -> Any:
-    from cosmos_policy.models.datacache import TrainingData
+    from cosmos_policy.training.datacache import TrainingData
 
     data = TrainingData.build(datasets, TINY)
     data.encode_latents(lambda x: torch.zeros(len(x), 2, 4, 8, 8))

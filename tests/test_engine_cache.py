@@ -12,11 +12,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from cosmos_policy.policy import cache as cache_mod
 from cosmos_policy.engine.flops import count_flops
 from cosmos_policy.engine.manifest import EngineRequest, read_manifest
 from cosmos_policy.engine.testing import tiny_bundle
 from cosmos_policy.errors import UserError
+from cosmos_policy.policy import cache as cache_mod
 from cosmos_policy.policy.cache import EngineKey, engine_key, get_engine
 from cosmos_policy.policy.default import default_engine
 from cosmos_policy.spec import Observation, WorldActionModel

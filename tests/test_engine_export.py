@@ -204,21 +204,3 @@ def test_noise_scale_zero_is_deterministic_and_the_same_in_both(built: tuple[Pat
             EngineModel(engine, "onnxruntime-cpu", noise_scale=bad)
         with pytest.raises(UserError, match="noise_scale"):
             load_model(bundle, "franka", noise_scale=bad)
-
-
-def test_a_model_with_a_plan_token_exports_and_matches_torch(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    planned = replace(TINY, plan_dim=18)
-    bundle = tiny_bundle(tmp_path / "bundle", config=planned)
-    export_engine(bundle, EngineRequest("franka"), tmp_path / "engine", progress=False)
-    ctx = read_manifest(tmp_path / "engine").io("context")
-    assert ctx.outputs[0].shape[4] == planned.reasoner_len + 1  # the plan token's keys
-    report = verify_engine(tmp_path / "engine", "onnxruntime-cpu", samples=1, seed=3)
-    assert report.passed, report.table()
-    ref = load_model(bundle, "franka")
-    eng = EngineModel(tmp_path / "engine", "onnxruntime-cpu")
-    a, b = ref.policy(_obs(4)), eng.policy(_obs(4))
-    scale = np.abs(a.actions).max()
-    assert scale > 0.1
-    assert np.abs(a.actions - b.actions).max() / scale <= 1e-4

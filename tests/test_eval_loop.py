@@ -239,40 +239,6 @@ def test_an_episode_the_simulator_aborts_is_a_failure_not_a_crash(monkeypatch) -
         ev.close()
 
 
-def test_true_plan_feeds_the_scene_to_a_plan_model_only(bundle: Path, tmp_path: Path) -> None:
-    """The diagnostic hook: a model with a plan token gets the simulator's positions, the
-    same episode then commands otherwise; a model without one is refused."""
-    from dataclasses import replace
-
-    from cosmos_policy.engine.testing import TINY
-    from cosmos_policy.errors import UserError
-
-    planned = tiny_bundle(tmp_path / "planned", config=replace(TINY, plan_dim=18))
-    runs = []
-    for feed in (False, True):
-        cfg = EvalConfig(task="push", embodiment="franka", episodes=1, model=str(planned),
-                         backend="torch", lockstep=True, max_steps=4, image_size=32, videos=0)
-        ev = Evaluator(cfg)
-        try:
-            if feed:
-                ev.feed_true_plan()
-                truth = ev.plan_model().plan_source()
-                assert truth.shape == (18,)
-                assert np.allclose(truth[:3], ev.env.scene.cube_pos(ev.env.task.color))
-            runs.append(np.asarray(ev.run_episode(3).log.commanded))
-        finally:
-            ev.close()
-    assert not np.array_equal(runs[0], runs[1])
-    cfg = EvalConfig(task="push", embodiment="franka", episodes=1, model=str(bundle),
-                     backend="torch", lockstep=True, max_steps=4, image_size=32, videos=0)
-    ev = Evaluator(cfg)
-    try:
-        with pytest.raises(UserError, match="no plan token"):
-            ev.feed_true_plan()
-    finally:
-        ev.close()
-
-
 def test_forward_eval_scores_each_camera_and_the_autoencoder_ceiling() -> None:
     """A model that predicts 'nothing moves' scores exactly the copy-last baseline; a lossless
     autoencoder sets no ceiling (100 dB); a camera that does not move scores 100 dB."""

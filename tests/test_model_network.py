@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cosmos_policy.errors import ConfigError
+from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.config import WAMConfig
 from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
 from cosmos_policy.models.network import WorldActionNet
@@ -304,70 +304,14 @@ def test_autoencoder_loss_weights_small_coloured_objects() -> None:
     assert cube_lost > 3 * floor_wrong
 
 
-# The plan token ---------------------------------------------------------------------------
-PLANNED = replace(TINY, plan_dim=18)
-
-
-@pytest.fixture(scope="module")
-def planned() -> WorldActionNet:
-    torch.manual_seed(0)
-    return _perturb(WorldActionNet(PLANNED))
-
-
-def test_plan_token_adds_one_context_key_and_matches_the_joint_pass(
-        planned: WorldActionNet) -> None:
-    c, x = PLANNED, _inputs(PLANNED)
-    kv, key_bias = planned.encode_context(*(x[k] for k in CTX))
-    assert kv.shape == (c.n_layers, 2, 3, c.n_heads, c.reasoner_len + 1, c.head_dim)
-    assert c.context_len == c.reasoner_len + 1
-    assert torch.equal(key_bias[:, -1], torch.zeros(3))  # every example reads its plan
-    v_a, v_l = planned.denoise_step(kv, key_bias, *(x[k] for k in GEN))
-    f_a, f_l, f_kv = planned.forward_full(**x)
-    torch.testing.assert_close(kv, f_kv, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(v_a, f_a, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(v_l, f_l, rtol=1e-5, atol=1e-5)
-
-
-def test_the_generator_acts_on_the_plan_it_is_given(planned: WorldActionNet) -> None:
-    x = _inputs(PLANNED)
-    ctx = [x[k] for k in CTX]
-    kv0, kb = planned.encode_context(*ctx)
-    *_, summary = planned.encode_context(*ctx, return_summary=True)
-    own = planned.plan_head(summary)
-    # Given the model's own estimate, nothing changes; given another plan, only the plan
-    # token's keys/values change, and with them the actions.
-    kv1, _ = planned.encode_context(*ctx, plan=own)
-    torch.testing.assert_close(kv0, kv1, rtol=0, atol=1e-6)
-    other = own + 1.0
-    given = torch.tensor([1.0, 0.0, 1.0])
-    kv2, _ = planned.encode_context(*ctx, plan=other, plan_given=given)
-    torch.testing.assert_close(kv0[..., :-1, :], kv2[..., :-1, :], rtol=0, atol=0)
-    assert not torch.allclose(kv0[:, :, 0, :, -1], kv2[:, :, 0, :, -1])
-    torch.testing.assert_close(kv0[:, :, 1], kv2[:, :, 1], rtol=0, atol=1e-6)  # not given
-    a0 = planned.denoise_step(kv0, kb, *(x[k] for k in GEN))[0]
-    a2 = planned.denoise_step(kv2, kb, *(x[k] for k in GEN))[0]
-    assert (a0[0] - a2[0]).abs().max() > 1e-3
-    torch.testing.assert_close(a0[1], a2[1], rtol=1e-5, atol=1e-5)
-
-
-def test_with_plan_keeps_every_trained_weight(net: WorldActionNet) -> None:
-    head = torch.nn.Sequential(torch.nn.Linear(TINY.d_model, TINY.d_model), torch.nn.GELU(),
-                               torch.nn.Linear(TINY.d_model, 18))
-    new = net.with_plan(18, head).eval()
-    assert new.config.plan_dim == 18
-    assert new.config.context_len == TINY.reasoner_len + 1
-    for name, value in net.state_dict().items():
-        assert torch.equal(new.state_dict()[name], value), name
-    for a, b in zip(new.plan_head.parameters(), head.parameters(), strict=True):
-        assert torch.equal(a, b)
-    x = _inputs(TINY)
-    kv, _ = new.encode_context(*(x[k] for k in CTX))
-    old, _ = net.encode_context(*(x[k] for k in CTX))
-    assert torch.equal(kv[..., :-1, :], old)  # the reasoner's keys are the old ones
-    with pytest.raises(ValueError, match="already"):
-        new.with_plan(18)
-
-
-def test_plan_dim_must_be_a_non_negative_integer() -> None:
-    with pytest.raises(ConfigError, match="plan_dim"):
-        replace(TINY, plan_dim=-1)
+# Bundles from the plan-token experiment ---------------------------------------------------
+def test_a_legacy_zero_plan_dim_loads_and_a_real_plan_token_is_refused() -> None:
+    """config.json files written while the plan token existed carry "plan_dim": 0 (the shipped
+    default among them): they load as before. A non-zero one held weights this network lacks."""
+    legacy = TINY.to_dict() | {"plan_dim": 0}
+    assert WAMConfig.from_dict(legacy) == TINY
+    assert "plan_dim" not in TINY.to_dict()
+    with pytest.raises(UserError, match="plan token") as err:
+        WAMConfig.from_dict(TINY.to_dict() | {"plan_dim": 18}, "m/config.json")
+    assert str(err.value).startswith("m/config.json: ")
+    assert "\n" not in str(err.value)

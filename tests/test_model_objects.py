@@ -1,5 +1,4 @@
-"""The object head and the plan token: counterfactual targets, fixtures, teacher forcing,
-and what ships in the bundle."""
+"""The object head: counterfactual targets, fixtures, and what ships in the bundle."""
 
 from __future__ import annotations
 
@@ -9,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_fakes import TINY, FixtureDataset, ObjectDataset, objects_data, obs
+from model_fakes import TINY, FixtureDataset, ObjectDataset, objects_data
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.training import TrainConfig, Trainer
-from cosmos_policy.policy.compact import load_model
+from cosmos_policy.training.layout import load_layout
+from cosmos_policy.training.trainer import TrainConfig, Trainer
 
 
 def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path) -> None:
@@ -46,6 +45,7 @@ def test_object_head_learns_positions_and_stays_out_of_the_bundle(tmp_path: Path
 def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
     trainer = Trainer.__new__(Trainer)
     trainer.rng = np.random.default_rng(0)
+    trainer.layout = load_layout()
     objects = torch.arange(12, dtype=torch.float32).repeat(300, 1)  # target = red (0..2)
     objects[:, :3] = objects[:, 3:6]
     b = {"objects": objects, "objects_mask": torch.ones(300, 12),
@@ -66,17 +66,18 @@ def test_object_batch_asks_for_other_cubes_of_the_same_frame() -> None:
 
 
 def test_fixture_targets_are_masked_where_a_recording_lacks_them() -> None:
-    from cosmos_policy.models.datacache import OBJECTS_DIM, _objects_of
+    from cosmos_policy.training.datacache import _objects_of
 
-    assert OBJECTS_DIM == 18
+    layout = load_layout()
+    assert layout.objects_dim == 18
     cubes = np.ones((5, 12), np.float32)
-    padded = _objects_of(cubes, 5)
+    padded = _objects_of(cubes, 5, layout)
     assert padded.shape == (5, 18)
     np.testing.assert_array_equal(padded[:, :12], cubes)
     assert np.isnan(padded[:, 12:]).all()
-    assert _objects_of(np.ones((5, 18)), 5).shape == (5, 18)
-    assert _objects_of(np.ones((5, 7)), 5) is None  # someone else's environment_state
-    assert _objects_of(np.ones((4, 12)), 5) is None
+    assert _objects_of(np.ones((5, 18)), 5, layout).shape == (5, 18)
+    assert _objects_of(np.ones((5, 7)), 5, layout) is None  # someone else's environment_state
+    assert _objects_of(np.ones((4, 12)), 5, layout) is None
     rng = np.random.default_rng(0)
     old = objects_data([ObjectDataset("franka", 8, n_episodes=2, length=10)]).sample(rng, 64)
     assert old["objects_mask"][:, :12].min() == 1
@@ -92,6 +93,7 @@ def test_fixture_targets_are_masked_where_a_recording_lacks_them() -> None:
 def test_object_batch_keeps_the_recorded_mask() -> None:
     trainer = Trainer.__new__(Trainer)
     trainer.rng = np.random.default_rng(0)
+    trainer.layout = load_layout()
     objects = torch.arange(18, dtype=torch.float32).repeat(200, 1)
     mask = torch.ones(200, 18)
     mask[100:, 12:] = 0.0  # a cubes-only recording
@@ -107,79 +109,17 @@ def test_a_cubes_only_object_head_loads_into_the_wider_one(tmp_path: Path) -> No
     from safetensors.torch import save_file
     from torch import nn
 
-    from cosmos_policy.models.objects import load_object_head
+    from cosmos_policy.training.objects import load_object_head
 
     old = nn.Sequential(nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 12))
     save_file(old.state_dict(), str(tmp_path / "head.safetensors"))
-    head = load_object_head(tmp_path / "head.safetensors", 32)
+    head = load_object_head(tmp_path / "head.safetensors", 32, 18)
     x = torch.randn(5, 32)
     torch.testing.assert_close(head(x)[:, :12], old(x))
     assert head(x).shape == (5, 18)
     save_file({"0.weight": torch.zeros(16, 16)}, str(tmp_path / "bad.safetensors"))
     with pytest.raises(UserError, match="object head tensor 0.weight"):
-        load_object_head(tmp_path / "bad.safetensors", 32)
+        load_object_head(tmp_path / "bad.safetensors", 32, 18)
     save_file({"zzz": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(UserError, match="not an object head"):
-        load_object_head(tmp_path / "other.safetensors", 32)
-
-
-def test_plan_token_learns_positions_and_ships_in_the_bundle(tmp_path: Path) -> None:
-    """--plan: the object head becomes the bundle's plan head, the generator reads its
-    estimate, and the run's bundle loads and acts as any other."""
-    cfg = TrainConfig(steps=120, batch=16, ae_steps=30, ae_batch=8, warmup=5, log_every=20,
-                      ckpt_every=1000, seed=1, object_weight=1.0, lr=1e-3, plan_teacher=0.5)
-    data = [FixtureDataset("franka", 8, n_episodes=6, length=20)]
-    trainer = Trainer(data, tmp_path / "m", TINY, cfg, plan=True)
-    assert trainer.object_head is None
-    assert trainer.net.config.plan_dim == 18
-    trainer.run()
-    rows = [json.loads(line) for line in (tmp_path / "m/metrics.jsonl").read_text().splitlines()]
-    losses = [r["objects"] for r in rows if "objects" in r]
-    assert len(losses) >= 4
-    assert losses[-1] < 0.5 * losses[0]
-    assert not (tmp_path / "m/train/object_head.safetensors").exists()
-    net, _, _ = load_bundle(tmp_path / "m")
-    assert net.config.plan_dim == 18
-    torch.testing.assert_close(net.plan_head[2].weight, trainer.net.plan_head[2].weight)
-    model = load_model(tmp_path / "m", "franka", steps=3)
-    chunk = model.policy(obs())
-    assert chunk.actions.shape == (TINY.chunk, 10)
-    assert np.isfinite(chunk.actions).all()
-    assert model.forward_dynamics(obs(), chunk.actions)["front"].shape == (1, 48, 48, 3)
-    # The diagnostic hook hands the generator true positions instead of the estimate.
-    own = model._context([obs().images], ["push the red block"], obs().state[None])[0]
-    model.plan_source = lambda: np.full(18, 0.3, np.float32)
-    given = model._context([obs().images], ["push the red block"], obs().state[None])[0]
-    torch.testing.assert_close(own[..., :-1, :], given[..., :-1, :])
-    assert not torch.allclose(own[..., -1, :], given[..., -1, :])
-
-
-def test_teacher_forcing_feeds_recorded_positions_only_where_a_cube_is_named(
-        tmp_path: Path) -> None:
-    cfg = TrainConfig(steps=10, batch=64, ae_steps=0, seed=2, object_weight=1.0,
-                      plan_teacher=0.5, plan_noise=0.0, prompt_dropout=0.3)
-    trainer = Trainer([FixtureDataset("franka", 8, n_episodes=4, length=12)], tmp_path / "t",
-                      TINY, cfg, plan=True)
-    trainer.data.encode_latents(trainer.net.encode_frames)
-    batch, examples = trainer._wam_batch()
-    given = batch.plan_given.numpy() > 0
-    named = (batch.prompt_mask.sum(1) > 2).numpy()  # more than [CLS] [SEP]: not dropped
-    assert 0 < given.sum() < named.sum()  # about half of the named ones
-    assert not (given & ~named).any()  # a dropped prompt names no cube: the model's estimate
-    torch.testing.assert_close(batch.plan, examples["objects"])  # noise 0: the recording
-
-
-def test_plan_added_to_a_trained_model_starts_from_its_object_head(tmp_path: Path) -> None:
-    cfg = TrainConfig(steps=4, batch=4, ae_steps=2, ae_batch=4, warmup=1, log_every=2,
-                      ckpt_every=100, seed=1, object_weight=1.0)
-    data = [FixtureDataset("franka", 8, n_episodes=2, length=12)]
-    Trainer(data, tmp_path / "m", TINY, cfg).run()
-    from safetensors.torch import load_file
-
-    head = load_file(str(tmp_path / "m/train/object_head.safetensors"))
-    tuned = Trainer(data, tmp_path / "p", None, cfg, init=tmp_path / "m", plan=True)
-    assert tuned.net.config.plan_dim == 18
-    for k, v in tuned.net.plan_head.state_dict().items():
-        assert torch.equal(v, head[k]), k
-    with pytest.raises(UserError, match="--plan"):
-        Trainer(data, tmp_path / "q", None, TrainConfig(plan_teacher=0.5), init=tmp_path / "m")
+        load_object_head(tmp_path / "other.safetensors", 32, 18)

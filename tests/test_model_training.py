@@ -14,9 +14,9 @@ from model_fakes import FAST, TINY, FakeDataset, ObjectDataset, obs
 from cosmos_policy.errors import SpecError, UserError
 from cosmos_policy.models.checkpoint import load_bundle, sha256
 from cosmos_policy.models.config import WAMConfig
-from cosmos_policy.models.training import TrainConfig, Trainer
 from cosmos_policy.policy.compact import CompactWAM, load_model
 from cosmos_policy.spec import WorldActionModel
+from cosmos_policy.training.trainer import TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,11 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     straight = Trainer([FakeDataset("franka", 8)], tmp_path / "a", TINY, FAST).run()
     torch.manual_seed(0)
     Trainer([FakeDataset("franka", 8)], tmp_path / "b", TINY, FAST).run(until=4)
+    # A run saved while the plan token existed records its (unused) settings; it resumes.
+    state_file = tmp_path / "b/train/state.json"
+    state = json.loads(state_file.read_text())
+    state["train_config"] |= {"plan_teacher": 0.0, "plan_noise": 0.15}
+    state_file.write_text(json.dumps(state))
     resumed = Trainer([FakeDataset("franka", 8)], tmp_path / "b", TINY, FAST, resume=True)
     assert resumed.step == 4
     resumed.run()
@@ -223,7 +228,7 @@ def test_train_command_refuses_bad_arguments(tmp_path: Path,
 
 def test_early_fraction_draws_examples_from_the_first_frames() -> None:
     from cosmos_policy.models.config import DomainSpec
-    from cosmos_policy.models.datacache import Episode, TrainingData
+    from cosmos_policy.training.datacache import Episode, TrainingData
 
     cfg = WAMConfig(d_model=32, n_layers=1, n_heads=2, image_size=16, latent_channels=4,
                     ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4, max_state_dim=4,
@@ -248,7 +253,7 @@ def test_early_fraction_draws_examples_from_the_first_frames() -> None:
 
 def test_prompt_variants_rewrite_matching_prompts_only() -> None:
     from cosmos_policy.errors import ConfigError
-    from cosmos_policy.models.training import PromptVariants
+    from cosmos_policy.training.trainer import PromptVariants
 
     v = PromptVariants({"reach the {color} cube": ("go to the {color} block", "near {color}"),
                         "push the {color} cube to the yellow square": ("shove {color}",)})

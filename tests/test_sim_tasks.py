@@ -124,8 +124,8 @@ def test_suite_file_errors_name_the_field(tmp_path) -> None:
 
 
 def test_training_wordings_are_disjoint_from_evaluation_and_keep_the_colour(tmp_path) -> None:
-    from cosmos_policy.models.training import PromptVariants
     from cosmos_policy.sim.suite import training_variants
+    from cosmos_policy.training.trainer import PromptVariants
 
     suite = load_suite()
     variants = training_variants(suite)

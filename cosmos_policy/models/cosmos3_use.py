@@ -137,7 +137,7 @@ class Cosmos3Labelling:
     """
 
     def __init__(self, wam: Any) -> None:
-        from cosmos_policy.models.datacache import STD_FLOOR  # torch: only when labelling
+        from cosmos_policy.models.config import STD_FLOOR
 
         self.wam = wam
         emb = wam.embodiment

@@ -40,8 +40,6 @@ class FlowBatch:
     prompt_emb: (B, P, text_dim); prompt_mask: (B, P) float.
     state: (B, max_state_dim); actions: (B, T, max_action_dim); action_mask: (B, max_action_dim)
     float, 1 on the domain's real action dims; domain: (B,) int64; mode: (B,) int64 (Mode).
-    plan, plan_given: (B, plan_dim) recorded positions fed to the plan token where
-    plan_given (B,) is 1 (teacher forcing); None: the model's own estimate everywhere.
     """
 
     latents: Tensor
@@ -53,8 +51,6 @@ class FlowBatch:
     action_mask: Tensor
     domain: Tensor
     mode: Tensor
-    plan: Tensor | None = None
-    plan_given: Tensor | None = None
 
 
 def mode_times(mode: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -78,8 +74,7 @@ def flow_loss(net: WorldActionNet, batch: FlowBatch,
     x_l = t_l[:, None, None, None, None] * batch.future + (
         1 - t_l[:, None, None, None, None]) * noise_l
     kv, key_bias = net.encode_context(batch.latents, batch.prompt_emb, batch.prompt_mask,
-                                      batch.state, batch.domain, plan=batch.plan,
-                                      plan_given=batch.plan_given)
+                                      batch.state, batch.domain)
     v_a, v_l = net.denoise_step(kv, key_bias, x_a, x_l, t_a, t_l, batch.domain)
     err_a = ((v_a - (batch.actions - noise_a)) ** 2 * amask).sum((1, 2)) / (
         amask.sum((1, 2)) * batch.actions.shape[1])

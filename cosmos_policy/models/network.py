@@ -13,14 +13,6 @@ denoising step (:meth:`WorldActionNet.denoise_step`). Both are pure tensor funct
 static shapes, for ONNX export. :meth:`WorldActionNet.forward_full` computes the same thing
 in one joint pass with an explicit block mask; tests hold the two paths equal.
 
-With ``config.plan_dim`` the reasoner also states what it sees: a head on its state token
-estimates the positions of the named cube, of every cube and of the goals (the *plan*), and
-that estimate enters the generator tower as one more clean token (flow time 1) that attends
-to the reasoner and to itself. Its keys and values are appended to the reasoner's, so the
-generator reads it like any context token and the interfaces stay as they were. Training
-may feed the recorded positions in its place (teacher forcing); at run time the estimate is
-the model's own.
-
 Latents are the frame autoencoder's outputs normalised per channel (buffers
 ``latent_mean``/``latent_std``); all action/state tensors here are normalised and padded
 to ``max_action_dim``/``max_state_dim``.
@@ -78,11 +70,6 @@ class WorldActionNet(nn.Module):
         self.future_out = nn.Linear(d, c.patch_dim)
         nn.init.zeros_(self.future_out.weight)
         nn.init.zeros_(self.future_out.bias)
-        if c.plan_dim:
-            self.plan_head = nn.Sequential(nn.Linear(d, d), nn.GELU(),
-                                           nn.Linear(d, c.plan_dim))
-            self.plan_in = nn.Linear(c.plan_dim, d)
-            self.plan_pos = nn.Parameter(torch.zeros(d))
         causal = torch.triu(torch.full((c.reasoner_len, c.reasoner_len), NEG), diagonal=1)
         self.register_buffer("causal_bias", causal, persistent=False)
 
@@ -151,57 +138,25 @@ class WorldActionNet(nn.Module):
     def summarise(self, latents: Tensor, prompt_emb: Tensor, prompt_mask: Tensor,
                   state: Tensor, domain: Tensor) -> Tensor:
         """The last (state) token's input to the final reasoner layer (B, d): it has seen every
-        reasoner token, and it is what the plan head and training's object head read. The
-        reasoner only; no plan token."""
+        reasoner token, and it is what training's object head reads."""
         return self._reason(latents, prompt_emb, prompt_mask, state, domain)[2]
 
     def encode_context(self, latents: Tensor, prompt_emb: Tensor, prompt_mask: Tensor,
-                       state: Tensor, domain: Tensor, return_summary: bool = False,
-                       plan: Tensor | None = None, plan_given: Tensor | None = None
+                       state: Tensor, domain: Tensor, return_summary: bool = False
                        ) -> tuple[Tensor, ...]:
         """Run the reasoner once; return what every denoising step needs.
 
         latents: (B, V, C, s, s) normalised latents of the current frames.
         prompt_emb: (B, P, text_dim) MiniLM token states; prompt_mask: (B, P) float, 1 valid.
         state: (B, max_state_dim) normalised, zero-padded; domain: (B,) int64.
-        Returns context_kv (n_layers, 2, B, h, Lc, dh) and key_bias (B, Lc) (0 or -1e9),
-        Lc = ``config.context_len``; with ``return_summary`` also :meth:`summarise`'s output.
-        plan, plan_given: (B, plan_dim) positions and (B,) 0/1: where ``plan_given`` is 1 the
-        plan token carries ``plan`` instead of the model's estimate (teacher forcing).
+        Returns context_kv (n_layers, 2, B, h, Lr, dh) and key_bias (B, Lr) (0 or -1e9),
+        Lr = ``config.reasoner_len``; with ``return_summary`` also :meth:`summarise`'s output.
         """
         context_kv, key_bias, summary = self._reason(latents, prompt_emb, prompt_mask, state,
                                                      domain)
-        if self.config.plan_dim:
-            estimate = self.plan_head(summary)
-            if plan is not None:
-                given = plan_given if plan_given is not None else torch.ones(len(plan))
-                estimate = torch.where(given[:, None] > 0, plan, estimate)
-            context_kv, key_bias = self._with_plan(context_kv, key_bias, estimate)
         if return_summary:
             return context_kv, key_bias, summary
         return context_kv, key_bias
-
-    def plan_token(self, plan: Tensor) -> tuple[Tensor, Tensor]:
-        """The plan token's input (B, 1, d) and flow-time embedding (B, 1, d) (t = 1)."""
-        y = self.plan_in(plan)[:, None] + self.plan_pos
-        temb = self.time_mlp(timestep_embedding(torch.ones(plan.shape[0], 1), self.config.d_model))
-        return y, temb
-
-    def _with_plan(self, context_kv: Tensor, key_bias: Tensor, plan: Tensor
-                   ) -> tuple[Tensor, Tensor]:
-        """Run the plan token through the generator layers (it sees the reasoner and itself)
-        and append its keys/values to the context."""
-        y, temb = self.plan_token(plan)
-        bias = torch.cat([key_bias, torch.zeros(key_bias.shape[0], 1)], dim=1)
-        kvs = []
-        for i, layer in enumerate(self.generator):
-            mod = layer.modulation(temb)
-            q, k, v = layer.qkv_heads(y, mod)
-            kvs.append(torch.stack([k, v]))
-            keys = torch.cat([context_kv[i, 0], k], dim=2)
-            values = torch.cat([context_kv[i, 1], v], dim=2)
-            y = layer.finish(y, attention(q, keys, values, bias[:, None, None]), mod)
-        return torch.cat([context_kv, torch.stack(kvs)], dim=4), bias
 
     # Generator -----------------------------------------------------------------------
     def _generator_input(self, noisy_actions: Tensor, noisy_latents: Tensor, t_actions: Tensor,
@@ -253,57 +208,30 @@ class WorldActionNet(nn.Module):
         """Both towers in one joint sequence under the MoT block mask (the reference path).
 
         Returns (v_actions, v_latents, context_kv) as :meth:`denoise_step` and
-        :meth:`encode_context` would. With a plan token, the plan is estimated by a reasoner
-        pass first (it needs the reasoner's last state), then the token joins the joint pass
-        as the generator's first token, seeing the reasoner and itself only.
+        :meth:`encode_context` would.
         """
         x, self_bias, key_bias = self._reasoner_input(latents, prompt_emb, prompt_mask, state,
                                                       domain)
         y, temb = self._generator_input(noisy_actions, noisy_latents, t_actions, t_latents,
                                         domain)
-        n_plan = 1 if self.config.plan_dim else 0
-        if n_plan:
-            summary = self.summarise(latents, prompt_emb, prompt_mask, state, domain)
-            py, ptemb = self.plan_token(self.plan_head(summary))
-            y, temb = torch.cat([py, y], 1), torch.cat([ptemb, temb], 1)
         b, lr, lg = x.shape[0], x.shape[1], y.shape[1]
         top = torch.cat([self_bias, torch.full((b, 1, lr, lg), NEG)], dim=3)
-        gen_keys = torch.zeros(b, 1, lg, lg)
-        gen_keys[:, :, :n_plan, n_plan:] = NEG  # the plan token never sees noisy tokens
-        bottom = torch.cat([key_bias[:, None, None, :].expand(b, 1, lg, lr), gen_keys], dim=3)
+        bottom = torch.cat([key_bias[:, None, None, :].expand(b, 1, lg, lr),
+                            torch.zeros(b, 1, lg, lg)], dim=3)
         mask = torch.cat([top, bottom], dim=2)  # (B, 1, Lr + Lg, Lr + Lg)
         kvs = []
         for i, (rl, gl) in enumerate(zip(self.reasoner, self.generator, strict=True)):
             mod = gl.modulation(temb)
             qr, kr, vr = rl.qkv_heads(x)
             qg, kg, vg = gl.qkv_heads(y, mod)
-            kvs.append(torch.cat([torch.stack([kr, vr]), torch.stack([kg, vg])[:, :, :, :n_plan]],
-                                 dim=3))
+            kvs.append(torch.stack([kr, vr]))
             out = attention(torch.cat([qr, qg], 2), torch.cat([kr, kg], 2),
                             torch.cat([vr, vg], 2), mask)
             if i < len(self.reasoner) - 1:
                 x = rl.finish(x, out[:, :, :lr])
             y = gl.finish(y, out[:, :, lr:], mod)
-        v_actions, v_latents = self._generator_output(y[:, n_plan:], temb[:, n_plan:], domain)
+        v_actions, v_latents = self._generator_output(y, temb, domain)
         return v_actions, v_latents, torch.stack(kvs)
-
-    def with_plan(self, plan_dim: int, head: nn.Module | None = None) -> WorldActionNet:
-        """A copy of this network (which has no plan token) with one of ``plan_dim``
-        positions, as a fine-tuning start. The plan head starts from ``head`` (a trained
-        auxiliary object head of the same shape) when given; the token's input layer and
-        position start at zero, so the token begins as a constant."""
-        if self.config.plan_dim:
-            raise ValueError("this network already has a plan token")
-        new = WorldActionNet(replace(self.config, plan_dim=plan_dim))
-        missing, unexpected = new.load_state_dict(self.state_dict(), strict=False)
-        assert not unexpected, unexpected
-        assert all(k.startswith("plan_") for k in missing), missing
-        with torch.no_grad():
-            nn.init.zeros_(new.plan_in.weight)
-            nn.init.zeros_(new.plan_in.bias)
-            if head is not None:
-                new.plan_head.load_state_dict(head.state_dict())
-        return new
 
     # Embodiment domains --------------------------------------------------------------
     def projector_parameters(self) -> list[nn.Parameter]:

@@ -192,24 +192,6 @@ class Evaluator:
     def close(self) -> None:
         self.env.close()
 
-    def plan_model(self) -> Any:
-        """The evaluated model if it has a plan token (a torch-backend model trained with
-        ``--plan``), else a :class:`UserError`."""
-        from cosmos_policy.errors import UserError
-
-        model = self.model.model
-        if not getattr(getattr(model, "config", None), "plan_dim", 0):
-            raise UserError(f"{self.config.model}: the model has no plan token (train --plan;"
-                            " the torch backend)")
-        return model
-
-    def feed_true_plan(self) -> None:
-        """Diagnostics only: put the simulator's true object positions in the model's plan
-        token in place of its own estimate (what a perfect estimate would give)."""
-        from cosmos_policy.sim.scene import object_state_reader
-
-        self.plan_model().plan_source = object_state_reader(self.env)[1]
-
     def _loop(self, clock: ManualClock, telemetry: Telemetry) -> ControlLoop:
         cfg, emb = self.config, self.emb
         sync = ObservationSync(emb, clock, SyncConfig(

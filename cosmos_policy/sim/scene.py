@@ -17,8 +17,11 @@ import numpy as np
 from cosmos_policy.embodiment import Camera, Embodiment
 from cosmos_policy.errors import UserError
 from cosmos_policy.paths import sim_dir
+from cosmos_policy.training.layout import load_layout
 
-COLORS = ("red", "green", "blue")
+# The cube colours (and the recorded fixtures) are the suite's, sim/suites/tabletop.yaml: one
+# source for the scene, the tasks, the recordings and training. The MJCF names cube_<colour>.
+COLORS = load_layout().colors
 CUBE_HALF = 0.02  # m, half the cube's edge
 PLATE_RADIUS = 0.07  # m
 PLATE_TOP = 0.01  # m, height of the plate's top face
@@ -220,17 +223,21 @@ class Scene:
 
 def object_state_reader(env: object) -> tuple[list[str], Callable[[], np.ndarray]] | None:
     """For our MuJoCo tasks: the names and a reader of the target cube's position, each
-    cube's, then the yellow region's and the plate's (m, base frame), stored as
-    ``observation.environment_state`` (18,). Training uses it only as an auxiliary target
-    (the policy never sees it), and the true positions a plan-token diagnostic feeds
-    (:meth:`~cosmos_policy.sim.evaluate.Evaluator.feed_true_plan`). None for other envs."""
+    cube's, then each fixture's of the suite's layout (the yellow region's and the plate's;
+    m, base frame), stored as ``observation.environment_state`` (18,). Training uses it only
+    as an auxiliary target (the policy never sees it). None for other envs."""
     scene, task = getattr(env, "scene", None), getattr(env, "task", None)
     if scene is None or task is None or not hasattr(scene, "cube_pos"):
         return None
-    names = [f"{obj}_{axis}" for obj in ("target", *COLORS, "region", "plate") for axis in "xyz"]
+    layout = load_layout()
+    fixtures = {"region": scene.region_pos, "plate": scene.plate_pos}
+    unknown = [f for f in layout.fixtures if f not in fixtures]
+    if unknown:
+        raise UserError(f"the suite's fixture {unknown[0]!r} is not in the tabletop scene; "
+                        f"list only {sorted(fixtures)} under `fixtures`")
 
     def read() -> np.ndarray:
         return np.concatenate([scene.cube_pos(task.color)]
-                              + [scene.cube_pos(c) for c in COLORS]
-                              + [scene.region_pos(), scene.plate_pos()]).astype(np.float32)
-    return names, read
+                              + [scene.cube_pos(c) for c in layout.colors]
+                              + [fixtures[f]() for f in layout.fixtures]).astype(np.float32)
+    return layout.state_names(), read

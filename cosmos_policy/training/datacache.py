@@ -4,6 +4,8 @@ Each dataset (LeRobot v3, through :func:`cosmos_policy.data.open_dataset`) is re
 its videos are decoded, resized with :func:`resize_frames` (the inference path) and kept as
 uint8; its ``robot_type`` picks the embodiment domain. Statistics of state and action are
 computed per domain. After the autoencoder phase the frames are also kept as latents.
+Which objects a recording's ``observation.environment_state`` holds is the task layout's
+(:class:`~cosmos_policy.training.layout.TaskLayout`, from the suite YAML), passed in as data.
 """
 
 from __future__ import annotations
@@ -19,15 +21,10 @@ from tqdm import tqdm
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames
-from cosmos_policy.models.config import DomainSpec, WAMConfig
+from cosmos_policy.models.config import STD_FLOOR, DomainSpec, WAMConfig
+from cosmos_policy.training.layout import TaskLayout, load_layout
 
-STD_FLOOR = 1e-2  # a constant dimension must not blow up under normalisation
 OBJECTS_KEY = "observation.environment_state"  # as ``cosmos-policy record`` writes it
-# target cube xyz, red, green, blue cube xyz, then the yellow region's and the plate's xyz (m,
-# base frame). Datasets recorded before the fixtures were added hold the first CUBES_DIM only.
-OBJECTS_DIM = 18
-CUBES_DIM = 12
-FIXTURES = {"region": 12, "plate": 15}  # fixture -> its first column (x, y, z follow)
 
 
 class DatasetLike(Protocol):
@@ -53,7 +50,7 @@ class Episode:
     prompt: str
     domain: int
     latents: np.ndarray | None = None  # float16 (L, V, C, s, s), after the AE phase
-    objects: np.ndarray | None = None  # float32 (L, OBJECTS_DIM); NaN where not recorded
+    objects: np.ndarray | None = None  # float32 (L, layout.objects_dim); NaN: not recorded
 
 
 def _prompt_of(ep: dict[str, Any], ds: DatasetLike) -> str:
@@ -83,10 +80,12 @@ def _open(source: str | Path | DatasetLike) -> tuple[str, DatasetLike]:
     return getattr(source, "root", repr(source)), source
 
 
-def read_episodes(source: str | Path | DatasetLike, config: WAMConfig
-                  ) -> tuple[str, list[dict[str, Any]]]:
-    """Decode one dataset into dicts (frames at model size, state, action, prompt);
-    returns (robot_type, episodes)."""
+def read_episodes(source: str | Path | DatasetLike, config: WAMConfig,
+                  layout: TaskLayout | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """Decode one dataset into dicts (frames at model size, state, action, prompt, the
+    recorded objects of ``layout``, default the shipped suite's); returns (robot_type,
+    episodes)."""
+    layout = layout or load_layout()
     name, ds = _open(source)
     robot_type = ds.info.get("robot_type")
     if not robot_type:
@@ -107,24 +106,24 @@ def read_episodes(source: str | Path | DatasetLike, config: WAMConfig
         if not len(frames) == len(state) == len(action) or len(frames) < 2:
             raise UserError(f"{name}: episode {i} has {len(frames)} frames, {len(state)} "
                             f"states and {len(action)} actions; they must match (>= 2)")
-        objects = _objects_of(ep.get(OBJECTS_KEY), len(frames))
+        objects = _objects_of(ep.get(OBJECTS_KEY), len(frames), layout)
         out.append({"frames": frames, "state": state, "action": action,
                     "prompt": _prompt_of(ep, ds), "objects": objects})
     return str(robot_type), out
 
 
-def _objects_of(value: Any, n_frames: int) -> np.ndarray | None:
-    """``observation.environment_state`` as (n_frames, OBJECTS_DIM), NaN in the fixture part
-    of a cubes-only recording; None for any other layout (not our objects)."""
+def _objects_of(value: Any, n_frames: int, layout: TaskLayout) -> np.ndarray | None:
+    """``observation.environment_state`` as (n_frames, layout.objects_dim), NaN in the
+    fixture part of a cubes-only recording; None for any other layout (not our objects)."""
     if value is None:
         return None
     objects = np.asarray(value, dtype=np.float32)
     if objects.ndim != 2 or len(objects) != n_frames:
         return None
-    if objects.shape[1] == CUBES_DIM:
-        pad = np.full((n_frames, OBJECTS_DIM - CUBES_DIM), np.nan, np.float32)
+    if objects.shape[1] == layout.cubes_dim:
+        pad = np.full((n_frames, layout.objects_dim - layout.cubes_dim), np.nan, np.float32)
         return np.concatenate([objects, pad], 1)
-    return objects if objects.shape[1] == OBJECTS_DIM else None
+    return objects if objects.shape[1] == layout.objects_dim else None
 
 
 def domain_stats(name: str, episodes: list[dict[str, Any]],
@@ -160,10 +159,11 @@ class TrainingData:
     """All episodes of all datasets, the domain table, and batch sampling."""
 
     def __init__(self, episodes: list[Episode], domains: list[DomainSpec],
-                 config: WAMConfig) -> None:
+                 config: WAMConfig, layout: TaskLayout | None = None) -> None:
         if not episodes:
             raise UserError("no episodes to train on; pass at least one non-empty dataset")
         self.episodes, self.domains, self.config = episodes, domains, config
+        self.layout = layout or load_layout()
         lengths = np.array([len(e.frames) for e in episodes])
         self.index = np.concatenate([np.stack([np.full(n, i), np.arange(n)], 1)
                                      for i, n in enumerate(lengths)])
@@ -171,13 +171,16 @@ class TrainingData:
 
     @classmethod
     def build(cls, sources: Sequence[str | Path | DatasetLike], config: WAMConfig,
-              domains: list[DomainSpec] | None = None) -> TrainingData:
+              domains: list[DomainSpec] | None = None,
+              layout: TaskLayout | None = None) -> TrainingData:
         """Read ``sources``; reuse the statistics of domains already in ``domains`` (a loaded
-        model's table) and compute them for new ones, which are appended."""
+        model's table) and compute them for new ones, which are appended. ``layout``: the
+        recorded objects (default: the shipped suite's)."""
+        layout = layout or load_layout()
         table = list(domains or [])
         by_robot: dict[str, list[dict[str, Any]]] = {}
         for src in sources:
-            robot, eps = read_episodes(src, config)
+            robot, eps = read_episodes(src, config, layout)
             by_robot.setdefault(robot, []).extend(eps)
         episodes = []
         for robot, eps in by_robot.items():
@@ -193,7 +196,7 @@ class TrainingData:
                                     f"from the domain's {d.state_dim}/{d.action_dim}")
                 episodes.append(Episode(e["frames"], e["state"], e["action"], e["prompt"], idx,
                                         objects=e.get("objects")))
-        return cls(episodes, table, config)
+        return cls(episodes, table, config, layout)
 
     @property
     def num_frames(self) -> int:
@@ -218,8 +221,8 @@ class TrainingData:
     def sample(self, rng: np.random.Generator, n: int, early_fraction: float = 0.0,
                early_steps: int = 8) -> dict[str, Any]:
         """n training examples (normalised, padded): latents, future, state, actions,
-        action_mask, domain, prompt (list of str), objects (n, OBJECTS_DIM) with
-        objects_mask (n, OBJECTS_DIM) (0 where the dataset did not record that object).
+        action_mask, domain, prompt (list of str), objects (n, layout.objects_dim) with
+        objects_mask (same shape; 0 where the dataset did not record that object).
         Needs :meth:`encode_latents` first.
 
         early_fraction of them start in an episode's first ``early_steps`` frames: where a
@@ -255,8 +258,8 @@ class TrainingData:
             amask.append(m)
             dom.append(ep.domain)
             prompts.append(ep.prompt)
-            o = np.zeros(OBJECTS_DIM, np.float32)
-            om = np.zeros(OBJECTS_DIM, np.float32)
+            o = np.zeros(self.layout.objects_dim, np.float32)
+            om = np.zeros(self.layout.objects_dim, np.float32)
             if ep.objects is not None:  # positions normalised like the action's xyz
                 xyz_mean, xyz_std = np.asarray(d.action_mean[:3]), np.asarray(d.action_std[:3])
                 o[:] = ((ep.objects[t].reshape(-1, 3) - xyz_mean) / xyz_std).reshape(-1)

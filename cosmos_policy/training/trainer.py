@@ -6,10 +6,11 @@ is encoded once, and the autoencoder is frozen. Phase 2 trains both towers and t
 projectors with flow matching, sampling the mode (policy / forward / inverse dynamics) per
 example. AdamW with linear warm-up and cosine decay, per phase.
 
-``--out DIR`` is a model bundle (see :mod:`checkpoint`) plus ``DIR/train/`` (optimizer
-state and RNG as safetensors, step and settings as JSON) and ``DIR/metrics.jsonl``; a run
-resumes from them. Projector-only mode starts from another bundle, adds a domain per new
-embodiment and trains only the per-domain state/action projectors of the new domains.
+``--out DIR`` is a model bundle (see :mod:`cosmos_policy.models.checkpoint`) plus
+``DIR/train/`` (optimizer state and RNG as safetensors, step and settings as JSON) and
+``DIR/metrics.jsonl``; a run resumes from them. Projector-only mode starts from another
+bundle, adds a domain per new embodiment and trains only the per-domain state/action
+projectors of the new domains.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,16 @@ from tqdm import tqdm
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.checkpoint import load_bundle, save_bundle
 from cosmos_policy.models.config import WAMConfig
-from cosmos_policy.models.datacache import OBJECTS_DIM, DatasetLike, TrainingData
 from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
 from cosmos_policy.models.network import WorldActionNet
-from cosmos_policy.models.objects import (
+from cosmos_policy.models.text import PromptEncoder
+from cosmos_policy.training.datacache import DatasetLike, TrainingData
+from cosmos_policy.training.layout import TaskLayout, load_layout
+from cosmos_policy.training.objects import (
     counterfactual_objects,
-    init_object_head,
     load_object_head,
     make_object_head,
-    teacher_plan,
 )
-from cosmos_policy.models.text import PromptEncoder
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,13 @@ class TrainConfig:
     steps: total optimizer steps including ``ae_steps`` (default: a fifth of ``steps``;
     forced to 0 when starting from ``init``). mode_probs: policy, forward, inverse.
     early_fraction/early_steps: share of examples drawn from the first frames of episodes
-    (see :meth:`~cosmos_policy.models.datacache.TrainingData.sample`). object_weight: weight
+    (see :meth:`~cosmos_policy.training.datacache.TrainingData.sample`). object_weight: weight
     of the auxiliary loss that reads the cube positions (the named one first, for a prompt
     whose colour is redrawn: :meth:`Trainer.object_batch`) off the reasoner, on datasets that
     record ``observation.environment_state`` (0: off). prompt_variants / paraphrase_prob: a
     recorded prompt that matches a template of ``prompt_variants`` (``{color}`` as its field)
     is replaced, with probability ``paraphrase_prob``, by one of that template's variants naming
-    the same colour (:class:`PromptVariants`). plan_teacher / plan_noise (models with a plan
-    token): share of examples whose plan token carries the recorded positions, with Gaussian
-    noise of this standard deviation (normalised units), instead of the model's estimate;
-    only examples that name a cube and record every object qualify.
+    the same colour (:class:`PromptVariants`).
     """
 
     steps: int = 2000
@@ -83,8 +80,6 @@ class TrainConfig:
     projector_only: bool = False
     prompt_variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
     paraphrase_prob: float = 0.0
-    plan_teacher: float = 0.0
-    plan_noise: float = 0.15
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "ae_batch", "log_every", "ckpt_every"):
@@ -101,11 +96,6 @@ class TrainConfig:
         if not 0.0 <= self.paraphrase_prob <= 1.0:
             raise ConfigError("train", "paraphrase_prob", "a probability in [0, 1]",
                               self.paraphrase_prob)
-        if not 0.0 <= self.plan_teacher <= 1.0:
-            raise ConfigError("train", "plan_teacher", "a probability in [0, 1]",
-                              self.plan_teacher)
-        if not self.plan_noise >= 0:
-            raise ConfigError("train", "plan_noise", "a non-negative number", self.plan_noise)
         if self.paraphrase_prob > 0 and not self.prompt_variants:
             raise ConfigError("train", "prompt_variants", "templates to draw paraphrases from "
                               "when paraphrase_prob > 0")
@@ -181,11 +171,11 @@ class Trainer:
     def __init__(self, sources: Sequence[str | Path | DatasetLike], out: str | Path,
                  model_config: WAMConfig | None = None, cfg: TrainConfig | None = None,
                  init: str | Path | None = None, resume: bool = False,
-                 patch: int | None = None, plan: bool = False) -> None:
+                 patch: int | None = None, layout: TaskLayout | None = None) -> None:
         """patch: re-tokenise the ``init`` model at this finer latent patch side
-        (:meth:`WorldActionNet.repatched`) before fine-tuning it. plan: give the model a plan
-        token (:meth:`WorldActionNet.with_plan`; its head starts from the ``init`` run's
-        object head where there is one)."""
+        (:meth:`WorldActionNet.repatched`) before fine-tuning it. layout: the task layout of
+        the recordings (objects, colours; default: the shipped suite's,
+        :func:`~cosmos_policy.training.layout.load_layout`)."""
         self.cfg = cfg or TrainConfig()
         self.out = Path(out)
         self.state_dir = self.out / "train"
@@ -204,21 +194,13 @@ class Trainer:
                     raise UserError(f"--patch {patch}: the --init model cuts latents into "
                                     f"{net.config.patch}-side patches; pass a divisor of it"
                                     ) from None
-            if state is None and plan and not net.config.plan_dim:
-                net = net.with_plan(OBJECTS_DIM, init_object_head(init, net.config.d_model))
             if model_config is not None and model_config != net.config and state is not None:
                 raise UserError(f"{self.out}: the model config differs from the run being "
                                 "resumed; drop --resume or use the same settings")
         else:
-            mc = model_config or WAMConfig()
-            net = WorldActionNet(replace(mc, plan_dim=OBJECTS_DIM) if plan else mc)
-        if net.config.plan_dim not in (0, OBJECTS_DIM):
-            raise UserError(f"the model's plan token holds {net.config.plan_dim} numbers; "
-                            f"training reads {OBJECTS_DIM} (cubes, region, plate)")
-        if self.cfg.plan_teacher > 0 and not net.config.plan_dim:
-            raise UserError("--plan-teacher feeds the plan token, but the model has none; "
-                            "add --plan")
-        self.data = TrainingData.build(self.sources, net.config, domains)
+            net = WorldActionNet(model_config or WAMConfig())
+        self.layout = layout or load_layout()
+        self.data = TrainingData.build(self.sources, net.config, domains, self.layout)
         while net.config.n_domains < len(self.data.domains):
             net.add_domain()
         self.net = net
@@ -251,7 +233,10 @@ class Trainer:
             return None
         state = json.loads(path.read_text())
         defaults = json.loads(json.dumps(asdict(TrainConfig())))  # runs from before a setting
-        saved = {k: v for k, v in (defaults | state["train_config"]).items() if k != "steps"}
+        # plan_teacher/plan_noise: settings of the removed plan token (a run that used it
+        # holds a plan-token model, which load_bundle refuses).
+        saved = {k: v for k, v in (defaults | state["train_config"]).items()
+                 if k not in ("steps", "plan_teacher", "plan_noise")}
         now = {k: v for k, v in json.loads(json.dumps(asdict(self.cfg))).items() if k != "steps"}
         if saved != now:
             diff = sorted(k for k in now if saved.get(k) != now[k])
@@ -266,14 +251,13 @@ class Trainer:
         """The auxiliary object head (train-time only, never part of the bundle): restored
         from ``state_dir`` (the run being resumed, or the ``--init`` run's ``train/``) when
         it holds one, else new."""
-        if (self.cfg.object_weight <= 0 or self.cfg.projector_only
-                or self.net.config.plan_dim):  # the plan head is the object head
+        if self.cfg.object_weight <= 0 or self.cfg.projector_only:
             return None
         torch.manual_seed(self.cfg.seed)
         path = state_dir / "object_head.safetensors" if state_dir else None
         if path is not None and path.is_file():
-            return load_object_head(path, self.net.config.d_model)
-        return make_object_head(self.net.config.d_model)
+            return load_object_head(path, self.net.config.d_model, self.layout.objects_dim)
+        return make_object_head(self.net.config.d_model, self.layout.objects_dim)
 
     def _named_params(self) -> dict[str, nn.Parameter]:
         params = dict(self.net.named_parameters())
@@ -364,27 +348,22 @@ class Trainer:
         prompts = ["" if m == Mode.INVERSE or dr else p
                    for p, m, dr in zip(b["prompts"], mode, drop, strict=True)]
         emb, mask = self.prompts.encode(prompts)
-        plan = given = None
-        if self.net.config.plan_dim and self.cfg.plan_teacher > 0:
-            plan, given = teacher_plan(prompts, b, self.rng, self.cfg.plan_teacher,
-                                       self.cfg.plan_noise)
         return FlowBatch(latents=b["latents"], future=b["future"], prompt_emb=emb,
                          prompt_mask=mask, state=b["state"], actions=b["actions"],
                          action_mask=b["action_mask"], domain=b["domain"],
-                         mode=torch.from_numpy(mode).long(), plan=plan, plan_given=given), b
+                         mode=torch.from_numpy(mode).long()), b
 
     def object_batch(self, b: dict[str, Any]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """The object head's counterfactual prompts and targets for the examples ``b``
-        (:func:`~cosmos_policy.models.objects.counterfactual_objects`)."""
-        return counterfactual_objects(b, self.rng)
+        (:func:`~cosmos_policy.training.objects.counterfactual_objects`)."""
+        return counterfactual_objects(b, self.rng, self.layout)
 
     def _object_loss(self, b: dict[str, Any]) -> torch.Tensor:
         prompts, targets, mask = self.object_batch(b)
         emb, pmask = self.prompts.encode(prompts)
         summary = self.net.summarise(b["latents"], emb, pmask, b["state"], b["domain"])
-        head = self.net.plan_head if self.net.config.plan_dim else self.object_head
-        assert head is not None
-        err = (head(summary) - targets) ** 2 * mask
+        assert self.object_head is not None
+        err = (self.object_head(summary) - targets) ** 2 * mask
         return err.sum() / mask.sum().clamp_min(1.0)
 
     def _wam_step(self) -> dict[str, float]:
@@ -393,8 +372,7 @@ class Trainer:
             g["lr"] = lr
         batch, examples = self._wam_batch()
         loss, metrics = flow_loss(self.net, batch, self.gen)
-        if self.cfg.object_weight > 0 and not self.cfg.projector_only and (
-                self.object_head is not None or self.net.config.plan_dim):
+        if self.object_head is not None:
             obj = self._object_loss(examples)
             loss = loss + self.cfg.object_weight * obj
             metrics["objects"] = float(obj.detach())
