@@ -29,9 +29,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cosmos_policy"
 LAYERS: dict[str, float] = {
     "errors": 1.0, "paths": 1.1, "geometry": 1.1, "spec": 1.2,
     "data": 2.0, "embodiment": 2.0, "kinematics": 2.1,
-    # training/ holds the task layout that models/ reads (data from the suite YAML); if the
-    # trainer moves in and imports models/, swap these two and keep the layout below both.
-    "training": 2.9, "models": 3.0,
+    # training/ (trainer, data cache, the task layout read from the suite YAML) trains the
+    # networks of models/, which never import it.
+    "models": 3.0, "training": 3.5,
     "engine": 4.0,
     "policy": 5.0,
     "runtime": 6.0, "transport": 6.0,
