@@ -82,19 +82,22 @@ class Endpoints:
                  namespace: str = "/", *, type_information: bool = False) -> None:
         self.participant, self.node, self.namespace = participant, node, namespace
         self.type_information = type_information
-        self._topics: dict[str, Topic] = {}
+        self._topics: dict[tuple[str, type], Topic] = {}
 
     def topic(self, ros_name: str, msg_type: type, *, raw: bool = False) -> Topic:
         """The DDS topic for a ROS 2 topic name (``raw``: the name is already a DDS name)."""
         name = ros_name if raw else dds_topic(ros_name, self.node, self.namespace)
-        existing = self._topics.get(name)
+        existing = self._topics.get((name, msg_type))
         if existing is not None:
-            if existing.data_type is not msg_type:
-                raise ValueError(f"topic {name} already has type {existing.data_type.__name__}")
             return existing
+        if any(n == name and t.__idl_typename__ != msg_type.__idl_typename__
+               for n, t in self._topics):
+            raise ValueError(f"topic {name} already has another type than "
+                             f"{msg_type.__idl_typename__}")
         with CREATION_LOCK:
             topic = Topic(self.participant, name, msg_type)
-        self._topics[name] = topic
+        # Two layouts of one ROS 2 type may share a name (services: see services.py).
+        self._topics[(name, msg_type)] = topic
         return topic
 
     def writer(self, ros_name: str, msg_type: type, profile: QosProfile, *,
