@@ -95,10 +95,13 @@ def test_lifecycle_node_configures_with_stand_in_model():
     rclpy.init()
     try:
         node = PolicyNode(parameter_overrides=[Parameter("engine", value="random")])
-        assert node.trigger_configure().label == "inactive"
-        assert node.trigger_activate().label == "active"
-        assert node.trigger_deactivate().label == "inactive"
-        assert node.trigger_cleanup().label == "unconfigured"
+        # The state after each transition (Jazzy returns it, Kilted a callback result).
+        for trigger, label in ((node.trigger_configure, "inactive"),
+                               (node.trigger_activate, "active"),
+                               (node.trigger_deactivate, "inactive"),
+                               (node.trigger_cleanup, "unconfigured")):
+            trigger()
+            assert node._state_machine.current_state[1] == label
         node.destroy_node()
     finally:
         rclpy.shutdown()
