@@ -4,7 +4,9 @@
 ``/to_us/<kind>`` (10 Hz) and prints ``GOT <kind> <json>`` for the first sample of each
 kind that arrives on ``/to_ros/<kind>``, until the test stops it (or time is up).
 ``python ros_wire_peer.py services SECONDS``: calls ``/cosmos_policy/{estop,enable,reset}``
-and prints ``CALL <name> <available> <reply or null>`` for each.
+and prints ``CALL <name> <available> <reply or null>`` for each, then reads a line: ``again``
+repeats the call (a request sent as ``wait_for_service`` returns can precede our reader's
+match, and a Fast DDS caller gets no reply to tell), anything else goes on.
 
 The samples (:data:`SAMPLES`) and :func:`plain` are shared with the test side, which
 builds the same values from cosmos_policy's IDL types: field names are ROS 2's on both.
@@ -133,11 +135,14 @@ def services(node: Any, seconds: float) -> None:
     for name, srv, request in calls:
         client = node.create_client(srv, f"/cosmos_policy/{name}")
         available = client.wait_for_service(timeout_sec=seconds / 2)
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(node, future, timeout_sec=1.0)
-        reply = future.result() if future.done() else None
-        answer = None if reply is None else [reply.success, reply.message]
-        print("CALL", name, json.dumps(available), json.dumps(answer), flush=True)
+        while True:  # the test answers "again" when the call had no effect yet
+            future = client.call_async(request)
+            rclpy.spin_until_future_complete(node, future, timeout_sec=1.0)
+            reply = future.result() if future.done() else None
+            answer = None if reply is None else [reply.success, reply.message]
+            print("CALL", name, json.dumps(available), json.dumps(answer), flush=True)
+            if sys.stdin.readline().strip() != "again":
+                break
 
 
 def main() -> None:
