@@ -41,10 +41,13 @@ def _launch_overrides_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def node_process(tmp_path):
+def node_process(tmp_path, monkeypatch):
     domain = random.SystemRandom().randint(100, 230)  # not seeded: parallel runs differ
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONPATH=os.pathsep.join([str(PKG), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    # This process's rclpy (the driver) and the node's share the domain, loopback only.
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(PKG), str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "cosmos_policy_ros.policy_node", "--ros-args",
            "--params-file", str(PKG / "config/ur5e.yaml"),
            "--params-file", str(_launch_overrides_file(tmp_path))]
@@ -53,19 +56,12 @@ def node_process(tmp_path):
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
-    old = os.environ.get("ROS_DOMAIN_ID")
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     try:
         yield proc, lines
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=20)
-        if old is None:
-            os.environ.pop("ROS_DOMAIN_ID", None)
-        else:
-            os.environ["ROS_DOMAIN_ID"] = old
 
 
 def _call(node, client, request, timeout_s: float = DEADLINE_S):
