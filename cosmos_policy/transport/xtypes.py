@@ -30,7 +30,7 @@ from typing import Any
 
 log = logging.getLogger("cosmos_policy.transport")
 
-_SCAN_BYTES = 512  # the sertype header is ~80 bytes in cyclonedds 11; scan generously
+_SCAN_BYTES = 256  # the type object follows an ~80-byte ddsi_sertype in cyclonedds 11
 # Held while the size is zeroed; topic creation takes it too, since creating a topic of the
 # same type in that window would find no type information and fail.
 CREATION_LOCK = threading.Lock()
@@ -63,11 +63,14 @@ def _size_cell(topic: Any) -> tuple[ct.c_uint32, int] | None:
     ptr = ct.c_void_p()
     if _LIB.dds_get_entity_sertype(ct.c_int32(topic._ref), ct.byref(ptr)) != 0 or not ptr.value:
         return None
-    head = ct.string_at(ptr.value, _SCAN_BYTES)
-    at = head.find(struct.pack("<Q", id(data_type)))
-    if at < 0 or at % 8 or at + 48 > len(head):
+    # Read word by word and stop at the type object, so nothing past the struct is read.
+    marker = struct.pack("<Q", id(data_type))
+    at = next((off for off in range(0, _SCAN_BYTES, 8)
+               if ct.string_at(ptr.value + off, 8) == marker), None)
+    if at is None:
         return None
-    info_ptr, info_size, map_ptr, map_size = struct.unpack_from("<QI4xQI", head, at + 16)
+    info_ptr, info_size, map_ptr, map_size = struct.unpack(
+        "<QI4xQI", ct.string_at(ptr.value + at + 16, 28))
     if info_size != len(info) or map_size != len(tmap) or not info_ptr or not map_ptr:
         return None
     if ct.string_at(info_ptr, info_size) != info or ct.string_at(map_ptr, map_size) != tmap:
