@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +13,25 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 _OPTIONAL = {
     "tensorrt": ("tensorrt", "the tensorrt package does not import here"),
-    "ros": ("rclpy", "rclpy (ROS 2) is not installed here"),
 }
+# The wire tests' second ROS 2 peer (Kilted): .ci/setup makes this venv beside .venv.
+_KILTED = Path(__file__).resolve().parents[1] / ".venv-kilted/bin/python"
+if "COSMOS_POLICY_KILTED_PYTHON" not in os.environ and _KILTED.is_file():
+    os.environ["COSMOS_POLICY_KILTED_PYTHON"] = str(_KILTED)
+
+
+def _rclpy_missing() -> str | None:
+    """Why rclpy cannot run here, or None. Imported for real: the ROS wheels' libraries
+    are found through LD_LIBRARY_PATH, which ros_wheels_bootstrapper sets as Python starts
+    (not under ``python -S``/``-I``), so finding the package is not enough."""
+    if importlib.util.find_spec("rclpy") is None:
+        return "rclpy (ROS 2) is not installed here: the ros extra installs Jazzy on CPython 3.11"
+    try:
+        import rclpy  # noqa: F401
+        import rclpy.lifecycle  # noqa: F401
+    except Exception as exc:  # a missing library is an ImportError or an OSError
+        return f"rclpy does not import here: {exc}"
+    return None
 
 
 # The sim extra's suites: installed is not enough (robosuite breaks on some MuJoCo versions),
@@ -42,6 +60,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if why is not None:
         for item in external:
             item.add_marker(pytest.mark.skip(reason=why))
+    ros_items = [item for item in items if "ros" in item.keywords]
+    reason = _rclpy_missing() if ros_items else None
+    if reason is not None:
+        for item in ros_items:
+            item.add_marker(pytest.mark.skip(reason=reason))
     gpu = False
     try:
         import torch

@@ -345,3 +345,45 @@ def test_success_over_dds_within_noise_of_in_process(dds_env, tmp_path):
     rate = json.loads((tmp_path / "ref" / "eval.json").read_text())["success_rate"]
     # two binomial proportions of n = 20: within about two standard errors of each other
     assert abs(wins / n - rate) <= 2 * np.sqrt(2 * 0.25 / n), (wins, rate)
+
+
+def test_estop_holds_through_enable_until_reset(dds_env):
+    """``~/estop`` latches: ``~/enable`` true does not release it, ``~/reset`` does."""
+    emb = load_embodiment("franka")
+    proj = default_projector(emb)
+    server = DdsPolicyServer(emb, RandomWalkModel(emb, proj, seed=0),
+                             TransportConfig(domain_id=dds_env), NodeConfig(prompt="reach"),
+                             projector=proj)
+    client = Endpoints(make_participant(dds_env), node="caller")
+    try:
+        server.transport.start()
+
+        def call(name: str, request, reply_type):
+            rq = client.writer(f"rq/cosmos_policy/{name}Request", type(request), naming.SERVICES,
+                               raw=True)
+            rr = client.reader(f"rr/cosmos_policy/{name}Reply", reply_type, naming.SERVICES,
+                               raw=True)
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                rq.write(request)
+                got = [r for r in rr.take(8) if isinstance(r, reply_type)
+                       and r.seq == request.seq]
+                if got:
+                    return got[0]
+                time.sleep(0.05)
+            raise AssertionError(f"no reply from ~/{name}")
+
+        assert call("enable", msgs.SetBoolRequest(guid=1, seq=1, data=True),
+                    msgs.SetBoolResponse).success
+        assert server.core.status()[1] != "e-stop latched"
+        assert call("estop", msgs.TriggerRequest(guid=1, seq=2), msgs.TriggerResponse).success
+        assert server.core.status()[1] == "e-stop latched"
+        assert call("enable", msgs.SetBoolRequest(guid=1, seq=3, data=True),
+                    msgs.SetBoolResponse).success
+        assert server.core.status()[1] == "e-stop latched"
+        assert call("reset", msgs.TriggerRequest(guid=1, seq=4), msgs.TriggerResponse).success
+        assert server.core.status()[1] != "e-stop latched"
+        assert server.core.enabled
+    finally:
+        client.participant.__del__()
+        server.close()

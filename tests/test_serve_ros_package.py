@@ -27,16 +27,37 @@ def _launch_arguments() -> list[tuple[str, str, str]]:
     raise AssertionError("no ARGUMENTS table in policy.launch.py")
 
 
-def _as_launch_string(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def test_launch_defaults_equal_node_defaults():
+def test_launch_arguments_name_every_parameter_and_leave_the_file_in_charge():
     args = _launch_arguments()
     assert {a[0] for a in args} == set(PARAMETERS)
     for name, default, doc in args:
         assert doc, f"{name} has no description"
-        assert default == _as_launch_string(PARAMETERS[name][0]), name
+        # Unset (empty) unless it selects the params file: a default here would override
+        # config/<embodiment>.yaml, and launch_ros reads "" as null (a TypeError).
+        expected = PARAMETERS["embodiment"][0] if name == "embodiment" else params.UNSET
+        assert default == expected, name
+
+
+def test_launch_passes_the_params_file_before_the_arguments():
+    tree = ast.parse((PKG / "launch/policy.launch.py").read_text())
+    lists = [kw.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+             for kw in node.keywords if kw.arg == "parameters"]
+    assert len(lists) == 1
+    assert isinstance(lists[0], ast.List)
+    first, second = lists[0].elts
+    assert isinstance(first, ast.Name)
+    assert first.id == "params_file"
+    assert isinstance(second, ast.Call)
+    assert second.func.id == "launch_overrides"
+
+
+def test_launch_overrides_keep_only_arguments_given():
+    values = {name: params.UNSET for name in PARAMETERS}
+    values.update(embodiment="ur5e", command_rate_hz="100", engine="random")
+    assert params.launch_overrides(values) == {"embodiment": "ur5e", "command_rate_hz": "100",
+                                               "engine": "random"}
+    with pytest.raises(ValueError, match="unknown parameters"):
+        params.launch_overrides({"comand_rate_hz": "100"})
 
 
 @pytest.mark.parametrize("embodiment", ["franka", "ur5e", "so100"])
@@ -74,10 +95,13 @@ def test_lifecycle_node_configures_with_stand_in_model():
     rclpy.init()
     try:
         node = PolicyNode(parameter_overrides=[Parameter("engine", value="random")])
-        assert node.trigger_configure().label == "inactive"
-        assert node.trigger_activate().label == "active"
-        assert node.trigger_deactivate().label == "inactive"
-        assert node.trigger_cleanup().label == "unconfigured"
+        # The state after each transition (Jazzy returns it, Kilted a callback result).
+        for trigger, label in ((node.trigger_configure, "inactive"),
+                               (node.trigger_activate, "active"),
+                               (node.trigger_deactivate, "inactive"),
+                               (node.trigger_cleanup, "unconfigured")):
+            trigger()
+            assert node._state_machine.current_state[1] == label
         node.destroy_node()
     finally:
         rclpy.shutdown()

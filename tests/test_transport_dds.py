@@ -380,3 +380,54 @@ def test_explicit_config_and_domain_checks(dds_env):
         participant.__del__()
     with pytest.raises(ValueError, match="0..232"):
         make_participant(233)
+
+
+def test_a_latched_prompt_is_handled_once(dds_env, franka, robot):
+    """A transient-local publisher matches both prompt readers; its prompt counts once."""
+    with DdsTransport(franka, TransportConfig(domain_id=dds_env)) as transport:
+        prompts: list[str] = []
+        transport.on_prompt(prompts.append)
+        latched = robot.writer("/cosmos_policy/prompt", msgs.String, naming.PROMPT)
+        volatile = robot.writer("/cosmos_policy/prompt", msgs.String, naming.DEFAULT)
+        _spin_until(transport, lambda: transport.topics and len(
+            latched.get_matched_subscriptions()) == 2 and len(
+            volatile.get_matched_subscriptions()) == 1)
+        latched.write(msgs.String("stack the cubes"))
+        _spin_until(transport, lambda: prompts)
+        volatile.write(msgs.String("open the drawer"))
+        _spin_until(transport, lambda: len(prompts) >= 2)
+        for _ in range(10):  # a duplicate, if any, is in flight: give it time to land
+            transport.spin_once(0.02)
+        assert prompts == ["stack the cubes", "open the drawer"]
+
+
+@pytest.mark.parametrize("type_information", [False, True])
+def test_endpoints_announce_type_information_only_when_asked(dds_env, robot,
+                                                             type_information):
+    """Fast DDS 3 cannot be matched on type information (see transport/xtypes.py)."""
+    ours = Endpoints(make_participant(dds_env), node="ours", type_information=type_information)
+    writer = ours.writer("/probe_types", msgs.JointState, naming.DEFAULT)
+    reader = robot.reader("/probe_types", msgs.JointState, naming.DEFAULT)
+    deadline = time.monotonic() + TIMEOUT_S
+    while not reader.get_matched_publications() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    seen = reader.get_matched_publication_data(reader.get_matched_publications()[0])
+    assert (seen.type_id is not None) is type_information
+    writer.write(msgs.JointState(name=["a"], position=[1.0]))
+    assert _take_until(reader)[0].position == [1.0]
+    ours.participant.__del__()
+
+
+def test_estop_answers_and_a_header_request_is_not_taken_for_fast_dds(dds_env, franka, robot):
+    with DdsTransport(franka, TransportConfig(domain_id=dds_env)) as transport:
+        calls: list[str] = []
+        transport.services.on_estop(lambda: (calls.append("estop") or True, "holding"))
+        rq = robot.writer("rq/cosmos_policy/estopRequest", msgs.TriggerRequest,
+                          naming.SERVICES, raw=True)
+        rr = robot.reader("rr/cosmos_policy/estopReply", msgs.TriggerResponse,
+                          naming.SERVICES, raw=True)
+        reply = _take_until(rr, spin=lambda: transport.spin_once(0.02),
+                            write=lambda: rq.write(msgs.TriggerRequest(guid=9, seq=1)))[0]
+        assert (reply.seq, reply.success, reply.message) == (1, True, "holding")
+        assert calls == ["estop"]  # once, though the Fast DDS-layout reader saw it too
+        assert transport.services.fastdds_requests["/cosmos_policy/estop"] == []

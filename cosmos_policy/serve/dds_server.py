@@ -2,7 +2,9 @@
 
 The shell only wires callbacks: frames, joint states and prompts accepted by the transport
 go into the core; the core's commands and diagnostics go out through the transport; the
-``~/reset`` and ``~/enable`` services call the core. Refusals are counted and logged
+``~/reset``, ``~/enable`` and ``~/estop`` services call the core (the e-stop is latched
+until ``~/reset``). A latched prompt is handled once (the transport drops the copy its
+second prompt reader gets). Refusals are counted and logged
 (throttled) by the transport and by the core; nothing refused reaches the runtime.
 """
 
@@ -39,9 +41,23 @@ class DdsPolicyServer:
             lambda r: core.on_joint_state(r.state, r.stamp, r.velocities))
         self.transport.on_prompt(core.on_prompt)
         if self.transport.services is not None:
-            self.transport.services.on_reset(core.reset)
+            self.transport.services.on_reset(self._reset)
             self.transport.services.on_enable(core.enable)
+            self.transport.services.on_estop(self._estop)
         self._done = threading.Event()
+
+    def _estop(self) -> tuple[bool, str]:
+        """``~/estop``: brake and hold, latched until ``~/reset``."""
+        self.core.estop()
+        return True, "e-stop latched: holding until ~/reset"
+
+    def _reset(self) -> tuple[bool, str]:
+        """``~/reset``: a new episode from the measured pose, then release a latched e-stop
+        (in that order, so no command of the old plan goes out in between)."""
+        success, message = self.core.reset()
+        if success:
+            self.core.release_estop()
+        return success, message
 
     def start(self) -> DdsPolicyServer:
         """Receive on the transport's thread and command at the core's rate."""

@@ -13,6 +13,7 @@ Transport contract: ``observations() -> Observation | None``, callbacks ``on_ima
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -97,7 +98,8 @@ class ObservationSink(Protocol):
 
 class DdsTransport:
     """Subscribes the embodiment's cameras, joint states and the prompt; publishes commands
-    and diagnostics; serves ``~/reset`` (Trigger) and ``~/enable`` (SetBool)."""
+    and diagnostics; serves ``~/reset`` and ``~/estop`` (Trigger) and ``~/enable``
+    (SetBool)."""
 
     def __init__(self, embodiment: Embodiment, config: TransportConfig | None = None) -> None:
         self.embodiment = embodiment
@@ -112,6 +114,7 @@ class DdsTransport:
         self._frames: dict[str, tuple[np.ndarray, float]] = {}
         self._reading: JointReading | None = None
         self._prompt: str | None = None
+        self._recent_prompts: deque[tuple[int, int]] = deque(maxlen=16)
         self._image_cbs: list[Callable[[str, np.ndarray, float], None]] = []
         self._state_cbs: list[Callable[[JointReading], None]] = []
         self._prompt_cbs: list[Callable[[str], None]] = []
@@ -183,6 +186,15 @@ class DdsTransport:
             cb(reading)
 
     def _on_prompt(self, msg: msgs.String) -> None:
+        # A transient-local publisher matches both prompt readers, so each of its samples
+        # arrives twice: keep the first (same writer, same source time).
+        info = getattr(msg, "sample_info", None)
+        if info is not None:
+            key = (info.publication_handle, info.source_timestamp)
+            with self._lock:
+                if key in self._recent_prompts:
+                    return
+                self._recent_prompts.append(key)
         text = prompt_from_msg(msg)
         with self._lock:
             self._prompt = text

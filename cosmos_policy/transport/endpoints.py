@@ -26,6 +26,7 @@ from cyclonedds.util import duration
 
 from cosmos_policy.transport.naming import QosProfile, dds_topic
 from cosmos_policy.transport.rejection import RejectionLog, WireRejection
+from cosmos_policy.transport.xtypes import CREATION_LOCK, without_type_information
 
 log = logging.getLogger("cosmos_policy.transport")
 
@@ -70,34 +71,52 @@ def make_participant(domain_id: int, config: str | None = None) -> DomainPartici
 
 
 class Endpoints:
-    """Creates ROS 2-named topics (one per name and type) on one participant."""
+    """Creates ROS 2-named topics (one per name and type) on one participant.
+
+    Readers and writers announce no XTypes type information unless ``type_information``:
+    peers then match them by type name, which is what lets Fast DDS 3 (ROS 2 Kilted)
+    exchange types holding sequences with us (see ``transport/xtypes.py``).
+    """
 
     def __init__(self, participant: DomainParticipant, node: str = "cosmos_policy",
-                 namespace: str = "/") -> None:
+                 namespace: str = "/", *, type_information: bool = False) -> None:
         self.participant, self.node, self.namespace = participant, node, namespace
-        self._topics: dict[str, Topic] = {}
+        self.type_information = type_information
+        self._topics: dict[tuple[str, type], Topic] = {}
 
     def topic(self, ros_name: str, msg_type: type, *, raw: bool = False) -> Topic:
         """The DDS topic for a ROS 2 topic name (``raw``: the name is already a DDS name)."""
         name = ros_name if raw else dds_topic(ros_name, self.node, self.namespace)
-        existing = self._topics.get(name)
+        existing = self._topics.get((name, msg_type))
         if existing is not None:
-            if existing.data_type is not msg_type:
-                raise ValueError(f"topic {name} already has type {existing.data_type.__name__}")
             return existing
-        topic = Topic(self.participant, name, msg_type)
-        self._topics[name] = topic
+        if any(n == name and t.__idl_typename__ != msg_type.__idl_typename__
+               for n, t in self._topics):
+            raise ValueError(f"topic {name} already has another type than "
+                             f"{msg_type.__idl_typename__}")
+        with CREATION_LOCK:
+            topic = Topic(self.participant, name, msg_type)
+        # Two layouts of one ROS 2 type may share a name (services: see services.py).
+        self._topics[(name, msg_type)] = topic
         return topic
 
     def writer(self, ros_name: str, msg_type: type, profile: QosProfile, *,
                raw: bool = False) -> DataWriter:
-        return DataWriter(self.participant, self.topic(ros_name, msg_type, raw=raw),
-                          qos=profile.to_dds())
+        """A writer of ``msg_type`` on the ROS 2 topic (``raw``: a DDS topic name)."""
+        topic = self.topic(ros_name, msg_type, raw=raw)
+        if self.type_information:
+            return DataWriter(self.participant, topic, qos=profile.to_dds())
+        with without_type_information(topic):
+            return DataWriter(self.participant, topic, qos=profile.to_dds())
 
     def reader(self, ros_name: str, msg_type: type, profile: QosProfile, *,
                raw: bool = False) -> DataReader:
-        return DataReader(self.participant, self.topic(ros_name, msg_type, raw=raw),
-                          qos=profile.to_dds())
+        """A reader of ``msg_type`` on the ROS 2 topic (``raw``: a DDS topic name)."""
+        topic = self.topic(ros_name, msg_type, raw=raw)
+        if self.type_information:
+            return DataReader(self.participant, topic, qos=profile.to_dds())
+        with without_type_information(topic):
+            return DataReader(self.participant, topic, qos=profile.to_dds())
 
 
 @dataclass

@@ -9,8 +9,8 @@ are checked field by field against the ROS 2 definitions that ``rosbags`` ships
 Services over bare DDS follow ``rmw_cyclonedds``: the request and the reply each carry a
 request header (``guid: uint64``, ``seq: int64``) before the service's own fields, and the
 type name is the ROS 2 one (``std_srvs::srv::dds_::Trigger_Request_``). ``rmw_fastrtps``
-puts that header in the RTPS inline QoS instead, so these service types only talk to
-``rmw_cyclonedds`` peers (see docs/ROS2_WIRE.md).
+puts that header in the RTPS inline QoS instead; its requests (the ``*Plain`` types) are
+read, but a reply it would accept cannot be written from cyclonedds (docs/ROS2_WIRE.md).
 """
 
 from dataclasses import dataclass, field
@@ -212,6 +212,24 @@ class SetBoolResponse(IdlStruct, typename="std_srvs::srv::dds_::SetBool_Response
     message: str = ""
 
 
+# ---------------------------------------------------------------- std_srvs (rmw_fastrtps)
+
+
+@dataclass
+class TriggerRequestPlain(IdlStruct, typename="std_srvs::srv::dds_::Trigger_Request_"):
+    """std_srvs/Trigger request as rmw_fastrtps writes it: no header in the payload (the
+    request id travels in RTPS inline QoS, out of reach of cyclonedds)."""
+
+    structure_needs_at_least_one_member: uint8 = 0
+
+
+@dataclass
+class SetBoolRequestPlain(IdlStruct, typename="std_srvs::srv::dds_::SetBool_Request_"):
+    """std_srvs/SetBool request as rmw_fastrtps writes it: ``data`` only."""
+
+    data: bool = False
+
+
 # ROS 2 name -> IDL class, for messages (services are listed in SERVICE_TYPES).
 MESSAGE_TYPES: dict[str, type[IdlStruct]] = {
     "builtin_interfaces/msg/Time": Time,
@@ -255,6 +273,6 @@ __all__ = [
     "SERVICE_TYPES", "CompressedImage", "DiagnosticArray", "DiagnosticStatus", "Duration",
     "Float64MultiArray", "Header", "Image", "JointState", "JointTrajectory",
     "JointTrajectoryPoint", "KeyValue", "MultiArrayDimension", "MultiArrayLayout",
-    "SetBoolRequest", "SetBoolResponse", "String", "Time", "TriggerRequest", "TriggerResponse",
-    "dds_type_name",
+    "SetBoolRequest", "SetBoolRequestPlain", "SetBoolResponse", "String", "Time",
+    "TriggerRequest", "TriggerRequestPlain", "TriggerResponse", "dds_type_name",
 ]

@@ -22,3 +22,19 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "cosmos3_chunk": (16, "Cosmos 3 actions per call (a multiple of 4)"),
     "cosmos3_steps": (35, "Cosmos 3 denoising steps"),
 }
+
+# A launch argument left at this value is not passed to the node, so config/<embodiment>.yaml
+# (then the node's default above) decides. Passing it would also break launch_ros, which
+# reads an empty string as YAML null.
+UNSET = ""
+
+
+def launch_overrides(values: dict[str, str]) -> dict[str, str]:
+    """The launch arguments a user set (``name:=value``), to pass after the params file.
+
+    ``values``: every launch argument's string value. Raises ValueError on an unknown name.
+    """
+    unknown = sorted(set(values) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown parameters {unknown}; expected some of {sorted(PARAMETERS)}")
+    return {name: value for name, value in values.items() if value != UNSET}

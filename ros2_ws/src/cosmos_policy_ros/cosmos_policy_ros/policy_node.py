@@ -2,6 +2,10 @@
 
 configure: load the embodiment and the engine, create publishers and subscriptions.
 activate: start the control loop. deactivate: hold (brake, stop commanding). cleanup: free.
+Services: ``~/enable`` (SetBool), ``~/estop`` (Trigger: brake and hold, latched until
+``~/reset``), ``~/reset`` (Trigger: a new episode, then the e-stop is released).
+The prompt is taken from volatile and transient-local publishers alike (two
+subscriptions; a latched prompt that reaches both is handled once).
 Images (``sensor_msgs/Image``, ``CompressedImage``) are decoded by
 ``cosmos_policy.transport.images`` (no cv_bridge); joint states by ``JointStateDecoder``.
 Bad input is logged (throttled) with what was wrong and dropped; the core holds.
@@ -9,9 +13,13 @@ Bad input is logged (throttled) with what was wrong and dropped; the core holds.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import (
     DurabilityPolicy,
@@ -38,12 +46,21 @@ class PolicyNode(LifecycleNode):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("cosmos_policy", **kwargs)
-        for name, (default, _doc) in PARAMETERS.items():
-            self.declare_parameter(name, default)
+        for name, (default, doc) in PARAMETERS.items():
+            # A double also takes an integer (`-p command_rate_hz:=100`, or `100` in YAML):
+            # rclpy would refuse it at start; _p checks and converts it instead.
+            self.declare_parameter(name, default, ParameterDescriptor(
+                description=doc, dynamic_typing=isinstance(default, float)))
         self.core = None
+        self._recent_prompts: deque = deque(maxlen=16)
 
     def _p(self, name: str):
-        return self.get_parameter(name).value
+        value = self.get_parameter(name).value
+        if isinstance(PARAMETERS[name][0], float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"parameter {name}: expected a number, got {value!r}")
+            return float(value)
+        return value
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -88,9 +105,14 @@ class PolicyNode(LifecycleNode):
         self.grip_pacer = GripperPacer()
         self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
                                                         RELIABLE)
+        # Two prompt subscriptions: a transient-local one gets a latched prompt, a volatile
+        # one matches default publishers (`ros2 topic pub`), which the first would not.
         self.subs = [self.create_subscription(JointState, "/joint_states", self._on_joints,
                                               qos_profile_sensor_data),
-                     self.create_subscription(String, "~/prompt", self._on_prompt, LATCHED)]
+                     self.create_subscription(String, "~/prompt",
+                                              lambda m, i: self._on_prompt(m, i), LATCHED),
+                     self.create_subscription(String, "~/prompt",
+                                              lambda m, i: self._on_prompt(m, i), RELIABLE)]
         for cam in self.emb.cameras:
             compressed = cam.topic.rstrip("/").endswith("/compressed")
             self.subs.append(self.create_subscription(
@@ -98,7 +120,8 @@ class PolicyNode(LifecycleNode):
                 lambda msg, c=cam, z=compressed: self._on_image(c, z, msg),
                 qos_profile_sensor_data))
         self.srvs = [self.create_service(Trigger, "~/reset", self._on_reset),
-                     self.create_service(SetBool, "~/enable", self._on_enable)]
+                     self.create_service(SetBool, "~/enable", self._on_enable),
+                     self.create_service(Trigger, "~/estop", self._on_estop)]
         self.get_logger().info(f"configured {self.emb.name} with engine {self._p('engine')}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -158,13 +181,28 @@ class PolicyNode(LifecycleNode):
             if reason:
                 self._warn("joint state", ValueError(reason))
 
-    def _on_prompt(self, msg: String) -> None:
+    def _on_prompt(self, msg: String, info=None) -> None:
+        # A transient-local publisher reaches both subscriptions: handle its sample once.
+        if info is not None:
+            key = (bytes((info.get("publisher_gid") or {}).get("data", b"")),
+                   info.get("source_timestamp"), info.get("publication_sequence_number"))
+            if key in self._recent_prompts:
+                return
+            self._recent_prompts.append(key)
         reason = self.core.on_prompt(msg.data)
         if reason:
             self._warn("prompt", ValueError(reason))
 
     def _on_reset(self, request, response):
+        # A new episode first, then release a latched e-stop: no old-plan command between.
         response.success, response.message = self.core.reset()
+        if response.success:
+            self.core.release_estop()
+        return response
+
+    def _on_estop(self, request, response):
+        self.core.estop()
+        response.success, response.message = True, "e-stop latched: holding until ~/reset"
         return response
 
     def _on_enable(self, request, response):
@@ -214,8 +252,8 @@ def main(args=None) -> None:
     node = PolicyNode()
     try:
         rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # Ctrl-C, or the context shut down from outside (Kilted raises the latter)
     finally:
         if node.core is not None:
             node.core.close()

@@ -1,53 +1,60 @@
 """Launch the cosmos-policy lifecycle node, configured and activated.
 
-ros2 launch cosmos_policy_ros policy.launch.py embodiment:=franka engine:=/path/to/engine
-Parameters come from config/<embodiment>.yaml, then from these arguments (which win).
-Defaults here equal the node's declared defaults (checked by tests/test_serve_ros_package.py).
+ros2 launch cosmos_policy_ros policy.launch.py embodiment:=ur5e engine:=/path/to/engine
+Parameters, later ones winning: the node's defaults (cosmos_policy_ros/params.py), then
+config/<embodiment>.yaml, then the arguments given here. An argument left unset (empty) is
+not passed at all, so it never overrides the embodiment's file (and launch_ros never reads
+an empty string as null). Checked by tests/test_serve_ros_package.py.
 """
 
+from cosmos_policy_ros.params import launch_overrides
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
 
+UNSET_DOC = " (unset: config/<embodiment>.yaml, else the node's default)"
 ARGUMENTS = [
     ("embodiment", "franka", "embodiment name; also selects config/<embodiment>.yaml"),
-    ("engine", "default", "model: 'default', 'random' (stand-in), an engine/bundle folder or a "
-                          "Cosmos 3 checkpoint folder"),
-    ("backend", "onnxruntime", "engine backend: onnxruntime, tensorrt, ..."),
-    ("prompt", "", "task prompt until one arrives on ~/prompt (empty: wait)"),
-    ("command_rate_hz", "0.0", "command rate; 0 uses the embodiment's command_rate_hz"),
-    ("diagnostics_rate_hz", "1.0", "diagnostics publication rate"),
-    ("command_interface", "trajectory", "trajectory (JointTrajectory) or forward"),
-    ("controller", "joint_trajectory_controller", "ros2_control controller to command"),
-    ("gripper_controller", "gripper_controller", "the gripper's position controller: its "
-                           "commands topic gets the gripper joint's position (empty: none)"),
-    ("blending", "rtc", "chunk blending: rtc or ensemble"),
-    ("start_enabled", "false", "command motion on activate without waiting for ~/enable"),
-    ("cosmos3_domain", "", "Cosmos 3 action domain (empty: cosmos3.domain of embodiment.yaml)"),
-    ("cosmos3_dtype", "auto", "Cosmos 3 weights: auto, bfloat16, float16 or float32"),
-    ("cosmos3_device", "auto", "Cosmos 3 device: auto, cpu, cuda or cuda:N"),
-    ("cosmos3_chunk", "16", "Cosmos 3 actions per call (a multiple of 4)"),
-    ("cosmos3_steps", "35", "Cosmos 3 denoising steps"),
+    ("engine", "", "model: 'default', 'random' (stand-in), an engine/bundle folder or a "
+                   "Cosmos 3 checkpoint folder"),
+    ("backend", "", "engine backend: onnxruntime, tensorrt, ..."),
+    ("prompt", "", "task prompt until one arrives on ~/prompt"),
+    ("command_rate_hz", "", "command rate (Hz); 0 uses the embodiment's command_rate_hz"),
+    ("diagnostics_rate_hz", "", "diagnostics publication rate (Hz)"),
+    ("command_interface", "", "trajectory (JointTrajectory) or forward"),
+    ("controller", "", "ros2_control controller to command"),
+    ("gripper_controller", "", "the gripper's position controller: its commands topic "
+                               "gets the gripper joint's position"),
+    ("blending", "", "chunk blending: rtc or ensemble"),
+    ("start_enabled", "", "command motion on activate without waiting for ~/enable"),
+    ("cosmos3_domain", "", "Cosmos 3 action domain"),
+    ("cosmos3_dtype", "", "Cosmos 3 weights: auto, bfloat16, float16 or float32"),
+    ("cosmos3_device", "", "Cosmos 3 device: auto, cpu, cuda or cuda:N"),
+    ("cosmos3_chunk", "", "Cosmos 3 actions per call (a multiple of 4)"),
+    ("cosmos3_steps", "", "Cosmos 3 denoising steps"),
 ]
 
 
-def generate_launch_description() -> LaunchDescription:
-    args = [DeclareLaunchArgument(name, default_value=default, description=doc)
-            for name, default, doc in ARGUMENTS]
-    params_file = PathJoinSubstitution([FindPackageShare("cosmos_policy_ros"), "config",
-                                        [LaunchConfiguration("embodiment"), ".yaml"]])
+def _node_and_transitions(context, *args, **kwargs):
+    values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    share = FindPackageShare("cosmos_policy_ros").perform(context)
+    params_file = f"{share}/config/{values['embodiment']}.yaml"
     node = LifecycleNode(
         package="cosmos_policy_ros", executable="policy_node", name="cosmos_policy",
         namespace="", output="screen",
-        parameters=[params_file, {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}])
-    configure = EmitEvent(event=ChangeState(
-        lifecycle_node_matcher=lambda action: action is node,
-        transition_id=Transition.TRANSITION_CONFIGURE))
-    activate = EmitEvent(event=ChangeState(
-        lifecycle_node_matcher=lambda action: action is node,
-        transition_id=Transition.TRANSITION_ACTIVATE))
-    return LaunchDescription([*args, node, configure, activate])
+        parameters=[params_file, launch_overrides(values)])  # the file first: args win
+    transitions = [EmitEvent(event=ChangeState(lifecycle_node_matcher=lambda a: a is node,
+                                               transition_id=t))
+                   for t in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE)]
+    return [node, *transitions]
+
+
+def generate_launch_description() -> LaunchDescription:
+    args = [DeclareLaunchArgument(name, default_value=default,
+                                  description=doc + (UNSET_DOC if default == "" else ""))
+            for name, default, doc in ARGUMENTS]
+    return LaunchDescription([*args, OpaqueFunction(function=_node_and_transitions)])
