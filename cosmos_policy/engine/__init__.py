@@ -9,8 +9,7 @@ import lazily so ``import cosmos_policy.engine`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cosmos_policy.lazy import lazy_exports
 
 _EXPORTS = {
     "EngineRequest": "cosmos_policy.engine.manifest",
@@ -22,11 +21,4 @@ _EXPORTS = {
     "available_backends": "cosmos_policy.engine.backends",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cosmos_policy.engine' has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -8,8 +8,7 @@ modules import lazily so ``import cosmos_policy.models`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cosmos_policy.lazy import lazy_exports
 
 _EXPORTS = {
     "WAMConfig": "cosmos_policy.models.config",
@@ -23,11 +22,4 @@ _EXPORTS = {
     "default_model_path": "cosmos_policy.models.checkpoint",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cosmos_policy.models' has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -22,8 +22,7 @@ Heavy modules import lazily so ``import cosmos_policy.policy`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from cosmos_policy.lazy import lazy_exports
 
 _EXPORTS = {
     "Policy": "cosmos_policy.policy.wrapper",
@@ -39,11 +38,4 @@ _EXPORTS = {
     "euler_sample": "cosmos_policy.policy.sampler",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cosmos_policy.policy' has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
