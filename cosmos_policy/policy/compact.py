@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cosmos_policy.embodiment import Embodiment, available_embodiments, load_embodiment
 from cosmos_policy.engine.backends import NetBackend, make_backend
 from cosmos_policy.engine.manifest import EngineRequest, read_manifest
@@ -69,4 +71,4 @@ class EngineModel(Policy):
                          batch=m.batch, steps=m.steps if steps is None else steps, seed=seed,
                          dt=_dt(dt, emb), prompts=prompts, noise_scale=noise_scale,
                          return_future_frames=return_future_frames,
-                         domain_index=m.domain_index)
+                         domain_index=m.domain_index, stats_dtype=np.float32)

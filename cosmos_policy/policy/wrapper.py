@@ -47,12 +47,14 @@ class Policy:
     dt: seconds between actions. prompts: ``encode(list[str]) -> (emb, mask)``
     (default: MiniLM, cached). noise_scale: in [0, 1], see :func:`.sampler.draw_noise`.
     return_future_frames: let ``policy`` also decode the imagined frame at t + H.
+    stats_dtype: precision of the normalisation arithmetic (:class:`.transforms.Normalizer`).
     """
 
     def __init__(self, backend: Backend, config: WAMConfig, domain: DomainSpec, *,
                  batch: int | None = None, steps: int = 10, seed: int = 0, dt: float = 0.1,
                  prompts: Any = None, noise_scale: float = 1.0,
-                 return_future_frames: bool = False, domain_index: int = 0) -> None:
+                 return_future_frames: bool = False, domain_index: int = 0,
+                 stats_dtype: type = np.float64) -> None:
         if steps < 1:
             raise UserError(f"steps must be >= 1, got {steps}")
         self.noise_scale = check_noise_scale(noise_scale)
@@ -68,9 +70,9 @@ class Policy:
         self.resize = FrameResize(config.cameras, config.image_size)
         self.restore = FrameRestore(config.cameras)
         self.states = Normalizer(domain.state_mean, domain.state_std, config.max_state_dim,
-                                 "state")
+                                 "state", stats_dtype)
         self.actions = Normalizer(domain.action_mean, domain.action_std,
-                                  config.max_action_dim, "actions")
+                                  config.max_action_dim, "actions", stats_dtype)
         self.reset()
 
     # Contract ------------------------------------------------------------------------
