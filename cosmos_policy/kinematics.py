@@ -18,7 +18,21 @@ import numpy as np
 
 from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.errors import ConfigError
-from cosmos_policy.geometry import matrix_from_rot6d, pose9, rotvec_from_matrix
+from cosmos_policy.geometry import matrix_from_rot6d, pose9
+
+
+def _rotvec_via_mujoco(R: np.ndarray) -> np.ndarray:
+    """Axis-angle (rad) of a 3x3 rotation through MuJoCo's quaternion routines.
+
+    :func:`cosmos_policy.geometry.rotvec_from_matrix` agrees to about 1e-15; the IK keeps
+    MuJoCo's route because a closed loop amplifies even that (through rendered pixels) and
+    the shipped model's figures were measured with it.
+    """
+    quat = np.empty(4)
+    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(R, dtype=np.float64).reshape(9))
+    vel = np.empty(3)
+    mujoco.mju_quat2Vel(vel, quat, 1.0)
+    return vel
 
 # ---------------------------------------------------------------------------- FK / IK
 
@@ -175,7 +189,7 @@ class KinematicModel:
                ) -> tuple[np.ndarray, float, float]:
         cur_pos, cur_R = self.fk(q)
         dp = pos - cur_pos
-        dr = rotvec_from_matrix(R @ cur_R.T)  # world-frame rotation still to go
+        dr = _rotvec_via_mujoco(R @ cur_R.T)  # world-frame rotation still to go
         return (np.concatenate([dp, dr]), float(np.linalg.norm(dp)),
                 float(np.degrees(np.linalg.norm(dr))))
 
