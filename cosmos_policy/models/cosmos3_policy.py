@@ -189,6 +189,8 @@ class Cosmos3PolicyWAM:
     below; an observation may also bring a ready canvas under ``concat_view``.
     """
 
+    consumes_canvas = True  # RoboLab serving hands it the DROID canvas as it is
+
     def __init__(self, pipe: Any, embodiment: Embodiment, config: PolicyConfig | None = None,
                  *, seed: int = 0) -> None:
         if embodiment.n_joints != ARM_JOINTS:
