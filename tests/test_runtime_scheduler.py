@@ -263,3 +263,19 @@ def test_a_late_then_timely_chunk_warns_once_and_counts_both(caplog) -> None:
         assert s.add(chunk_from(1.4, horizon=8), now=1.5, latency_s=0.1)  # the window forgot
     assert (s.late, s.late_dropped) == (0, 1)
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+
+
+def test_eval_reports_late_chunks(tmp_path, capsys) -> None:
+    """End to end: inference (2.5 s, simulated) longer than a chunk lasts (16 x 0.1 s)."""
+    import json
+
+    from cosmos_policy.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["eval", "--task", "reach", "--embodiment", "franka", "--episodes", "1",
+                 "--max-steps", "30", "--lockstep", "--latency-ms", "2500", "--videos", "0",
+                 "--image-size", "64", "--model", "random", "--out", str(out)]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["late_chunks"]["dropped"] >= 1
+    assert report["late_chunks"]["executed"] == 0
+    assert "late run/drop" in capsys.readouterr().out

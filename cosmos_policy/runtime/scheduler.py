@@ -24,7 +24,7 @@ chunk is executed from its arrival: its remaining part, cross-faded in over at m
 ``min_blend_steps`` steps and half of what is left. A chunk that arrives after its last
 action is dropped (the arm holds). Both are counted (``chunks_late``,
 ``chunks_late_dropped``); the first logs one warning with the measured latency against the
-chunk's horizon, naming the fixes (fewer sampling steps, a longer chunk, lockstep).
+chunk's horizon, naming the fixes (fewer sampling steps, a faster engine, a longer chunk).
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ class ChunkScheduler:
         log.warning(
             "a chunk came %.0f ms after its observation (inference %.0f ms, estimate %.0f ms) "
             "but lasts only %.0f ms (%d actions x %.0f ms): %s; further late chunks are only "
-            "counted (%s). Use fewer sampling steps, a longer chunk or --lockstep.",
+            "counted (%s). Use fewer sampling steps, a faster engine or a longer chunk.",
             age * 1e3, measured * 1e3, self.latency_estimate * 1e3, horizon * 1e3,
             len(chunk.actions), chunk.dt * 1e3,
             "dropped, the arm holds" if dropped else "executing only its remaining part",
