@@ -167,7 +167,8 @@ class StateRowPipeline:
             if state_row is None or actions is None:
                 return tuple(out)
             row = torch.zeros((1, actions.shape[1]), dtype=actions.dtype, device=actions.device)
-            row[0, :width] = torch.as_tensor(state_row, dtype=actions.dtype)
+            row[0, :width] = torch.as_tensor(state_row, dtype=actions.dtype,
+                                             device=actions.device)
             out[2] = torch.cat([row, actions])
             out[7] = torch.cat([torch.ones((1, 1), dtype=mask.dtype, device=mask.device), mask])
             out[11] = [0, *(int(i) + 1 for i in out[11])]
