@@ -155,6 +155,9 @@ def test_registry_loads_the_policy_for_any_command(folder: Path) -> None:
     m = load_model(str(folder), "franka", cosmos3=CPU)
     assert isinstance(m, Cosmos3PolicyWAM)
     assert m.config == TINY_POLICY
+    # a sampling option the command line changed reaches the policy; the rest is the folder's
+    m = load_model(str(folder), "franka", cosmos3=dataclasses.replace(CPU, steps=3))
+    assert m.config == dataclasses.replace(TINY_POLICY, steps=3)
 
 
 def test_eval_cli_runs_a_policy_folder_through_the_runtime(folder: Path, tmp_path: Path) -> None:

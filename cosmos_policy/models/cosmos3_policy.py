@@ -291,8 +291,9 @@ def load_policy(path: str | Path, embodiment: Embodiment | str, options: Any = N
                 seed: int = 0) -> Cosmos3PolicyWAM:
     """Open the policy checkpoint folder ``path`` for ``embodiment``.
 
-    options: the command line's ``Cosmos3Options`` (its dtype and device are used; the
-    sampling settings come from the folder's :class:`PolicyConfig`).
+    options: the command line's ``Cosmos3Options``: its dtype and device, and the sampling
+    settings it changed from their defaults; the rest come from the folder's
+    :class:`PolicyConfig`.
     """
     from cosmos_policy.models.cosmos3_load import open_pipeline
 
@@ -307,7 +308,23 @@ def load_policy(path: str | Path, embodiment: Embodiment | str, options: Any = N
     device = kw.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = kw.get("dtype") or ("bfloat16" if device.startswith("cuda") else "float32")
     pipe = open_pipeline(path, dtype=dtype, device=device)
-    return Cosmos3PolicyWAM(pipe, emb, policy_config(path), seed=seed)
+    return Cosmos3PolicyWAM(pipe, emb, policy_config(path, **_overrides(options)), seed=seed)
+
+
+def _overrides(options: Any) -> dict[str, Any]:
+    """The sampling options the command line set away from their defaults (a value equal to
+    the base model's default cannot be told from "not given", so the folder's wins)."""
+    if options is None:
+        return {}
+    defaults = type(options)()
+    names = {"steps": "steps", "guidance_scale": "guidance_scale", "shift": "shift",
+             "fps": "fps", "chunk_size": "chunk_size", "resolution_tier": "resolution_tier"}
+    out = {}
+    for theirs, ours in names.items():
+        value = getattr(options, theirs, None)
+        if value is not None and value != getattr(defaults, theirs, None):
+            out[ours] = value
+    return out
 
 
 __all__ = ["CONFIG_FILE", "Cosmos3PolicyWAM", "PolicyConfig", "StateRowPipeline",
