@@ -195,3 +195,87 @@ def test_timed_ee_actions_slerp_like_the_layout() -> None:
         np.testing.assert_allclose(matrix_from_rot6d(out[3:9]), _rotz(7.0 * (t - 1.0)),
                                    atol=1e-9)
         assert out[9] == grip
+
+
+# ---------------------------------------------------------------- late chunks (issue #24)
+def _slow_first_call(s: ChunkScheduler) -> None:
+    """One slow first call (e.g. warm-up) keeps the latency estimate above the horizon."""
+    s.seed(path(0.0)[0], 0.0)
+    assert s.add(chunk_from(0.0, horizon=8), now=0.5, latency_s=0.5)  # 8 x 0.1 s = 0.8 s
+
+
+def test_a_late_chunk_still_drives_the_arm_for_its_remaining_part(caplog) -> None:
+    from cosmos_policy.runtime.telemetry import Telemetry
+
+    tel = Telemetry()
+    s = ChunkScheduler(JOINT, SchedulerConfig(mode="rtc", latency_window=10), tel)
+    s.add(chunk_from(0.0, horizon=8), now=0.0, latency_s=1.5)  # estimate 1.5 s > 0.8 s
+    # the next chunk (0.8 s long) arrives 0.6 s after its observation: 0.2 s remain of it
+    late = chunk_from(1.0, horizon=8, offset=0.3)
+    with caplog.at_level("WARNING", logger="cosmos_policy.runtime"):
+        assert s.add(late, now=1.6, latency_s=0.6)
+    # after a short fade, the commands are the late chunk's own, not a hold of the old plan
+    for t in (1.7, 1.75, 1.8):
+        np.testing.assert_allclose(s.action_at(t)[:2], path(t)[0, :2] - [0.3, -0.3], atol=1e-5)
+    assert s.late == 1
+    assert s.late_dropped == 0
+    assert s.rejected == 0
+    assert tel.counter("chunks_late") == 1
+    assert "executing only its remaining part" in caplog.text
+    assert "1500 ms" in caplog.text
+    assert "800 ms" in caplog.text
+
+
+def test_without_the_late_path_the_same_chunk_would_be_lost() -> None:
+    """Control: a chunk's frozen prefix of ceil(1.5 / 0.1) = 15 steps covers all 8 actions."""
+    s = ChunkScheduler(JOINT, SchedulerConfig(mode="rtc"))
+    s.add(chunk_from(0.0, horizon=8), now=0.0, latency_s=1.5)
+    assert s._frozen_steps(DT) > 8
+
+
+def test_an_entirely_late_chunk_is_dropped_counted_and_warned_once(caplog) -> None:
+    from cosmos_policy.runtime.telemetry import Telemetry
+
+    tel = Telemetry()
+    s = ChunkScheduler(JOINT, SchedulerConfig(mode="rtc"), tel)
+    s.seed(path(0.0)[0], 0.0)
+    held = s.action_at(0.0)
+    with caplog.at_level("WARNING", logger="cosmos_policy.runtime"):
+        for k in range(3):  # inference 1.2 s, chunks last 0.8 s: each ends before it arrives
+            t_obs = 1.2 * k
+            assert not s.add(chunk_from(t_obs, horizon=8), now=t_obs + 1.2, latency_s=1.2)
+    np.testing.assert_allclose(s.action_at(4.0), held)
+    assert s.late_dropped == 3
+    assert s.rejected == 3
+    assert tel.counter("chunks_late_dropped") == 3
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "1200 ms" in warnings[0].getMessage()
+    assert "800 ms" in warnings[0].getMessage()
+
+
+def test_a_late_then_timely_chunk_warns_once_and_counts_both(caplog) -> None:
+    s = ChunkScheduler(JOINT, SchedulerConfig(mode="rtc", latency_window=1))
+    with caplog.at_level("WARNING", logger="cosmos_policy.runtime"):
+        _slow_first_call(s)  # 0.5 s of 0.8 s: on time (prefix 5 steps < 8)
+        assert s.late == 0
+        assert not s.add(chunk_from(0.5, horizon=8), now=1.5, latency_s=1.0)  # ended at 1.3
+        assert s.add(chunk_from(1.4, horizon=8), now=1.5, latency_s=0.1)  # the window forgot
+    assert (s.late, s.late_dropped) == (0, 1)
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+
+
+def test_eval_reports_late_chunks(tmp_path, capsys) -> None:
+    """End to end: inference (2.5 s, simulated) longer than a chunk lasts (16 x 0.1 s)."""
+    import json
+
+    from cosmos_policy.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["eval", "--task", "reach", "--embodiment", "franka", "--episodes", "1",
+                 "--max-steps", "30", "--lockstep", "--latency-ms", "2500", "--videos", "0",
+                 "--image-size", "64", "--model", "random", "--out", str(out)]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["late_chunks"]["dropped"] >= 1
+    assert report["late_chunks"]["executed"] == 0
+    assert "late run/drop" in capsys.readouterr().out

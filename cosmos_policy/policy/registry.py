@@ -14,6 +14,8 @@ thing everywhere and a mistake ends in the same one-line error.
 bundle folder   ``manifest.json`` + ``model.safetensors`` (what ``train`` writes)
 engine folder   ``*.onnx`` / ``*.plan`` + ``manifest.json`` (what ``engine build`` writes)
 Cosmos 3        a Cosmos 3 pipeline folder (:mod:`cosmos_policy.models.cosmos3_use`)
+Cosmos 3 policy a Cosmos 3 policy checkpoint folder (joint positions + state row,
+                :mod:`cosmos_policy.models.cosmos3_policy`)
 ==============  ===========================================================================
 
 ``--backend`` (:data:`BACKENDS`, the same names everywhere):
@@ -57,12 +59,14 @@ APPLIES: dict[str, tuple[str, ...]] = {
                "onnxruntime-tensorrt"),
     "engine": BACKENDS,
     "cosmos3": ("auto", "torch"),
+    "cosmos3-policy": ("auto", "torch"),
     "random": BACKENDS,
     "oracle": BACKENDS,
 }
 KIND_WORDS: dict[str, str] = {"bundle": "a model bundle", "engine": "an engine folder",
-                              "cosmos3": "a Cosmos 3 checkpoint", "random": "the random stand-in",
-                              "oracle": "the oracle"}
+                              "cosmos3": "a Cosmos 3 checkpoint",
+                              "cosmos3-policy": "a Cosmos 3 policy checkpoint",
+                              "random": "the random stand-in", "oracle": "the oracle"}
 DEFAULT_EMBODIMENT = "franka"
 
 # A factory the caller supplies for a name it alone can build (``oracle`` from the sim layer):
@@ -100,9 +104,12 @@ def find_model(name: str | Path | None, kinds: Sequence[str] | None = None) -> M
         path = Path(text)
         if not path.is_dir():
             raise UserError(f"--model {text}: no such folder; valid: {_names()}")
+        from cosmos_policy.models.cosmos3_policy import is_policy_folder
         from cosmos_policy.models.cosmos3_use import is_cosmos3
 
-        if is_cosmos3(path):
+        if is_policy_folder(path):  # before is_cosmos3: a policy folder is a Cosmos 3 one too
+            ref = ModelRef(text, "cosmos3-policy", path)
+        elif is_cosmos3(path):
             ref = ModelRef(text, "cosmos3", path)
         elif any(path.glob("*.onnx")) or any(path.glob("*.plan")):
             ref = ModelRef(text, "engine", path)
@@ -191,6 +198,10 @@ def load_model(name: str | Path | None, embodiment: Embodiment | str, *,
 
             projector = KinematicProjector(emb)
         return RandomWalkModel(emb, projector, seed=seed)
+    if ref.kind == "cosmos3-policy":
+        from cosmos_policy.models.cosmos3_policy import load_policy
+
+        return load_policy(ref.path, emb, cosmos3, seed=seed)
     if ref.kind == "cosmos3":
         from cosmos_policy.models.cosmos3_use import load as load_cosmos3
 

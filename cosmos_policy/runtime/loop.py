@@ -64,6 +64,7 @@ class ControlLoop:
         self.safety = safety
         self.watchdog = watchdog or Watchdog()
         self.telemetry = telemetry or sync.telemetry
+        self.scheduler.telemetry = self.scheduler.telemetry or self.telemetry  # late-chunk counts
         self.deadline_misses = 0
         self._subscribers: list[Subscriber] = []
         self._submitted = -math.inf

@@ -17,10 +17,19 @@ model saw. Two ways to combine overlapping chunks:
   min_blend_steps)`` steps. The command is continuous at the switch, and if the new chunk
   lags the plan by no more than the plan moves in one latency (a chunk anchored on a stale
   state), the blend never moves the arm backwards, because ``H dt >= L``.
+
+Late chunks: when the frozen prefix would cover the whole chunk (a latency estimate longer
+than the chunk lasts, e.g. one slow first call that stays in the estimate's window), the
+chunk is executed from its arrival: its remaining part, cross-faded in over at most
+``min_blend_steps`` steps and half of what is left. A chunk that arrives after its last
+action is dropped (the arm holds). Both are counted (``chunks_late``,
+``chunks_late_dropped``); the first logs one warning with the measured latency against the
+chunk's horizon, naming the fixes (fewer sampling steps, a faster engine, a longer chunk).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -28,7 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cosmos_policy.runtime.interp import ActionLayout, TimedActions
+from cosmos_policy.runtime.telemetry import Telemetry
 from cosmos_policy.spec import ActionChunk
+
+log = logging.getLogger("cosmos_policy.runtime")
 
 MODES = ("rtc", "ensemble")
 
@@ -77,12 +89,17 @@ class _Segment:
 class ChunkScheduler:
     """Keeps timed actions from recent chunks and answers "what now?" at any time."""
 
-    def __init__(self, layout: ActionLayout, config: SchedulerConfig | None = None) -> None:
+    def __init__(self, layout: ActionLayout, config: SchedulerConfig | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self.layout = layout
         self.config = config or SchedulerConfig()
+        self.telemetry = telemetry
         self._segments: list[_Segment] = []
         self._latencies: deque[float] = deque(maxlen=self.config.latency_window)
         self.rejected = 0
+        self.late = 0  # executed from their arrival, remaining part only
+        self.late_dropped = 0  # arrived after their last action
+        self._warned_late = False
         self.frozen_steps = 0
         self.blend_steps = 0
 
@@ -97,7 +114,7 @@ class ChunkScheduler:
         """Schedule a chunk of *absolute* actions that arrived at ``now`` after ``latency_s``.
 
         Returns False (and keeps the current plan) when the chunk has non-finite actions, the
-        wrong width, or ends before it could start.
+        wrong width, or ended before it arrived (counted as late and dropped).
         """
         actions = np.asarray(chunk.actions, dtype=np.float64)
         if actions.shape[1] != self.layout.dim or not np.all(np.isfinite(actions)):
@@ -114,9 +131,17 @@ class ChunkScheduler:
             switch = max(chunk.timestamp + d * chunk.dt, now)
             h = min(max(d, self.config.min_blend_steps), self.config.max_blend_steps)
             self.frozen_steps, self.blend_steps = d, h
-            segment = _Segment(plan, switch, switch + h * chunk.dt, now)
-        if plan.end < segment.blend_start:
+            if switch >= plan.end and now < plan.end:
+                # the prefix would swallow the chunk: run what is left of it from now, with a
+                # short fade (at most half of what is left) so the command stays continuous
+                fade = min(self.config.min_blend_steps * chunk.dt, (plan.end - now) / 2)
+                segment = _Segment(plan, now, now + fade, now)
+                self._late(chunk, now, latency_s, dropped=False)
+            else:
+                segment = _Segment(plan, switch, switch + h * chunk.dt, now)
+        if plan.end < segment.blend_start:  # ended before it arrived: nothing left to run
             self.rejected += 1
+            self._late(chunk, now, latency_s, dropped=True)
             return False
         self._segments.append(segment)
         if len(self._segments) > self.config.max_chunks:
@@ -174,6 +199,30 @@ class ChunkScheduler:
         return self._segments[-1].plan.end if self._segments else -math.inf
 
     # ------------------------------------------------------------------ internals
+    def _late(self, chunk: ActionChunk, now: float, latency_s: float, *, dropped: bool) -> None:
+        """Count a late chunk; warn the first time, with the latency against the horizon."""
+        name = "chunks_late_dropped" if dropped else "chunks_late"
+        if dropped:
+            self.late_dropped += 1
+        else:
+            self.late += 1
+        if self.telemetry is not None:
+            self.telemetry.count(name)
+        if self._warned_late:
+            return
+        self._warned_late = True
+        age = now - chunk.timestamp
+        measured = latency_s if math.isfinite(latency_s) and latency_s >= 0 else age
+        horizon = len(chunk.actions) * chunk.dt
+        log.warning(
+            "a chunk came %.0f ms after its observation (inference %.0f ms, estimate %.0f ms) "
+            "but lasts only %.0f ms (%d actions x %.0f ms): %s; further late chunks are only "
+            "counted (%s). Use fewer sampling steps, a faster engine or a longer chunk.",
+            age * 1e3, measured * 1e3, self.latency_estimate * 1e3, horizon * 1e3,
+            len(chunk.actions), chunk.dt * 1e3,
+            "dropped, the arm holds" if dropped else "executing only its remaining part",
+            name)
+
     def _frozen_steps(self, dt: float) -> int:
         return max(1, math.ceil(self.latency_estimate / dt - 1e-9))
 

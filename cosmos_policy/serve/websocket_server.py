@@ -28,6 +28,7 @@ from websockets.sync.server import ServerConnection, serve
 from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.errors import SpecError
 from cosmos_policy.runtime import ActionProcessor
+from cosmos_policy.serve import robolab
 from cosmos_policy.serve.node_core import check_prompt
 from cosmos_policy.serve.wire_msgpack import MAX_MESSAGE_BYTES, DecodeError, packb, unpackb
 from cosmos_policy.spec import Observation, WorldActionModel
@@ -115,7 +116,9 @@ class PolicyWebSocketServer:
 
     def infer(self, request: Any) -> dict[str, Any]:
         """One request -> the response map (raises ValueError on a refused request)."""
-        obs = self.observation(request)
+        droid = robolab.is_robolab(request)  # NVIDIA's RoboLab keys in, its reply out
+        obs = (robolab.observation(request, self.embodiment, self.model) if droid
+               else self.observation(request))
         t0 = time.perf_counter()
         with self._model_lock:
             chunk = self.model.policy(obs)
@@ -131,7 +134,7 @@ class PolicyWebSocketServer:
                 q = t[:-1]
                 targets.append(t)
             response["joint_targets"] = np.asarray(targets, np.float32)
-        return response
+        return robolab.reply(response) if droid else response
 
     def _refuse(self, conn: ServerConnection, reason: str) -> None:
         key = reason.split(":")[0]

@@ -120,6 +120,9 @@ def build_report(config: dict[str, Any], runs: Sequence[EpisodeRun], embodiment:
         "telemetry": merge_stages(runs),
         "deadline_misses": counters.get("deadline_misses", 0),
         "dropped_frames": counters.get("dropped_frames", 0),
+        # chunks that came after their horizon: run from arrival / dropped (runtime/scheduler)
+        "late_chunks": {"executed": counters.get("chunks_late", 0),
+                        "dropped": counters.get("chunks_late_dropped", 0)},
         "counters": counters,
         "safety": {"commands": sum(len(r.log.times) for r in runs),
                    "modified": sum(r.log.modified for r in runs), "reasons": reasons,
@@ -255,14 +258,16 @@ def print_table(report: dict[str, Any]) -> None:
     stays whole (a terminal layout there is cut to 80 columns, cells and all).
     """
     cols = ("task", "n", "success", "95% CI", "model ms p50/p99", "tick p99", "misses",
-            "dropped")
+            "dropped", "late run/drop")
+    late = report.get("late_chunks", {})
     tel = report["telemetry"]
     model = tel.get("model_wall", {})
     rows = [[key, str(row["episodes"]), f"{row['success_rate']:.0%}",
              f"[{row['ci95'][0]:.2f}, {row['ci95'][1]:.2f}]",
              f"{model.get('p50_ms', float('nan')):.1f}/{model.get('p99_ms', float('nan')):.1f}",
              f"{tel.get('tick', {}).get('p99_ms', float('nan')):.2f}",
-             str(report["deadline_misses"]), str(report["dropped_frames"])]
+             str(report["deadline_misses"]), str(report["dropped_frames"]),
+             f"{late.get('executed', 0)}/{late.get('dropped', 0)}"]
             for key, row in report["per_task"].items()]
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
     print("cosmos-policy eval")
