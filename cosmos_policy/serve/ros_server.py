@@ -101,6 +101,19 @@ class CameraToCommand:
         self.inner_transport.publish_diagnostics(*args, **kwargs)
 
 
+def build_core(embodiment: Embodiment, model: WorldActionModel, transport: Any,
+               config: NodeConfig | None = None, *,
+               projector: object | None = None) -> PolicyNodeCore:
+    """The core behind ``transport``, timed by :class:`CameraToCommand` and wired by
+    :func:`attach`: what both rclpy shells (this server and the lifecycle node) run."""
+    probe = CameraToCommand(model, transport)
+    core = PolicyNodeCore(embodiment, probe, probe, config,  # type: ignore[arg-type]
+                          projector=projector)
+    probe.core = core
+    attach(core, transport)
+    return core
+
+
 class RosPolicyServer:
     """Owns an rclpy node (own context), its transport and a core; :meth:`start`,
     :meth:`wait`, :meth:`close`. Starts holding unless ``node_config.start_enabled``."""
@@ -110,15 +123,12 @@ class RosPolicyServer:
                  node_config: NodeConfig | None = None, *,
                  projector: object | None = None) -> None:
         self.transport = RosTransport(embodiment, transport_config)
-        probe = CameraToCommand(model, self.transport)
         try:
-            self.core = PolicyNodeCore(embodiment, probe, probe, node_config,  # type: ignore[arg-type]
-                                       projector=projector)
+            self.core = build_core(embodiment, model, self.transport, node_config,
+                                   projector=projector)
         except Exception:
             self.transport.close()
             raise
-        probe.core = self.core
-        attach(self.core, self.transport)
         self._done = threading.Event()
 
     def start(self) -> RosPolicyServer:
@@ -144,4 +154,4 @@ class RosPolicyServer:
         self.close()
 
 
-__all__ = ["CameraToCommand", "RosPolicyServer", "attach"]
+__all__ = ["CameraToCommand", "RosPolicyServer", "attach", "build_core"]
