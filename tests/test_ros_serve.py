@@ -1,0 +1,150 @@
+"""``cosmos-policy serve --transport ros`` and ``sim-robot --transport ros``: the closed loop
+over rclpy (ROS 2 from the ``ros`` extra, Fast DDS), three processes on a random domain.
+
+The server (seeded random stand-in model) starts holding; this process's rclpy node checks
+``/diagnostics`` says so, enables it through ``~/enable``, lets the MuJoCo sim robot run two
+short episodes (each begins with the robot's own ``~/reset`` call), then latches ``~/estop``
+and releases it with ``~/reset``; SIGINT ends the server cleanly. Every wait polls with a
+deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(300)]
+ROOT = Path(__file__).resolve().parents[1]
+DEADLINE_S = 90.0
+NODE = "/cosmos_policy"
+
+
+class Process:
+    """A CLI process whose output lines are collected on a thread."""
+
+    def __init__(self, *args: str) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        self.proc = subprocess.Popen([sys.executable, "-m", "cosmos_policy.cli", *args],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout),
+                                        daemon=True)
+        self._reader.start()
+
+    def tail(self, n: int = 30) -> str:
+        return "".join(self.lines[-n:])
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def domain(monkeypatch):
+    domain = random.SystemRandom().randint(100, 230)  # not seeded: parallel runs differ
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    return domain
+
+
+def _until(node, done, what: str, timeout_s: float = DEADLINE_S, why=lambda: "") -> None:
+    import rclpy
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+        if done():
+            return
+    raise AssertionError(f"not within {timeout_s} s: {what}\n{why()}")
+
+
+def _call(node, client, request):
+    import rclpy
+
+    assert client.wait_for_service(timeout_sec=DEADLINE_S), f"{client.srv_name} not available"
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=DEADLINE_S)
+    assert future.done(), f"{client.srv_name}: no reply"
+    return future.result()
+
+
+def _value(status, key: str) -> str | None:
+    return next((kv.value for kv in status.values if kv.key == key), None)
+
+
+def test_closed_loop_over_rclpy(domain):
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import String
+    from std_srvs.srv import SetBool, Trigger
+
+    server = Process("serve", "--transport", "ros", "--model", "random", "--domain-id",
+                     str(domain), "--duration", "240")
+    robot = None
+    rclpy.init()
+    node = rclpy.create_node("serve_test")
+    try:
+        diags: list = []
+        episodes: list[dict] = []
+        node.create_subscription(DiagnosticArray, "/diagnostics",
+                                 lambda m: diags.extend(m.status), 10)
+        node.create_subscription(String, "/sim_robot/episode",
+                                 lambda m: episodes.append(json.loads(m.data)), 10)
+        _until(node, lambda: diags and diags[-1].message == "disabled: holding",
+               "the server holds until ~/enable", why=server.tail)
+        assert diags[-1].name == "cosmos_policy"
+        assert diags[-1].hardware_id == "franka"
+        reply = _call(node, node.create_client(SetBool, f"{NODE}/enable"),
+                      SetBool.Request(data=True))
+        assert reply.success
+        assert reply.message == "enabled=True"
+
+        robot = Process("sim-robot", "--transport", "ros", "--task", "reach", "--domain-id",
+                        str(domain), "--episodes", "2", "--max-episode-s", "3")
+        _until(node, lambda: len(episodes) == 2 or robot.proc.poll() is not None,
+               "two episodes over rclpy", why=robot.tail)
+        assert len(episodes) == 2, robot.tail()
+        for ep in episodes:
+            assert ep["policy_reset"] is True, ep  # the robot's ~/reset call was answered
+            assert ep["first_command_s"] is not None, ep
+            assert ep["first_command_s"] < 1.0, ep
+            assert ep["commands"] > 50, ep  # ~100 Hz for up to 3 s
+            assert ep["max_joint_motion_rad"] > 0.01, ep  # the commands moved the arm
+
+        n = len(diags)
+        _until(node, lambda: len(diags) > n, "diagnostics after the episodes")
+        last = diags[-1]
+        assert _value(last, "gauges.enabled") == "True"
+        assert int(_value(last, "gauges.commands_sent")) > 100
+        assert int(_value(last, "counters.resets")) >= 2
+        assert int(_value(last, "latency.camera_to_command.count")) > 0
+
+        reply = _call(node, node.create_client(Trigger, f"{NODE}/estop"), Trigger.Request())
+        assert reply.success
+        _until(node, lambda: diags[-1].message == "e-stop latched", "e-stop in diagnostics")
+        assert diags[-1].level == bytes([2])  # ERROR
+        reply = _call(node, node.create_client(Trigger, f"{NODE}/reset"), Trigger.Request())
+        assert reply.success
+        _until(node, lambda: diags[-1].message != "e-stop latched", "e-stop released by reset")
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        if robot is not None:
+            robot.kill()
+    os.killpg(server.proc.pid, signal.SIGINT)  # Ctrl-C
+    assert server.proc.wait(timeout=30) == 0, server.tail()
+    server._reader.join(timeout=10)
+    assert not any("Traceback" in line for line in server.lines), server.tail(60)
+    assert any(line.startswith("telemetry {") for line in server.lines), server.tail()
