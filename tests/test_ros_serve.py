@@ -49,6 +49,8 @@ class Process:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=20)
+        self._reader.join(timeout=10)
+        self.proc.stdout.close()
 
 
 @pytest.fixture
@@ -145,6 +147,6 @@ def test_closed_loop_over_rclpy(domain):
             robot.kill()
     os.killpg(server.proc.pid, signal.SIGINT)  # Ctrl-C
     assert server.proc.wait(timeout=30) == 0, server.tail()
-    server._reader.join(timeout=10)
+    server.kill()  # already ended: only collects the last lines and closes the pipe
     assert not any("Traceback" in line for line in server.lines), server.tail(60)
     assert any(line.startswith("telemetry {") for line in server.lines), server.tail()
