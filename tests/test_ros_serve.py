@@ -150,3 +150,39 @@ def test_closed_loop_over_rclpy(domain):
     server.kill()  # already ended: only collects the last lines and closes the pipe
     assert not any("Traceback" in line for line in server.lines), server.tail(60)
     assert any(line.startswith("telemetry {") for line in server.lines), server.tail()
+
+
+def test_forward_commands_over_rclpy(domain):
+    """``--command-interface forward``: Float64MultiArray position targets on
+    ``/<controller>/commands``, which the sim robot obeys as forward_command_controller
+    would; started ``--enabled``, so it moves without ``~/enable``."""
+    server = Process("serve", "--transport", "ros", "--model", "random", "--domain-id",
+                     str(domain), "--duration", "120", "--enabled", "--command-interface",
+                     "forward", "--controller", "forward_position_controller")
+    robot = None
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while not any(line.startswith("serving") for line in server.lines):
+            assert time.monotonic() < deadline, server.tail()
+            assert server.proc.poll() is None, server.tail()
+            time.sleep(0.05)
+        serving = next(line for line in server.lines if line.startswith("serving"))
+        # the only command topic: what the robot counts came as Float64MultiArray
+        assert "'commands': '/forward_position_controller/commands'" in serving, serving
+        robot = Process("sim-robot", "--transport", "ros", "--task", "reach", "--domain-id",
+                        str(domain), "--episodes", "1", "--max-episode-s", "3",
+                        "--controller", "forward_position_controller")
+        assert robot.proc.wait(timeout=DEADLINE_S) == 0, robot.tail()
+        robot.kill()
+        summary = json.loads(robot.lines[-1])
+        episode = json.loads(next(line for line in robot.lines if " episode {" in line)
+                             .split(" episode ", 1)[1])
+    finally:
+        if robot is not None:
+            robot.kill()
+        server.kill()
+    assert summary["episodes"] == 1
+    assert summary["refused_commands"] == {}
+    assert episode["policy_reset"] is True, episode
+    assert episode["commands"] > 50, episode
+    assert episode["max_joint_motion_rad"] > 0.01, episode
