@@ -1,4 +1,5 @@
-"""``cosmos-policy serve``: the policy node over bare DDS (ROS 2 wire) or WebSocket + msgpack."""
+"""``cosmos-policy serve``: the policy node over rclpy (ROS 2), bare DDS (ROS 2's wire without
+rclpy) or WebSocket + msgpack."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import logging
 import signal
 import threading
+from typing import Any
 
 from cosmos_policy.commands import options
 from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
@@ -14,26 +16,27 @@ from cosmos_policy.models.cosmos3_use import options_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transport", choices=("dds", "websocket"), default="dds",
-                        help="dds: ROS 2 topics without rclpy; websocket: openpi-style clients")
+    parser.add_argument("--transport", choices=("dds", "ros", "websocket"), default="dds",
+                        help="ros: an rclpy node (ROS 2 installed); dds: ROS 2 topics without "
+                             "rclpy; websocket: openpi-style clients")
     options.add_embodiment(parser)
     options.add_model(parser)
     options.add_backend(parser)
-    parser.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID (dds)")
+    parser.add_argument("--domain-id", type=int, default=0, help="ROS_DOMAIN_ID (ros, dds)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (websocket)")
     parser.add_argument("--port", type=int, default=8000, help="port (websocket)")
     parser.add_argument("--prompt", default=None, help="task prompt until one arrives")
     parser.add_argument("--controller", default="joint_trajectory_controller",
-                        help="ros2_control controller name (dds)")
+                        help="ros2_control controller name (ros, dds)")
     parser.add_argument("--gripper-controller", default="gripper_controller",
                         help="the gripper's position controller; its commands topic gets the "
-                             "gripper joint's position (dds; '' to leave the gripper alone)")
+                             "gripper joint's position (ros, dds; '' to leave the gripper alone)")
     parser.add_argument("--command-interface", choices=("trajectory", "forward"),
                         default="trajectory",
-                        help="JointTrajectory or Float64MultiArray commands (dds)")
+                        help="JointTrajectory or Float64MultiArray commands (ros, dds)")
     parser.add_argument("--blending", choices=("rtc", "ensemble"), default="rtc")
     parser.add_argument("--enabled", action="store_true",
-                        help="command motion from the start (dds); by default the node starts "
+                        help="command motion from the start (ros, dds); by default the node starts "
                         "holding, like the ROS 2 node, and moves only after ~/enable true")
     parser.add_argument("--disabled", action="store_true", help=argparse.SUPPRESS)  # the default
     parser.add_argument("--duration", type=float, default=0.0,
@@ -70,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
                                        projector=projector).start()
         print(f"serving {emb.name} on ws://{args.host}:{server.port}", flush=True)
     else:
-        from cosmos_policy.serve.dds_server import DdsPolicyServer
         from cosmos_policy.transport.dds import TransportConfig
 
         config = NodeConfig(prompt=args.prompt, blending=args.blending,
@@ -78,8 +80,15 @@ def run(args: argparse.Namespace) -> int:
         tconfig = TransportConfig(domain_id=args.domain_id, controller=args.controller,
                                   command_mode=args.command_interface,
                                   gripper_controller=args.gripper_controller)
-        server = DdsPolicyServer(emb, model, tconfig, config, projector=projector).start()
-        print(f"serving {emb.name} over DDS domain {args.domain_id}: "
+        if args.transport == "ros":
+            server = _ros_server(emb, model, tconfig, config, projector)
+            over = "rclpy (ROS 2)"
+        else:
+            from cosmos_policy.serve.dds_server import DdsPolicyServer
+
+            server = DdsPolicyServer(emb, model, tconfig, config, projector=projector).start()
+            over = "DDS"
+        print(f"serving {emb.name} over {over} domain {args.domain_id}: "
               f"{server.transport.topics}", flush=True)
     try:
         done.wait(args.duration or None)
@@ -91,3 +100,18 @@ def run(args: argparse.Namespace) -> int:
         if core is not None:  # what the run saw: latencies, holds, refusals (one JSON line)
             print("telemetry " + json.dumps(core.telemetry.snapshot(), default=str), flush=True)
     return 0
+
+
+def _ros_server(emb: Any, model: Any, tconfig: Any, config: Any, projector: Any) -> Any:
+    """The rclpy server, or one line naming the fix when ROS 2 does not import here."""
+    from cosmos_policy.errors import UserError
+
+    try:
+        import rclpy  # noqa: F401
+    except Exception as exc:  # missing, or its libraries not found (see docs/ROS2.md)
+        raise UserError(f"--transport ros needs rclpy ({exc}): pip install -e '.[ros]' on "
+                        "CPython 3.11, or source a ROS 2 installation; or use --transport dds"
+                        ) from exc
+    from cosmos_policy.serve.ros_server import RosPolicyServer
+
+    return RosPolicyServer(emb, model, tconfig, config, projector=projector).start()

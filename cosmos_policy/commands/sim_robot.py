@@ -1,4 +1,4 @@
-"""``cosmos-policy sim-robot``: a MuJoCo tabletop robot on ROS 2's wire (bare DDS)."""
+"""``cosmos-policy sim-robot``: a MuJoCo tabletop robot on ROS 2 (rclpy) or its wire (bare DDS)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from cosmos_policy.commands import options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transport", choices=("dds",), default="dds", help="only dds")
+    parser.add_argument("--transport", choices=("dds", "ros"), default="dds",
+                        help="dds: bare cyclonedds (no ROS needed); ros: an rclpy node")
     options.add_embodiment(parser)
     parser.add_argument("--task", default="reach", help="reach, push or pick_place")
     parser.add_argument("--episodes", type=int, default=1, help="episodes (0: forever)")
@@ -34,13 +35,20 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     make_task(args.task)
+    if args.transport == "ros":
+        try:
+            import rclpy  # noqa: F401
+        except Exception as exc:  # missing, or its libraries not found (docs/ROS2.md)
+            raise UserError(f"--transport ros needs rclpy ({exc}): pip install -e '.[ros]' on "
+                            "CPython 3.11, or source ROS 2; or use --transport dds") from exc
     if args.episodes < 0:
         raise UserError("--episodes must be >= 0")
     robot = SimRobot(SimRobotConfig(
         task=args.task, embodiment=options.embodiment(args), domain_id=args.domain_id,
         seed=args.seed, episodes=args.episodes, controller=args.controller,
         gripper_controller=args.gripper_controller, camera_rate_hz=args.camera_rate,
-        joint_state_rate_hz=args.joint_state_rate, max_episode_s=args.max_episode_s))
+        joint_state_rate_hz=args.joint_state_rate, max_episode_s=args.max_episode_s,
+        transport=args.transport))
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     try:
         results = robot.run()

@@ -24,15 +24,16 @@ def _cli(*args: str) -> list[str]:
 
 def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int, *,
                       model: str = "default", seed: int = 0, max_episode_s: float | None = None,
-                      timeout_s: float = 3600.0, camera_rate_hz: float | None = None
-                      ) -> dict[str, Any]:
-    """Run ``episodes`` episodes of ``task`` with the server and robot as two processes.
+                      timeout_s: float = 3600.0, camera_rate_hz: float | None = None,
+                      transport: str = "dds") -> dict[str, Any]:
+    """Run ``episodes`` episodes of ``task`` with the server and robot as two processes,
+    over bare DDS or (``transport="ros"``) as rclpy nodes.
 
     Returns ``{"summary": robot summary, "episodes": [per-episode dicts], "server_log": str,
     "robot_log": the sim robot's stderr,
     "server_telemetry": the server's telemetry snapshot at exit (None if it printed none)}``.
     """
-    server = subprocess.Popen(_cli("serve", "--transport", "dds", "--embodiment", embodiment,
+    server = subprocess.Popen(_cli("serve", "--transport", transport, "--embodiment", embodiment,
                                    "--enabled", "--model", model, "--domain-id", str(domain_id),
                                    "--duration", str(int(timeout_s))),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -51,8 +52,9 @@ def episodes_over_dds(task: str, embodiment: str, episodes: int, domain_id: int,
         drain = threading.Thread(target=lambda: lines.extend(iter(server.stdout.readline, "")),
                                  name="server-output", daemon=True)
         drain.start()
-        args = ["sim-robot", "--embodiment", embodiment, "--task", task, "--domain-id",
-                str(domain_id), "--episodes", str(episodes), "--seed", str(seed)]
+        args = ["sim-robot", "--transport", transport, "--embodiment", embodiment, "--task",
+                task, "--domain-id", str(domain_id), "--episodes", str(episodes), "--seed",
+                str(seed)]
         if max_episode_s is not None:
             args += ["--max-episode-s", str(max_episode_s)]
         if camera_rate_hz is not None:

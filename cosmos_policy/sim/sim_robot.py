@@ -1,4 +1,5 @@
-"""A MuJoCo robot on ROS 2's wire: the tabletop env as a ros2_control robot would appear.
+"""A MuJoCo robot on ROS 2's wire: the tabletop env as a ros2_control robot would appear,
+over bare DDS (``transport="dds"``) or as an rclpy node (``"ros"``), see ``robot_wire``.
 
 It publishes each camera as ``sensor_msgs/Image`` (rgb8) at ``camera_rate_hz`` and
 ``/joint_states`` at ``joint_state_rate_hz``, stamped with system time; it obeys
@@ -9,8 +10,8 @@ linear ramp, as joint_trajectory_controller would) and ``/<controller>/commands`
 the position actuators, clipped to the joint limits; a command with unknown joints, the
 wrong length or NaN is refused and logged. Per episode it resets the scene, publishes the
 task prompt on ``/cosmos_policy/prompt`` (latched), calls the policy's ``~/reset`` and waits
-for the reply (re-asking every 0.5 s, for up to ``reset_timeout_s``); commands that came
-before the reply belong to the previous episode's plan and are dropped, and the episode's
+for the reply (over bare DDS re-asking every 0.5 s; up to ``reset_timeout_s``); commands that
+came before the reply belong to the previous episode's plan and are dropped, and the episode's
 clock starts at the reply. At the end it reports ``{"episode", "seed", "success", "steps",
 "time_s", ...}`` (with the task's error at the end and at its smallest, the named cube and
 the cube the tool ended nearest, ``first_command_s``: how long after the episode began the
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -32,14 +32,11 @@ import mujoco
 import numpy as np
 
 from cosmos_policy.sim.env import make_env
-from cosmos_policy.transport import msgs, naming
-from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp, stamp_to_seconds
-from cosmos_policy.transport.endpoints import Endpoints, make_participant
-from cosmos_policy.transport.images import rgb_to_image
+from cosmos_policy.sim.robot_wire import EPISODE_TOPIC, DdsRobotWire, RobotWire
 
 log = logging.getLogger("cosmos_policy.sim_robot")
 
-EPISODE_TOPIC = "/sim_robot/episode"
+TRANSPORTS = ("dds", "ros")
 MAX_CATCH_UP = 20  # physics steps run at once to catch up with real time
 
 
@@ -47,6 +44,7 @@ MAX_CATCH_UP = 20  # physics steps run at once to catch up with real time
 class SimRobotConfig:
     """task/embodiment: the tabletop scene. episodes: how many (0: forever).
     physics_rate_hz: how often targets are applied and physics advanced (real time).
+    transport: ``dds`` (bare cyclonedds) or ``ros`` (an rclpy node named ``sim_robot``).
     """
 
     task: str = "reach"
@@ -63,6 +61,22 @@ class SimRobotConfig:
     max_episode_s: float | None = None
     reset_timeout_s: float = 5.0
     dds_config: str | None = None
+    transport: str = "dds"
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport {self.transport!r}; expected one of {TRANSPORTS}")
+
+
+def make_wire(cfg: SimRobotConfig, emb: object) -> RobotWire:
+    """The robot's endpoints on the configured transport."""
+    if cfg.transport == "ros":
+        from cosmos_policy.transport.ros_robot import RosRobotWire
+
+        return RosRobotWire(emb, cfg.domain_id, cfg.controller, cfg.gripper_controller,
+                            cfg.policy_node, EPISODE_TOPIC)
+    return DdsRobotWire(emb, cfg.domain_id, cfg.controller, cfg.gripper_controller,
+                        cfg.policy_node, cfg.dds_config)
 
 
 class SimRobot:
@@ -73,26 +87,7 @@ class SimRobot:
         self.env = make_env(cfg.task, cfg.embodiment, action_mode="joint")
         self.emb = self.env.embodiment
         self.scene = self.env.scene
-        self.participant = make_participant(cfg.domain_id, cfg.dds_config)
-        ep = self.endpoints = Endpoints(self.participant, node="sim_robot")
-        self._cams = {c.name: ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA)
-                      for c in self.emb.cameras}
-        self._joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
-        self._episode = ep.writer(EPISODE_TOPIC, msgs.String, naming.RELIABLE)
-        self._prompt = ep.writer(f"{cfg.policy_node}/prompt", msgs.String, naming.PROMPT)
-        node = cfg.policy_node.strip("/")
-        self._reset_rq = ep.writer(f"rq/{node}/resetRequest", msgs.TriggerRequest,
-                                   naming.SERVICES, raw=True)
-        self._reset_rp = ep.reader(f"rr/{node}/resetReply", msgs.TriggerResponse,
-                                   naming.SERVICES, raw=True)
-        self._guid = secrets.randbits(63)  # our client id: the replies to us echo it
-        ctrl = cfg.controller.strip("/")
-        self._traj = ep.reader(f"/{ctrl}/joint_trajectory", msgs.JointTrajectory,
-                               naming.RELIABLE)
-        self._fwd = ep.reader(f"/{ctrl}/commands", msgs.Float64MultiArray, naming.RELIABLE)
-        grip = cfg.gripper_controller.strip("/")
-        self._grip = ep.reader(f"/{grip}/commands", msgs.Float64MultiArray,
-                               naming.RELIABLE) if grip else None
+        self.wire = make_wire(cfg, self.emb)
         self._index = {j: i for i, j in enumerate(self.emb.joints)}
         self._lock = threading.Lock()
         self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None
@@ -139,32 +134,28 @@ class SimRobot:
         (``t_next``, the loop's physics clock), so it always takes effect: ramps that began
         at ``now`` lay after every step the loop was about to run, and a command arriving
         every loop pass (the server's 100 Hz) was replaced before it moved the arm at all."""
-        for msg in self._traj.take(16):
-            if not isinstance(msg, msgs.JointTrajectory) or not msg.points:
-                continue
-            point = msg.points[-1]
-            target = self._target(list(msg.joint_names), list(point.positions))
-            if target is not None:
-                self._note_target(target)
-                dur = max(stamp_to_seconds(point.time_from_start), 1e-3)
-                start = self.scene.data.ctrl[self.scene.arm_act].copy()
-                self._ramp = (start, target, t_next, dur)
-                self._accepted(now)
-        for msg in self._fwd.take(16):
-            if not isinstance(msg, msgs.Float64MultiArray):
-                continue
-            n = self.emb.n_joints
-            if len(msg.data) != n:
-                self._refuse("bad_size", f"{len(msg.data)} values, {n} joints")
-                continue
-            target = self._target(list(self.emb.joints), list(msg.data))
-            if target is not None:
-                self._note_target(target)
-                self._ramp = (target, target, t_next, 1e-3)
-                self._accepted(now)
-        for msg in self._grip.take(16) if self._grip is not None else ():
-            if isinstance(msg, msgs.Float64MultiArray):
-                self._gripper(list(msg.data))
+        for command in self.wire.take(16):
+            kind = command[0]
+            if kind == "trajectory":
+                _, names, positions, time_from_start = command
+                target = self._target(names, positions)
+                if target is not None:
+                    self._note_target(target)
+                    start = self.scene.data.ctrl[self.scene.arm_act].copy()
+                    self._ramp = (start, target, t_next, max(time_from_start, 1e-3))
+                    self._accepted(now)
+            elif kind == "forward":
+                values, n = command[1], self.emb.n_joints
+                if len(values) != n:
+                    self._refuse("bad_size", f"{len(values)} values, {n} joints")
+                    continue
+                target = self._target(list(self.emb.joints), values)
+                if target is not None:
+                    self._note_target(target)
+                    self._ramp = (target, target, t_next, 1e-3)
+                    self._accepted(now)
+            elif kind == "gripper":
+                self._gripper(list(command[1]))
 
     def _gripper(self, values: list[float]) -> None:
         """A gripper joint position (m or rad) -> the gripper actuator, clipped to its range."""
@@ -201,13 +192,11 @@ class SimRobot:
         s, g = self.scene, self.emb.gripper
         names = list(self.emb.joints) + [g.joints[0]]
         grip = float(s.data.qpos[s.grip_qadr])
-        self._joints.write(joint_state_msg(names, list(s.arm_q()) + [grip],
-                                           list(s.arm_qvel()) + [0.0], stamp=stamp))
+        self.wire.publish_joints(names, list(s.arm_q()) + [grip], list(s.arm_qvel()) + [0.0],
+                                 stamp)
 
     def _publish_images(self, stamp: float) -> None:
-        for name, image in self.scene.render().items():
-            self._cams[name].write(rgb_to_image(image, seconds_to_stamp(stamp),
-                                                frame_id=f"{name}_camera"))
+        self.wire.publish_images(self.scene.render(), stamp)
 
     # ------------------------------------------------------------------ episodes
     def _reset_policy(self, seq: int) -> bool:
@@ -217,12 +206,11 @@ class SimRobot:
         while time.monotonic() < deadline and not self._stop.is_set():
             now = time.monotonic()
             if now - asked > 0.5:  # a request sent before the server matched us is lost
-                self._reset_rq.write(msgs.TriggerRequest(guid=self._guid, seq=seq))
+                self.wire.request_reset(seq)
                 asked = now
-            for rep in self._reset_rp.take(16):
-                if (isinstance(rep, msgs.TriggerResponse) and rep.guid == self._guid
-                        and rep.seq == seq):
-                    return bool(rep.success)
+            answer = self.wire.reset_reply(seq)
+            if answer is not None:
+                return answer
             time.sleep(0.005)
         log.warning("the policy did not answer ~/reset within %.1f s", self.config.reset_timeout_s)
         return False
@@ -233,15 +221,12 @@ class SimRobot:
         seed = cfg.seed + index
         obs, _ = self.env.reset(seed=seed)
         self._ramp = self._first_command = None
-        self._prompt.write(msgs.String(obs["prompt"]))
+        self.wire.publish_prompt(obs["prompt"])
         self._reset_seq += 1
         policy_reset = self._reset_policy(self._reset_seq)
         # Until the reply, the policy still ran the previous episode's plan: those commands
         # would pull the arm back to where that episode ended.
-        self._traj.take(1024)
-        self._fwd.take(1024)
-        if self._grip is not None:
-            self._grip.take(1024)
+        self.wire.take(1024)
         limit = cfg.max_episode_s or self.env.max_episode_steps / self.emb.control_rate_hz
         period = 1.0 / cfg.physics_rate_hz
         cam_period, js_period = 1.0 / cfg.camera_rate_hz, 1.0 / cfg.joint_state_rate_hz
@@ -303,7 +288,7 @@ class SimRobot:
                   "min_distance_m": round(closest, 4),
                   "target_cube": task.color, "nearest_cube": task.nearest_cube(self.scene),
                   "prompt": obs["prompt"]}
-        self._episode.write(msgs.String(json.dumps(result)))
+        self.wire.publish_episode(json.dumps(result))
         log.info("episode %s", json.dumps(result))
         self.results.append(result)
         return result
@@ -322,12 +307,7 @@ class SimRobot:
 
     def close(self) -> None:
         self.env.close()
-        if self.participant is not None:
-            domain = getattr(self.participant, "_cosmos_domain", None)
-            self.participant.__del__()
-            if domain is not None:
-                domain.__del__()
-            self.participant = None
+        self.wire.close()
 
 
-__all__ = ["EPISODE_TOPIC", "SimRobot", "SimRobotConfig"]
+__all__ = ["EPISODE_TOPIC", "TRANSPORTS", "SimRobot", "SimRobotConfig", "make_wire"]

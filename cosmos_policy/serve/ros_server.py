@@ -1,0 +1,157 @@
+"""The policy node over rclpy: :class:`PolicyNodeCore` behind a :class:`RosTransport`.
+
+:func:`attach` is the whole shell, shared by ``cosmos-policy serve --transport ros``
+(:class:`RosPolicyServer`) and the lifecycle node in ``ros2_ws/src/cosmos_policy_ros``:
+frames, joint states and prompts accepted by the transport go into the core; the core's
+commands and diagnostics go out through it; ``~/reset`` starts a new episode and then
+releases a latched e-stop, ``~/estop`` brakes and holds until ``~/reset``, ``~/enable``
+allows motion or holds. :class:`CameraToCommand` adds one figure to the telemetry:
+``camera_to_command``, the wall time from the oldest camera stamp of an observation to the
+first command computed from its chunk being handed to rclpy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+from cosmos_policy.embodiment import Embodiment
+from cosmos_policy.serve.node_core import NodeConfig, PolicyNodeCore, WallClock
+from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
+from cosmos_policy.transport.dds import TransportConfig
+from cosmos_policy.transport.ros import RosTransport
+
+log = logging.getLogger("cosmos_policy.serve")
+
+
+def attach(core: PolicyNodeCore, transport: Any) -> None:
+    """Wire ``transport`` (``RosTransport`` or ``DdsTransport``) to ``core``: inputs in,
+    services to the core's controls."""
+    transport.on_image(core.on_image)
+    transport.on_joint_state(lambda r: core.on_joint_state(r.state, r.stamp, r.velocities))
+    transport.on_prompt(core.on_prompt)
+    if transport.services is None:
+        return
+
+    def reset() -> tuple[bool, str]:
+        # A new episode first, then release a latched e-stop: no old-plan command between.
+        success, message = core.reset()
+        if success:
+            core.release_estop()
+        return success, message
+
+    def estop() -> tuple[bool, str]:
+        core.estop()
+        return True, "e-stop latched: holding until ~/reset"
+
+    transport.services.on_reset(reset)
+    transport.services.on_enable(core.enable)
+    transport.services.on_estop(estop)
+
+
+class CameraToCommand:
+    """Wraps the model and the transport of one core to time camera-to-command.
+
+    The model wrapper remembers the observation stamp (the oldest input's, which is a
+    camera frame's once frames lag joint states) of the newest chunk it computed; the
+    transport wrapper, when the core's ``chunks`` counter has grown since the last command,
+    records ``now - that stamp`` as ``camera_to_command`` before sending. Inference runs one
+    observation at a time and a chunk is taken on the tick that sends, so the newest
+    computed chunk is the one just scheduled.
+    """
+
+    def __init__(self, model: WorldActionModel, transport: Any) -> None:
+        self.inner_model, self.inner_transport = model, transport
+        self.core: PolicyNodeCore | None = None
+        self._stamps: deque[float] = deque(maxlen=4)
+        self._chunks = 0
+        self._clock = WallClock()
+
+    # the model's side (WorldActionModel)
+    def policy(self, obs: Observation) -> ActionChunk:
+        chunk = self.inner_model.policy(obs)
+        self._stamps.append(float(obs.timestamp))
+        return chunk
+
+    def reset(self) -> None:
+        self.inner_model.reset()
+
+    def forward_dynamics(self, obs: Observation, actions: Any) -> Any:
+        return self.inner_model.forward_dynamics(obs, actions)
+
+    def inverse_dynamics(self, frames: Any, state: Any) -> Any:
+        return self.inner_model.inverse_dynamics(frames, state)
+
+    def __getattr__(self, name: str) -> Any:  # anything else a backend offers (spec, ...)
+        return getattr(self.inner_model, name)
+
+    # the transport's side (NodeTransport)
+    def send(self, command: Any) -> None:
+        core = self.core
+        if core is not None and self._stamps:
+            chunks = core.telemetry.counter("chunks")
+            if chunks > self._chunks:
+                core.telemetry.record("camera_to_command", self._clock.now() - self._stamps[-1])
+            self._chunks = chunks
+        self.inner_transport.send(command)
+
+    def publish_diagnostics(self, *args: Any, **kwargs: Any) -> None:
+        self.inner_transport.publish_diagnostics(*args, **kwargs)
+
+
+def build_core(embodiment: Embodiment, model: WorldActionModel, transport: Any,
+               config: NodeConfig | None = None, *,
+               projector: object | None = None) -> PolicyNodeCore:
+    """The core behind ``transport``, timed by :class:`CameraToCommand` and wired by
+    :func:`attach`: what both rclpy shells (this server and the lifecycle node) run."""
+    probe = CameraToCommand(model, transport)
+    core = PolicyNodeCore(embodiment, probe, probe, config,  # type: ignore[arg-type]
+                          projector=projector)
+    probe.core = core
+    attach(core, transport)
+    return core
+
+
+class RosPolicyServer:
+    """Owns an rclpy node (own context), its transport and a core; :meth:`start`,
+    :meth:`wait`, :meth:`close`. Starts holding unless ``node_config.start_enabled``."""
+
+    def __init__(self, embodiment: Embodiment, model: WorldActionModel,
+                 transport_config: TransportConfig | None = None,
+                 node_config: NodeConfig | None = None, *,
+                 projector: object | None = None) -> None:
+        self.transport = RosTransport(embodiment, transport_config)
+        try:
+            self.core = build_core(embodiment, model, self.transport, node_config,
+                                   projector=projector)
+        except Exception:
+            self.transport.close()
+            raise
+        self._done = threading.Event()
+
+    def start(self) -> RosPolicyServer:
+        """Spin the node on its thread and command at the core's rate."""
+        self.transport.start()
+        self.core.start()
+        log.info("serving %s over rclpy: %s", self.core.embodiment.name, self.transport.topics)
+        return self
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until :meth:`close` (or ``timeout_s``); True when closed."""
+        return self._done.wait(timeout_s)
+
+    def close(self) -> None:
+        self.core.close()
+        self.transport.close()
+        self._done.set()
+
+    def __enter__(self) -> RosPolicyServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["CameraToCommand", "RosPolicyServer", "attach", "build_core"]
