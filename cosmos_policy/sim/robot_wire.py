@@ -19,6 +19,7 @@ import numpy as np
 
 from cosmos_policy.transport import msgs, naming
 from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp, stamp_to_seconds
+from cosmos_policy.transport.dds import release_participant
 from cosmos_policy.transport.endpoints import Endpoints, make_participant
 from cosmos_policy.transport.images import rgb_to_image
 
@@ -113,12 +114,8 @@ class DdsRobotWire:
         return out
 
     def close(self) -> None:
-        if self.participant is not None:
-            domain = getattr(self.participant, "_cosmos_domain", None)
-            self.participant.__del__()
-            if domain is not None:
-                domain.__del__()
-            self.participant = None
+        release_participant(self.participant)
+        self.participant = None
 
 
 __all__ = ["EPISODE_TOPIC", "Command", "DdsRobotWire", "RobotWire"]

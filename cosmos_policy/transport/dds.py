@@ -96,6 +96,18 @@ class ObservationSink(Protocol):
     def set_prompt(self, prompt: str) -> str | None: ...
 
 
+def release_participant(participant: object | None) -> None:
+    """Delete a participant now (and the domain made for it, if any): that deletes every
+    reader, writer and topic under it, so peers see us leave now rather than at garbage
+    collection."""
+    if participant is None:
+        return
+    domain = getattr(participant, "_cosmos_domain", None)
+    participant.__del__()
+    if domain is not None:
+        domain.__del__()
+
+
 class DdsTransport:
     """Subscribes the embodiment's cameras, joint states and the prompt; publishes commands
     and diagnostics; serves ``~/reset`` and ``~/estop`` (Trigger) and ``~/enable``
@@ -276,14 +288,8 @@ class DdsTransport:
     def close(self) -> None:
         """Stop receiving and release the participant (and all its endpoints)."""
         self.poller.stop()
-        if self.participant is not None:
-            # Deleting the participant deletes every reader, writer and topic under it, so
-            # peers see us leave now rather than at garbage collection.
-            domain = getattr(self.participant, "_cosmos_domain", None)
-            self.participant.__del__()
-            if domain is not None:
-                domain.__del__()
-            self.participant = None
+        release_participant(self.participant)
+        self.participant = None
 
     def __enter__(self) -> DdsTransport:
         return self
@@ -292,4 +298,5 @@ class DdsTransport:
         self.close()
 
 
-__all__ = ["COMMAND_MODES", "DdsTransport", "ObservationSink", "TransportConfig"]
+__all__ = ["COMMAND_MODES", "DdsTransport", "ObservationSink", "TransportConfig",
+           "release_participant"]
