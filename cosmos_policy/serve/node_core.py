@@ -41,6 +41,7 @@ from cosmos_policy.runtime import (
     build_loop,
     workspace_guard,
 )
+from cosmos_policy.runtime.build import WorkspaceGuard
 from cosmos_policy.runtime.clock import Clock
 from cosmos_policy.spec import WorldActionModel
 
@@ -135,6 +136,15 @@ def default_projector(embodiment: Embodiment) -> object | None:
     return KinematicProjector(embodiment)
 
 
+def default_guard(embodiment: Embodiment, workspace: bool = True) -> WorkspaceGuard | None:
+    """``(fk, reach)`` of the embodiment's workspace box (None when ``workspace`` is False):
+    every shell limits with the same guard."""
+    if not workspace:
+        return None
+    fk, reach = workspace_guard(embodiment)
+    return fk, reach
+
+
 class PolicyNodeCore:
     """The runtime behind the policy node; thread-safe inbound calls.
 
@@ -154,7 +164,7 @@ class PolicyNodeCore:
         self.clock = clock or WallClock()
         self.telemetry = Telemetry()
         self.projector = projector if projector is not None else default_projector(embodiment)
-        self._guard = workspace_guard(embodiment) if config.workspace else (None, None)
+        self._guard = default_guard(embodiment, config.workspace)
         self._inference_factory = inference_factory or (
             lambda m, c, t: ThreadedInference(m, c, t))
         self.sync = ObservationSync(embodiment, self.clock, SyncConfig(
@@ -179,13 +189,12 @@ class PolicyNodeCore:
     # ------------------------------------------------------------------ assembly
     def _build_loop(self) -> ControlLoop:
         cfg = self.config
-        fk, reach = self._guard
         loop = build_loop(
             self.embodiment, clock=self.clock, sync=self.sync, telemetry=self.telemetry,
             inference=self._inference_factory(self.model, self.clock, self.telemetry),
             projector=self.projector, blending=cfg.blending, rate_hz=cfg.command_rate_hz,
             switch_interval_s=cfg.switch_interval_s,
-            guard=None if fk is None else (fk, reach),
+            guard=self._guard,
             watchdog=Watchdog(WatchdogConfig(cfg.max_observation_age_s, cfg.max_state_age_s,
                                              cfg.max_chunk_gap_s)))
         loop.subscribe(self._send)
@@ -393,4 +402,4 @@ class PolicyNodeCore:
 
 
 __all__ = ["DIAG_ERROR", "DIAG_OK", "DIAG_WARN", "NodeConfig", "NodeTransport",
-           "PolicyNodeCore", "WallClock", "check_prompt", "default_projector"]
+           "PolicyNodeCore", "WallClock", "check_prompt", "default_guard", "default_projector"]
