@@ -115,3 +115,18 @@ def test_a_rejection_source_reaches_diagnostics(franka, projector):
     assert telemetry["rejections"]["wire"] == {"/joint_states:non_finite": 3}
     assert telemetry["rejections"]["last"]["wire"] == "/joint_states: non_finite: NaN"
     assert telemetry["rejections"]["total"] == 3
+
+
+def test_rejections_are_keys_of_the_diagnostics_message(franka, projector):
+    """What `ros2 topic echo /diagnostics` shows: flattened ``rejections.*`` keys."""
+    from cosmos_policy.transport.convert import diagnostics_msg
+
+    core, rec, clock = make_core(franka, projector)
+    core.add_rejection_source("wire", lambda: ({"/joint_states:non_finite": 3},
+                                               "/joint_states: non_finite: NaN"))
+    step(core, franka, clock, stamp_offset=3600.0)
+    msg = diagnostics_msg(core.diagnostics(), level=1, message="x")
+    values = {kv.key: kv.value for kv in msg.status[0].values}
+    assert values["rejections.wire./joint_states:non_finite"] == "3"
+    assert values["rejections.last.wire"] == "/joint_states: non_finite: NaN"
+    assert values["rejections.node.joint_state:future_stamp"] == "1"
