@@ -130,3 +130,18 @@ def test_rejections_are_keys_of_the_diagnostics_message(franka, projector):
     assert values["rejections.wire./joint_states:non_finite"] == "3"
     assert values["rejections.last.wire"] == "/joint_states: non_finite: NaN"
     assert values["rejections.node.joint_state:future_stamp"] == "1"
+
+
+@pytest.mark.parametrize("jump_s", [30.0, -60.0])
+def test_the_node_recovers_by_itself_from_a_clock_jump(franka, projector, jump_s):
+    """System time stepped forward or back (NTP, an operator): the node may hold for a
+    moment, then commands again from good input, without a reset or a restart."""
+    core, rec, clock = make_core(franka, projector)
+    for _ in range(60):
+        step(core, franka, clock)
+    assert not holds(rec, 10)
+    clock._t += jump_s  # the clock the node and the sender share jumps
+    for _ in range(300):
+        step(core, franka, clock)
+    assert not holds(rec, 50), holds(rec, 50)[:3]
+    assert np.all(np.isfinite(rec.commands[-1].positions))

@@ -138,10 +138,16 @@ class PolicyWebSocketServer:
 
     def infer(self, request: Any) -> dict[str, Any]:
         """One request -> the response map (raises ValueError on a refused request)."""
-        obs = self.observation(request)
-        t0 = time.perf_counter()
+        obs = self.observation(request)  # decoding and checks: concurrently, per connection
+        # The model, the projector's IK and the workspace guard's forward kinematics keep
+        # state between calls (MuJoCo data): one request at a time through all of them, or
+        # concurrent clients get each other's joint targets.
         with self._model_lock:
-            chunk = self.model.policy(obs)
+            return self._answer(obs)
+
+    def _answer(self, obs: Observation) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        chunk = self.model.policy(obs)
         infer_ms = (time.perf_counter() - t0) * 1e3
         actions = self.processor.to_absolute(chunk.actions, obs.state)
         state = np.asarray(obs.state, np.float64)
