@@ -27,6 +27,7 @@ and are sent, with the handshake, to every new client. Nothing is ever unpickled
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -46,6 +47,7 @@ from cosmos_policy.spec import Observation, WorldActionModel
 log = logging.getLogger("cosmos_policy.serve")
 
 PROTOCOL = "cosmos-policy/ws-msgpack/1"
+LOG_INTERVAL_S = 5.0  # at most one log line per kind of refusal per interval
 
 
 def metadata(embodiment: Embodiment) -> dict[str, Any]:
@@ -86,6 +88,7 @@ class PolicyWebSocketServer:
         self._count_lock = threading.Lock()
         self.refusals: dict[str, int] = {}
         self.last_refusal: str | None = None
+        self._logged_at: dict[str, float] = {}
         self.safety_counts: dict[str, int] = {}
         self.requests = 0
         self._server = serve(self._handle, host, port, max_size=MAX_MESSAGE_BYTES,
@@ -188,10 +191,17 @@ class PolicyWebSocketServer:
 
     def _refuse(self, conn: ServerConnection, reason: str) -> None:
         key = reason.split(":")[0]
+        now = time.monotonic()
         with self._count_lock:
-            self.refusals[key] = self.refusals.get(key, 0) + 1
+            count = self.refusals[key] = self.refusals.get(key, 0) + 1
             self.last_refusal = reason
-        log.warning("refused request: %s", reason)
+            # One line per kind of refusal per interval: a storm of bad requests must not
+            # flood the log (the counts and the last reason are in the metadata).
+            logged = now - self._logged_at.get(key, -math.inf) >= LOG_INTERVAL_S
+            if logged:
+                self._logged_at[key] = now
+        if logged:
+            log.warning("refused request (%d %s so far): %s", count, key, reason)
         conn.send(f"refused: {reason}")
 
     def _handle(self, conn: ServerConnection) -> None:
