@@ -139,10 +139,7 @@ def default_projector(embodiment: Embodiment) -> object | None:
 def default_guard(embodiment: Embodiment, workspace: bool = True) -> WorkspaceGuard | None:
     """``(fk, reach)`` of the embodiment's workspace box (None when ``workspace`` is False):
     every shell limits with the same guard."""
-    if not workspace:
-        return None
-    fk, reach = workspace_guard(embodiment)
-    return fk, reach
+    return workspace_guard(embodiment) if workspace else None
 
 
 class PolicyNodeCore:

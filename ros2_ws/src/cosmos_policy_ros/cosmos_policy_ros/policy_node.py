@@ -75,7 +75,10 @@ class PolicyNode(LifecycleNode):
         except Exception as exc:  # a bad parameter or engine: say so, stay unconfigured
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
-        self.joints = JointStateDecoder(self.emb)
+        from cosmos_policy.serve.dds_server import BoundedStampOrder  # no latch on a future stamp
+
+        self.joints = JointStateDecoder(self.emb, BoundedStampOrder(self.core.clock,
+                                                                    config.max_future_s))
         ctrl = self._p("controller").strip("/")
         self.forward = self._p("command_interface") == "forward"
         self.cmd_pub = (self.create_lifecycle_publisher(Float64MultiArray, f"/{ctrl}/commands",
@@ -164,6 +167,7 @@ class PolicyNode(LifecycleNode):
             self._warn("prompt", ValueError(reason))
 
     def _on_reset(self, request, response):
+        self.joints.stamps.reset()  # forget the newest joint-state stamp, as the core does
         response.success, response.message = self.core.reset()
         return response
 
