@@ -75,6 +75,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from cosmos_policy.engine.manifest import read_manifest, write_manifest
     from cosmos_policy.policy.registry import check_backend, find_model
     from cosmos_policy.policy.verify import verify_engine
     from cosmos_policy.sim.observations import verify_observations
@@ -88,6 +89,9 @@ def _verify(args: argparse.Namespace) -> int:
                            sources={} if args.no_sim else {"sim": verify_observations})
     print(report.table())
     print(f"{'PASSED' if report.passed else 'FAILED'}: {report.backend} {report.precision}")
+    # Record the result in the manifest: `serve` refuses engines without a passing record.
+    write_manifest(args.engine, replace(read_manifest(args.engine),
+                                        verification=report.summary()))
     if args.out is not None:
         rows = [{"check": c.name, "max_abs": c.max_abs, "rel_err": c.rel_err,
                  "tolerance": c.tolerance, "ok": c.ok} for c in report.checks]

@@ -57,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--domain-id {args.domain_id}: expected 0..232")
     if args.enabled and args.disabled:
         raise UserError("pass --enabled or --disabled, not both (disabled is the default)")
-    options.resolve_model(args)
+    ref = options.resolve_model(args)
+    if ref.kind == "engine" and ref.path is not None:  # hashes and a passing parity record
+        from cosmos_policy.serve.engine_check import verified_engine
+
+        verified_engine(ref.path)
     emb = load_embodiment(options.embodiment(args))
     projector = default_projector(emb)
     model = load_model(args.model, emb, projector=projector, backend=args.backend, seed=args.seed,

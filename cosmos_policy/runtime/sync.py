@@ -10,12 +10,20 @@ Counters (in the shared :class:`~cosmos_policy.runtime.telemetry.Telemetry`):
 ``frames``, ``joint_states``, ``observations``, ``dropped_frames`` (a frame discarded without
 ever being part of an observation), ``stale_frames`` / ``stale_states`` (older than
 ``max_age_s`` when pushed), ``rejected:<reason>``.
+
+Stamp watermark: each stream's stamps must increase. A stamp further than ``max_future_s``
+ahead of the clock is refused as ``future_stamp`` (logged, at most once per stream every
+few seconds) and never becomes the watermark, so one wrongly stamped message cannot make
+every later correct one ``out_of_order``; :meth:`ObservationSync.clear` (an episode
+boundary, ``~/reset``) forgets the watermark.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +35,9 @@ from cosmos_policy.runtime.clock import Clock
 from cosmos_policy.runtime.telemetry import Telemetry
 from cosmos_policy.spec import Observation
 
+log = logging.getLogger("cosmos_policy.runtime")
+_LOG_INTERVAL_S = 5.0  # at most one future-stamp warning per stream per interval
+
 
 @dataclass(frozen=True)
 class SyncConfig:
@@ -36,6 +47,8 @@ class SyncConfig:
     image_size: (H, W) frames must have (None: each camera's native size).
     tolerance_s: largest spread (s) of the stamps in one observation.
     max_age_s: a frame or joint state older than this (s) when pushed is stale.
+    max_future_s: a stamp more than this (s) ahead of the clock is refused (a sender whose
+        clock is wrong); bounds how far the watermark can be pushed.
     frames_kept: recent frames kept per camera; states_kept: recent joint states kept.
     """
 
@@ -43,6 +56,7 @@ class SyncConfig:
     image_size: tuple[int, int] | None = None
     tolerance_s: float = 0.05
     max_age_s: float = 1.0
+    max_future_s: float = 1.0
     frames_kept: int = 8
     states_kept: int = 64
 
@@ -51,6 +65,9 @@ class SyncConfig:
             raise ValueError(f"tolerance_s: expected a finite value >= 0, got {self.tolerance_s}")
         if not self.max_age_s > 0:
             raise ValueError(f"max_age_s: expected > 0, got {self.max_age_s}")
+        if not (self.max_future_s >= 0 and math.isfinite(self.max_future_s)):
+            raise ValueError(f"max_future_s: expected a finite value >= 0, "
+                             f"got {self.max_future_s}")
         if self.frames_kept < 1 or self.states_kept < 1:
             raise ValueError("frames_kept and states_kept: expected >= 1")
 
@@ -87,7 +104,8 @@ class ObservationSync:
         self._gripper_spec = embodiment.gripper
         self._lock = threading.Lock()
         self._frames: dict[str, deque[_Frame]] = {c: deque() for c in self._cameras}
-        self._newest_stamp: dict[str, float] = {}
+        self._newest_stamp: dict[str, float] = {}  # the per-stream watermark
+        self._future_logged: dict[str, float] = {}  # stream -> monotonic time of last warning
         self._not_before = -math.inf  # inputs stamped before the last episode boundary
         self._states: deque[_State] = deque(maxlen=self.config.states_kept)
         self._gripper = 0.0
@@ -186,8 +204,12 @@ class ObservationSync:
         are refused from now on as ``before_reset``: frames and joint states of the previous
         episode still in flight on the wire when the reset arrived (over DDS a large image
         can arrive after a small service request sent later).
+
+        The per-stream stamp watermark is forgotten too: after a clock jump backwards, a
+        reset is how an operator makes the sync accept the new (smaller) stamps.
         """
         with self._lock:
+            self._newest_stamp.clear()
             for buf in self._frames.values():
                 buf.clear()
             self._states.clear()
@@ -241,18 +263,49 @@ class ObservationSync:
         return None
 
     def _check_stamp(self, stream: str, stamp: float) -> str | None:
-        """Under the lock: stamps must be finite, increase per stream, and be recent."""
+        """Under the lock: stamps must be finite, increase per stream, be recent and not
+        too far ahead of the clock."""
         if not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
             return "bad_stamp"
+        now, bound = self.clock.now(), self.config.max_future_s
+        if self._not_before - now > bound:
+            # The reset boundary is now in the future: the clock jumped back. Keeping it
+            # would refuse every input as before_reset until the clock caught up.
+            self._not_before = -math.inf
+            self._jumped_back(stream, "the last reset")
         if stamp < self._not_before:
             return "before_reset"
-        if stamp <= self._newest_stamp.get(stream, -math.inf):
+        if stamp - now > bound:
+            self._warn_future(stream, float(stamp), stamp - now)
+            return "future_stamp"
+        newest = self._newest_stamp.get(stream, -math.inf)
+        if newest - now > bound:
+            # The watermark is in the future: the clock jumped back. Stamps accepted then
+            # are no longer a bound on the ones to come; start over.
+            del self._newest_stamp[stream]
+            self._jumped_back(stream, "its newest stamp")
+        elif stamp <= newest:
             return "out_of_order"
-        if self.clock.now() - stamp > self.config.max_age_s:
+        if now - stamp > self.config.max_age_s:
             self.telemetry.count("stale_frames" if stream != "joint_state" else "stale_states")
             return "stale"
         self._newest_stamp[stream] = float(stamp)
         return None
+
+    def _jumped_back(self, stream: str, what: str) -> None:
+        self.telemetry.count("clock_jumps_back")
+        log.warning("%s: the clock is now more than %.3f s before %s (it jumped back); "
+                    "accepting new stamps", stream, self.config.max_future_s, what)
+
+    def _warn_future(self, stream: str, stamp: float, ahead: float) -> None:
+        """Under the lock: one log line per stream per interval (a flood stays quiet)."""
+        now = time.monotonic()
+        last = self._future_logged.get(stream)
+        if last is not None and now - last < _LOG_INTERVAL_S:
+            return
+        self._future_logged[stream] = now
+        log.warning("refused %s stamped %.3f s: %.3f s ahead of this clock (bound %.3f s); "
+                    "check the sender's clock", stream, stamp, ahead, self.config.max_future_s)
 
     def _reject(self, reason: str) -> str:
         self.telemetry.count(f"rejected:{reason}")
@@ -266,6 +319,8 @@ class ObservationSync:
         tol = self.config.tolerance_s
         ref, others = self._cameras[0], self._cameras[1:]
         last_t = self._last.timestamp if self._last is not None else -math.inf
+        if last_t - self.clock.now() > self.config.max_future_s:
+            last_t = -math.inf  # the clock jumped back: the last observation bounds nothing
         for frame in reversed(self._frames[ref]):
             chosen = {ref: frame}
             for cam in others:

@@ -41,12 +41,15 @@ from cosmos_policy.runtime import (
     WatchdogConfig,
     build_loop,
 )
+from cosmos_policy.runtime.build import WorkspaceGuard
 from cosmos_policy.runtime.clock import Clock
 from cosmos_policy.spec import MAX_PROMPT_CHARS, WorldActionModel
 
 log = logging.getLogger("cosmos_policy.serve")
 
 DIAG_OK, DIAG_WARN, DIAG_ERROR = 0, 1, 2
+# A shell's refusal counts ({"<topic>:<reason>": n}) and its last reason (None: none yet).
+RejectionSummary = tuple[Mapping[str, int], str | None]
 
 
 class WallClock:
@@ -77,7 +80,8 @@ class NodeConfig:
     prompt: the task until one arrives on ``~/prompt`` (None: wait for one).
     command_rate_hz: control loop rate (None: the embodiment's ``command_rate_hz``).
     blending: ``rtc`` or ``ensemble``.
-    sync_tolerance_s / max_age_s: observation assembly (see ``SyncConfig``).
+    sync_tolerance_s / max_age_s / max_future_s: observation assembly (see ``SyncConfig``);
+    a stamp more than ``max_future_s`` ahead of this clock is refused, never latched.
     max_state_age_s / max_observation_age_s / max_chunk_gap_s: the watchdog.
     diagnostics_period_s: how often diagnostics go out while running.
     start_enabled: command motion as soon as inputs arrive (else hold until ``enable``).
@@ -90,6 +94,7 @@ class NodeConfig:
     blending: str = "rtc"
     sync_tolerance_s: float = 0.05
     max_age_s: float = 1.0
+    max_future_s: float = 1.0
     max_state_age_s: float = 0.2
     max_observation_age_s: float = 0.5
     max_chunk_gap_s: float = 1.0
@@ -130,6 +135,12 @@ def default_projector(embodiment: Embodiment) -> object | None:
     return KinematicProjector(embodiment)
 
 
+def default_guard(embodiment: Embodiment, workspace: bool = True) -> WorkspaceGuard | None:
+    """``(fk, reach)`` of the embodiment's workspace box (None when ``workspace`` is False):
+    every shell limits with the same guard."""
+    return workspace_guard(embodiment) if workspace else None
+
+
 class PolicyNodeCore:
     """The runtime behind the policy node; thread-safe inbound calls.
 
@@ -149,11 +160,14 @@ class PolicyNodeCore:
         self.clock = clock or WallClock()
         self.telemetry = Telemetry()
         self.projector = projector if projector is not None else default_projector(embodiment)
-        self._guard = workspace_guard(embodiment) if config.workspace else (None, None)
+        self._guard = default_guard(embodiment, config.workspace)
         self._inference_factory = inference_factory or (
             lambda m, c, t: ThreadedInference(m, c, t))
         self.sync = ObservationSync(embodiment, self.clock, SyncConfig(
-            tolerance_s=config.sync_tolerance_s, max_age_s=config.max_age_s), self.telemetry)
+            tolerance_s=config.sync_tolerance_s, max_age_s=config.max_age_s,
+            max_future_s=config.max_future_s), self.telemetry)
+        self.last_refusal: str | None = None  # "<stream>: <reason>", for diagnostics
+        self._rejection_sources: dict[str, Callable[[], RejectionSummary]] = {}
         self._lock = threading.RLock()
         self._enabled = config.start_enabled
         self._estop = False
@@ -171,13 +185,12 @@ class PolicyNodeCore:
     # ------------------------------------------------------------------ assembly
     def _build_loop(self) -> ControlLoop:
         cfg = self.config
-        fk, reach = self._guard
         loop = build_loop(
             self.embodiment, clock=self.clock, sync=self.sync, telemetry=self.telemetry,
             inference=self._inference_factory(self.model, self.clock, self.telemetry),
             projector=self.projector, blending=cfg.blending, rate_hz=cfg.command_rate_hz,
             switch_interval_s=cfg.switch_interval_s,
-            guard=None if fk is None else (fk, reach),
+            guard=self._guard,
             watchdog=Watchdog(WatchdogConfig(cfg.max_observation_age_s, cfg.max_state_age_s,
                                              cfg.max_chunk_gap_s)))
         loop.subscribe(self._send)
@@ -230,6 +243,7 @@ class PolicyNodeCore:
     def _logged(self, stream: str, name: str, reason: str | None) -> str | None:
         if reason is not None:
             self.telemetry.count(f"refused:{stream}:{reason}")
+            self.last_refusal = f"{stream}{':' + name if name else ''}: {reason}"
             log.debug("refused %s %s: %s", stream, name, reason)
         return reason
 
@@ -310,6 +324,35 @@ class PolicyNodeCore:
         self.loop.inference.close()
 
     # ------------------------------------------------------------------ diagnostics
+    def add_rejection_source(self, name: str, read: Callable[[], RejectionSummary]) -> None:
+        """Report a shell's own refusals (the wire decoder's) in diagnostics: ``read()``
+        returns ``(counts {"<topic>:<reason>": n}, last reason or None)``."""
+        self._rejection_sources[name] = read
+
+    def rejections(self) -> dict[str, Any]:
+        """Refusal counts and the last reason of every layer: ``{"node": {...}, <source>:
+        {...}, "last": {layer: reason}, "total": n}``, JSON-ready. The node's counts are
+        its ``refused:<stream>:<reason>`` counters (sync and prompt checks)."""
+        counters = self.telemetry.snapshot()["counters"]
+        node = {k.removeprefix("refused:"): v for k, v in counters.items()
+                if k.startswith("refused:")}
+        out: dict[str, Any] = {"node": node}
+        last: dict[str, str] = {}
+        if self.last_refusal is not None:
+            last["node"] = self.last_refusal
+        for name, read in self._rejection_sources.items():
+            try:
+                counts, reason = read()
+            except Exception:  # a broken source must not take diagnostics down
+                log.exception("reading rejections of %s failed", name)
+                continue
+            out[name] = dict(counts)
+            if reason:
+                last[name] = reason
+        out["last"] = last
+        out["total"] = int(sum(sum(v.values()) for k, v in out.items() if k != "last"))
+        return out
+
     def status(self) -> tuple[int, str]:
         """Diagnostic level and message of now."""
         if self._estop:
@@ -321,14 +364,29 @@ class PolicyNodeCore:
         if cmd is None:
             return DIAG_WARN, "waiting for joint states"
         if holds:
-            return DIAG_WARN, ", ".join(holds)
+            # Say why, not only that: the newest refusal usually explains a stale input.
+            why = self._newest_refusal()
+            return DIAG_WARN, ", ".join(holds) + (f" (last refused: {why})" if why else "")
         return DIAG_OK, "running"
 
+    def _newest_refusal(self) -> str | None:
+        last = self.rejections()["last"]
+        for name in [n for n in last if n != "node"] + ["node"]:  # the wire first
+            if name in last:
+                return f"{name} {last[name]}" if name != "node" else last[name]
+        return None
+
+    def diagnostics(self) -> dict[str, Any]:
+        """``Telemetry.snapshot()`` plus ``rejections`` (see :meth:`rejections`)."""
+        snapshot = self.telemetry.snapshot()
+        snapshot["rejections"] = self.rejections()
+        return snapshot
+
     def publish_diagnostics(self) -> None:
-        """Publish ``Telemetry.snapshot()`` with the current level and message."""
+        """Publish :meth:`diagnostics` with the current level and message."""
         level, message = self.status()
         try:
-            self.transport.publish_diagnostics(self.telemetry.snapshot(), level, message,
+            self.transport.publish_diagnostics(self.diagnostics(), level, message,
                                                self.clock.now())
             self.telemetry.count("diagnostics")
         except Exception:  # diagnostics must never take the node down
@@ -340,4 +398,4 @@ class PolicyNodeCore:
 
 
 __all__ = ["DIAG_ERROR", "DIAG_OK", "DIAG_WARN", "NodeConfig", "NodeTransport",
-           "PolicyNodeCore", "WallClock", "check_prompt", "default_projector"]
+           "PolicyNodeCore", "WallClock", "check_prompt", "default_guard", "default_projector"]

@@ -1,11 +1,9 @@
 """The policy node over rclpy: :class:`PolicyNodeCore` behind a :class:`RosTransport`.
 
-:func:`attach` is the whole shell, shared by ``cosmos-policy serve --transport ros``
-(:class:`RosPolicyServer`) and the lifecycle node in ``ros2_ws/src/cosmos_policy_ros``:
-frames, joint states and prompts accepted by the transport go into the core; the core's
-commands and diagnostics go out through it; ``~/reset`` starts a new episode and then
-releases a latched e-stop, ``~/estop`` brakes and holds until ``~/reset``, ``~/enable``
-allows motion or holds. :class:`CameraToCommand` adds one figure to the telemetry:
+:func:`build_core` is the whole shell, shared by ``cosmos-policy serve --transport ros``
+(:class:`RosPolicyServer`) and the lifecycle node in ``ros2_ws/src/cosmos_policy_ros``: the
+core, wired to the transport by :func:`cosmos_policy.serve.shell.attach` as the bare-DDS
+server's is. :class:`CameraToCommand` adds one figure to the telemetry:
 ``camera_to_command``, the wall time from the oldest camera stamp of an observation to the
 first command computed from its chunk being handed to rclpy.
 """
@@ -13,42 +11,17 @@ first command computed from its chunk being handed to rclpy.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from typing import Any
 
 from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.serve.node_core import NodeConfig, PolicyNodeCore, WallClock
+from cosmos_policy.serve.shell import TransportServer, attach
 from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
 from cosmos_policy.transport.dds import TransportConfig
 from cosmos_policy.transport.ros import RosTransport
 
 log = logging.getLogger("cosmos_policy.serve")
-
-
-def attach(core: PolicyNodeCore, transport: Any) -> None:
-    """Wire ``transport`` (``RosTransport`` or ``DdsTransport``) to ``core``: inputs in,
-    services to the core's controls."""
-    transport.on_image(core.on_image)
-    transport.on_joint_state(lambda r: core.on_joint_state(r.state, r.stamp, r.velocities))
-    transport.on_prompt(core.on_prompt)
-    if transport.services is None:
-        return
-
-    def reset() -> tuple[bool, str]:
-        # A new episode first, then release a latched e-stop: no old-plan command between.
-        success, message = core.reset()
-        if success:
-            core.release_estop()
-        return success, message
-
-    def estop() -> tuple[bool, str]:
-        core.estop()
-        return True, "e-stop latched: holding until ~/reset"
-
-    transport.services.on_reset(reset)
-    transport.services.on_enable(core.enable)
-    transport.services.on_estop(estop)
 
 
 class CameraToCommand:
@@ -114,14 +87,17 @@ def build_core(embodiment: Embodiment, model: WorldActionModel, transport: Any,
     return core
 
 
-class RosPolicyServer:
+class RosPolicyServer(TransportServer):
     """Owns an rclpy node (own context), its transport and a core; :meth:`start`,
     :meth:`wait`, :meth:`close`. Starts holding unless ``node_config.start_enabled``."""
+
+    medium = "rclpy"
 
     def __init__(self, embodiment: Embodiment, model: WorldActionModel,
                  transport_config: TransportConfig | None = None,
                  node_config: NodeConfig | None = None, *,
                  projector: object | None = None) -> None:
+        super().__init__()
         self.transport = RosTransport(embodiment, transport_config)
         try:
             self.core = build_core(embodiment, model, self.transport, node_config,
@@ -129,29 +105,6 @@ class RosPolicyServer:
         except Exception:
             self.transport.close()
             raise
-        self._done = threading.Event()
-
-    def start(self) -> RosPolicyServer:
-        """Spin the node on its thread and command at the core's rate."""
-        self.transport.start()
-        self.core.start()
-        log.info("serving %s over rclpy: %s", self.core.embodiment.name, self.transport.topics)
-        return self
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until :meth:`close` (or ``timeout_s``); True when closed."""
-        return self._done.wait(timeout_s)
-
-    def close(self) -> None:
-        self.core.close()
-        self.transport.close()
-        self._done.set()
-
-    def __enter__(self) -> RosPolicyServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 __all__ = ["CameraToCommand", "RosPolicyServer", "attach", "build_core"]

@@ -111,8 +111,13 @@ class LatencyCharged:
 
     def poll(self, now: float) -> list[InferenceResult]:
         self._held.extend(self.inner.poll(now))
-        ready = [r for r in self._held if r.observation_time + r.latency_s <= now + 1e-9]
-        self._held = [r for r in self._held if r not in ready]
+        # Partition by identity: results hold numpy arrays, so ``in`` (dataclass equality)
+        # raises as soon as two are held at once.
+        ready: list[InferenceResult] = []
+        held: list[InferenceResult] = []
+        for r in self._held:
+            (ready if r.observation_time + r.latency_s <= now + 1e-9 else held).append(r)
+        self._held = held
         return ready
 
     @property

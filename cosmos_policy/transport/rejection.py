@@ -64,6 +64,7 @@ class RejectionLog:
         self.interval_s, self._clock = interval_s, clock
         self.counts: Counter[tuple[str, str]] = Counter()
         self._last_logged: dict[tuple[str, str], float] = {}
+        self.last: str | None = None  # the newest "<topic>: <reason>: <detail>"
         self._lock = threading.Lock()
 
     def record(self, topic: str, rejection: WireRejection) -> bool:
@@ -72,6 +73,7 @@ class RejectionLog:
         now = self._clock()
         with self._lock:
             self.counts[key] += 1
+            self.last = f"{topic}: {rejection}"
             last = self._last_logged.get(key)
             if last is not None and now - last < self.interval_s:
                 return False

@@ -1,0 +1,211 @@
+"""The DDS server under bad stamps (issue #25): one message stamped an hour ahead used to
+make every later one ``out_of_order`` until a restart. Loopback, random private domain."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cyclonedds")
+
+from cosmos_policy.embodiment import load_embodiment  # noqa: E402
+from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
+from cosmos_policy.runtime import ManualClock  # noqa: E402
+from cosmos_policy.serve.dds_server import BoundedStampOrder, DdsPolicyServer  # noqa: E402
+from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
+from cosmos_policy.transport import msgs, naming  # noqa: E402
+from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp  # noqa: E402
+from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
+from cosmos_policy.transport.endpoints import (  # noqa: E402
+    Endpoints,
+    make_participant,
+    write_loopback_config,
+)
+from cosmos_policy.transport.images import rgb_to_image  # noqa: E402
+from cosmos_policy.transport.rejection import WireRejection  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def dds_env(tmp_path_factory):
+    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CYCLONEDDS_URI", path.as_uri())
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield random.SystemRandom().randint(100, 230)
+
+
+class Peer:
+    """A ROS 2-shaped robot: writes frames and joint states; reads commands."""
+
+    def __init__(self, domain: int, emb) -> None:
+        self.participant = make_participant(domain)
+        ep = Endpoints(self.participant, node="peer")
+        self.emb = emb
+        self.cams = {c.name: ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA)
+                     for c in emb.cameras}
+        self.joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
+        self.cmds = ep.reader("/joint_trajectory_controller/joint_trajectory",
+                              msgs.JointTrajectory, naming.RELIABLE)
+        self.names = list(emb.joints) + [emb.gripper.joints[0]]
+
+    def send(self, t: float) -> None:
+        self.joints.write(joint_state_msg(self.names, list(self.emb.home) + [0.04], stamp=t))
+        img = np.zeros((128, 128, 3), np.uint8)
+        for w in self.cams.values():
+            w.write(rgb_to_image(img, seconds_to_stamp(t)))
+
+    def commands(self) -> list:
+        return [s for s in self.cmds.take(256) if isinstance(s, msgs.JointTrajectory)]
+
+    def drive(self, seconds: float, offset: float = 0.0) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.send(time.time() + offset)
+            time.sleep(0.02)
+
+
+def test_bounded_stamp_order_refuses_the_future_and_forgets_on_a_jump_back() -> None:
+    clock = ManualClock(1000.0)
+    order = BoundedStampOrder(clock, max_future_s=1.0)
+    with pytest.raises(WireRejection) as e:
+        order.check("joint_states", 1000.0 + 3600.0)
+    assert e.value.reason == "future_stamp"
+    order.check("joint_states", 1000.5)  # inside the bound
+    with pytest.raises(WireRejection):
+        order.check("joint_states", 1000.4)  # order still holds
+    order.reset()
+    order.check("joint_states", 1000.4)  # ~/reset forgot the newest stamp
+    clock._t = 900.0  # the clock jumped back 100 s
+    order.check("joint_states", 900.01)
+
+
+def test_a_stamp_one_hour_ahead_does_not_stop_the_server(dds_env):
+    emb = load_embodiment("franka")
+    proj = default_projector(emb)
+    server = DdsPolicyServer(emb, RandomWalkModel(emb, proj, seed=0),
+                             TransportConfig(domain_id=dds_env),
+                             NodeConfig(prompt="reach the red cube"), projector=proj).start()
+    peer = Peer(dds_env, emb)
+    try:
+        deadline = time.monotonic() + 30
+        while not peer.commands() and time.monotonic() < deadline:
+            peer.drive(0.1)
+        assert server.core.commands_sent > 0
+        for _ in range(3):  # best effort on loopback: a few times
+            peer.send(time.time() + 3600.0)
+            time.sleep(0.05)
+        peer.drive(1.5)
+        peer.commands()
+        peer.drive(1.5)
+        after = peer.commands()
+        last = server.core.last_command
+        wire = server.core.diagnostics()["rejections"]["wire"]
+    finally:
+        server.close()
+        peer.participant.__del__()
+    assert any(k.endswith(":future_stamp") for k in wire), wire
+    assert not any(k.endswith(":out_of_order") for k in wire), wire
+    assert after
+    assert not [r for r in last.reasons if r.startswith("hold:")], last.reasons
+
+
+def _server_and_peer(dds_env):
+    emb = load_embodiment("franka")
+    proj = default_projector(emb)
+    server = DdsPolicyServer(emb, RandomWalkModel(emb, proj, seed=0),
+                             TransportConfig(domain_id=dds_env),
+                             NodeConfig(prompt="reach the red cube"), projector=proj).start()
+    peer = Peer(dds_env, emb)
+    deadline = time.monotonic() + 30
+    while not peer.commands() and time.monotonic() < deadline:
+        peer.drive(0.1)
+    assert server.core.commands_sent > 0
+    return server, peer
+
+
+FLOODER = """
+import sys, time
+import numpy as np
+from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.transport import msgs, naming
+from cosmos_policy.transport.convert import joint_state_msg
+from cosmos_policy.transport.endpoints import Endpoints, make_participant
+domain, kind, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+emb = load_embodiment("franka")
+ep = Endpoints(make_participant(domain), node="flooder")
+w = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
+names = list(emb.joints) + [emb.gripper.joints[0]]
+values = [np.nan] * len(names) if kind == "nan" else list(emb.home) + [0.04]
+time.sleep(1.0)  # discovery
+n, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    for _ in range(100):
+        w.write(joint_state_msg(names, values, stamp=time.time()))
+    n += 100
+print(n, flush=True)
+"""
+
+
+def _flood(domain: int, kind: str, seconds: float) -> subprocess.Popen:
+    """Joint states as fast as another process can write them (NaN or valid)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", FLOODER, str(domain), kind, str(seconds)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("kind", ["nan", "flood"])
+def test_nan_storms_and_floods_on_dds_leave_the_server_commanding(dds_env, kind):
+    """A NaN storm (every joint NaN) or a flood of valid joint states, as fast as another
+    Python process can write them, for 5 s: the server keeps its command rate or holds,
+    and commands normally once good input returns. Frames keep coming throughout, as from
+    a robot's cameras."""
+    server, peer = _server_and_peer(dds_env)
+    stop = threading.Event()
+
+    def cameras() -> None:
+        img = np.zeros((128, 128, 3), np.uint8)
+        while not stop.is_set():
+            for w in peer.cams.values():
+                w.write(rgb_to_image(img, seconds_to_stamp(time.time())))
+            time.sleep(1 / 30)
+
+    cam = threading.Thread(target=cameras, daemon=True)
+    try:
+        cam.start()
+        flooder = _flood(dds_env, kind, 5.0)
+        time.sleep(1.5)  # the flooder's start-up and discovery
+        sent0, t0 = server.core.commands_sent, time.monotonic()
+        out, err = flooder.communicate(timeout=120)
+        rate = (server.core.commands_sent - sent0) / (time.monotonic() - t0)
+        assert flooder.returncode == 0, err
+        written = int(out.split()[-1])
+        stop.set()
+        cam.join(5)
+        peer.drive(2.0)  # good input returns
+        peer.commands()
+        peer.drive(1.0)
+        after = peer.commands()
+        last = server.core.last_command
+        wire = server.core.diagnostics()["rejections"]["wire"]
+    finally:
+        stop.set()
+        server.close()
+        peer.participant.__del__()
+    assert written >= 5000
+    assert rate > 0.5 * 100  # commanding (or holding) through it, not stalled
+    assert after
+    assert np.all(np.isfinite(last.positions))
+    assert not [r for r in last.reasons if r.startswith("hold:")], last.reasons
+    if kind == "nan":
+        assert wire.get("/joint_states:non_finite", 0) > 0, wire
