@@ -34,7 +34,12 @@ from cosmos_policy.geometry import (
     unchain_deltas,
 )
 from cosmos_policy.kinematics import KinematicProjector
-from cosmos_policy.models.cosmos3_load import action_tables, open_pipeline, stated_sampling
+from cosmos_policy.models.cosmos3_load import (
+    action_tables,
+    check_folder,
+    open_pipeline,
+    stated_sampling,
+)
 from cosmos_policy.models.cosmos3_stats import ActionStatistics, load_statistics
 from cosmos_policy.spec import ActionChunk, Observation
 
@@ -308,9 +313,11 @@ def load_cosmos3(path: str | Path, embodiment: Embodiment | str, *, dtype: str =
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    pipe = open_pipeline(path, dtype=dtype, device=device, guardrail=guardrail)
+    check_folder(path)
     name = resolve_domain(emb, domain)
+    # statistics before the pipeline: a wrong file fails before gigabytes of weights are read
     statistics = load_statistics(stats if stats is not None else path, name)
+    pipe = open_pipeline(path, dtype=dtype, device=device, guardrail=guardrail)
     return Cosmos3WAM(pipe, emb, statistics, domain=name, stated=stated_sampling(path),
                       **options)
 
