@@ -195,3 +195,20 @@ def test_policy_calls_stop_at_latents_unless_frames_are_asked_for() -> None:
     call = pipe.calls[-1]
     assert (call["output_type"], call["num_inference_steps"], call["guidance_scale"]) == (
         "np", 50, 1.0)
+
+
+def test_ros_parameters_keep_the_defaults_unless_set() -> None:
+    from cosmos_policy.models.cosmos3_use import Cosmos3Options
+
+    params = {"cosmos3_domain": "", "cosmos3_dtype": "auto", "cosmos3_device": "auto",
+              "cosmos3_chunk": 16, "cosmos3_steps": 0, "cosmos3_guidance": 0.0,
+              "cosmos3_shift": 0.0, "cosmos3_fps": 0.0, "cosmos3_gripper_flip": "auto",
+              "cosmos3_stats": ""}
+    assert Cosmos3Options.from_parameters(params.get) == Cosmos3Options()
+    params.update(cosmos3_steps=8, cosmos3_shift=3.0, cosmos3_gripper_flip="off",
+                  cosmos3_stats="/tmp/droid.json")
+    opts = Cosmos3Options.from_parameters(params.get)
+    assert (opts.steps, opts.shift, opts.gripper_flip, opts.stats) == (
+        8, 3.0, False, "/tmp/droid.json")
+    with pytest.raises(UserError, match="cosmos3_gripper_flip"):
+        Cosmos3Options.from_parameters({**params, "cosmos3_gripper_flip": "maybe"}.get)

@@ -68,6 +68,22 @@ class Cosmos3Options:
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise UserError(f"--cosmos3-device {self.device!r}: use auto, cpu, cuda or cuda:N")
 
+    @classmethod
+    def from_parameters(cls, get: Any) -> Cosmos3Options:
+        """The options from the ROS 2 node's ``cosmos3_*`` parameters (``get(name)``); 0 or
+        an empty string keeps the default, as the launch file leaves them."""
+        flip = str(get("cosmos3_gripper_flip")).lower()
+        if flip not in ("auto", "on", "off", "true", "false"):
+            raise UserError(f"cosmos3_gripper_flip {flip!r}: use auto, on or off")
+        return cls(domain=get("cosmos3_domain") or None, dtype=get("cosmos3_dtype"),
+                   device=get("cosmos3_device"), chunk_size=int(get("cosmos3_chunk")),
+                   steps=int(get("cosmos3_steps")) or None,
+                   guidance_scale=float(get("cosmos3_guidance")) or None,
+                   shift=float(get("cosmos3_shift")) or None,
+                   fps=float(get("cosmos3_fps")) or None,
+                   gripper_flip=None if flip == "auto" else flip in ("on", "true"),
+                   stats=get("cosmos3_stats") or None)
+
     def load_kwargs(self, seed: int = 0) -> dict[str, Any]:
         """Keyword arguments for :func:`~cosmos_policy.models.cosmos3.load_cosmos3`."""
         import torch
