@@ -152,28 +152,34 @@ def run(size: str, iters: int) -> dict[str, Any]:
         raw = wam._to_model(actions.astype(np.float64), state)
         row: dict[str, Any] = {"case": name, "mode": mode, "steps": steps,
                                "guidance": guidance, "decoded": decode}
-        calls = (("adapter", partial(_adapter, wam, mode, obs, actions)),
-                 ("direct", partial(_direct, wam, mode, steps, guidance, decode, image, raw)))
-        for who, call in calls:
+        calls = {"adapter": partial(_adapter, wam, mode, obs, actions),
+                 "direct": partial(_direct, wam, mode, steps, guidance, decode, image, raw)}
+        times: dict[str, list[float]] = {who: [] for who in calls}
+        peak: dict[str, float] = {who: 0.0 for who in calls}
+        for call in calls.values():
             call()  # warm-up (kernels, allocator)
-            if device == "cuda":
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            times = []
-            counter.reset()
-            for _ in range(iters):
+        counter.reset()
+        for _ in range(iters):  # interleaved, so drift on a shared machine hits both alike
+            for who, call in calls.items():
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                before = (counter.passes, counter.seconds)
                 t0 = time.perf_counter()
                 with torch.inference_mode():
                     call()
                 if device == "cuda":
                     torch.cuda.synchronize()
-                times.append(time.perf_counter() - t0)
-            row[f"{who}_s"] = round(statistics.median(times), 4)
-            if who == "adapter":
-                row["passes_per_call"] = counter.passes / iters
-                row["s_per_pass"] = round(counter.seconds / max(counter.passes, 1), 5)
+                    peak[who] = max(peak[who], torch.cuda.max_memory_allocated() / 2**30)
+                times[who].append(time.perf_counter() - t0)
+                if who == "direct":  # passes counted on the adapter's calls only
+                    counter.passes, counter.seconds = before
+        for who in calls:
+            row[f"{who}_s"] = round(statistics.median(times[who]), 4)
             if device == "cuda":
-                row[f"{who}_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                row[f"{who}_peak_gib"] = round(peak[who], 2)
+        row["passes_per_call"] = counter.passes / iters
+        row["s_per_pass"] = round(counter.seconds / max(counter.passes, 1), 5)
         row["adapter_over_direct"] = round(row["adapter_s"] / row["direct_s"], 3)
         rows.append(row)
         print(f"{name:28s} adapter {row['adapter_s']:8.3f} s  direct {row['direct_s']:8.3f} s  "
