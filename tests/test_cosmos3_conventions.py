@@ -212,3 +212,14 @@ def test_ros_parameters_keep_the_defaults_unless_set() -> None:
         8, 3.0, False, "/tmp/droid.json")
     with pytest.raises(UserError, match="cosmos3_gripper_flip"):
         Cosmos3Options.from_parameters({**params, "cosmos3_gripper_flip": "maybe"}.get)
+
+
+def test_stats_without_a_cosmos3_model_is_refused() -> None:
+    import argparse
+
+    from cosmos_policy.models.cosmos3_use import options_from_args
+
+    args = argparse.Namespace(model="random", stats="droid_stats.json")
+    with pytest.raises(UserError, match="--stats is for a Cosmos 3 checkpoint folder"):
+        options_from_args(args)
+    assert options_from_args(argparse.Namespace(model="random", stats=None)) is None

@@ -140,6 +140,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> Cosmos3Options | None:
     """The ``--cosmos3-*`` options, or None when ``--model`` is not a Cosmos 3 folder."""
     if not is_cosmos3(args.model):
+        if getattr(args, "stats", None):
+            raise UserError(f"--stats is for a Cosmos 3 checkpoint folder; --model {args.model} "
+                            "carries its own statistics (drop --stats)")
         return None
     return Cosmos3Options(domain=args.cosmos3_domain, dtype=args.cosmos3_dtype,
                           device=args.cosmos3_device, chunk_size=args.cosmos3_chunk,
