@@ -28,7 +28,7 @@ from cosmos_policy.spec import WorldActionModel, fake_obs  # noqa: E402
 
 SIZE = (64, 64)
 OPTS = {"domain": "droid_lerobot", "dtype": "float32", "device": "cpu", "chunk_size": 4,
-        "resolution_tier": 256, "steps": 2}
+        "resolution_tier": 256, "steps": 2, "guidance_scale": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def test_policy_returns_a_chunk_of_unified_actions_and_frames(model: Cosmos3WAM)
     assert chunk.actions.shape == (4, 10)
     assert chunk.actions.dtype == np.float32
     assert np.all(np.isfinite(chunk.actions))
-    assert chunk.dt == pytest.approx(1.0 / model.embodiment.control_rate_hz)
+    # one action row per model frame: DROID is sampled at 15 fps (NVIDIA's RoboLab server)
+    assert chunk.dt == pytest.approx(1.0 / 15.0)
     rot = matrix_from_rot6d(chunk.actions[:, 3:9].astype(np.float64))  # valid rotations
     eye = np.broadcast_to(np.eye(3), rot.shape)
     np.testing.assert_allclose(rot @ np.swapaxes(rot, -1, -2), eye, atol=1e-5)
@@ -87,7 +88,7 @@ def test_inverse_dynamics_pads_to_the_vae_and_returns_k_actions(model: Cosmos3WA
     assert np.all(np.isfinite(acts))
 
 
-def test_delta_statistics_are_composed_with_the_observed_pose(checkpoint: Path,
+def test_delta_statistics_are_chained_from_the_observed_pose(checkpoint: Path,
                                                               model: Cosmos3WAM) -> None:
     delta = load_cosmos3(checkpoint, "franka", stats=_stats(checkpoint, "delta"), **OPTS)
     obs = _obs()

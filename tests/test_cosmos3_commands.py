@@ -29,9 +29,10 @@ from cosmos_policy.models.cosmos3_testing import tiny_checkpoint  # noqa: E402
 from cosmos_policy.models.cosmos3_use import Cosmos3Options, is_cosmos3  # noqa: E402
 from cosmos_policy.policy.registry import load_model  # noqa: E402
 
-TINY = Cosmos3Options(dtype="float32", device="cpu", chunk_size=4, resolution_tier=256, steps=2)
+TINY = Cosmos3Options(dtype="float32", device="cpu", chunk_size=4, resolution_tier=256, steps=2,
+                      guidance_scale=1.0)
 CLI_TINY = ["--cosmos3-dtype", "float32", "--cosmos3-device", "cpu", "--cosmos3-chunk", "4",
-            "--cosmos3-tier", "256", "--cosmos3-steps", "2"]
+            "--cosmos3-tier", "256", "--cosmos3-steps", "2", "--cosmos3-guidance", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +106,60 @@ def test_eval_cli_runs_a_cosmos3_folder_through_the_runtime(checkpoint: Path,
     assert report["episodes"] == 1
     assert report["safety"]["commands"] > 0  # its chunks became joint commands
     assert report["safety"]["limits"]["position_excess_rad"] == 0
+
+
+def test_eval_takes_nvidia_flat_statistics_with_stats(checkpoint: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    flat = tmp_path / "droid_stats.json"  # NVIDIA's layout: per-frame delta quantiles
+    flat.write_text(json.dumps({"q01": [-0.01] * 3 + [-1.0] * 6 + [0.0],
+                                "q99": [0.01] * 3 + [1.0] * 6 + [1.0]}))
+    code = main(["eval", "--task", "reach", "--embodiment", "franka", "--episodes", "1",
+                 "--max-steps", "2", "--lockstep", "--videos", "0", "--image-size", "64",
+                 "--model", str(checkpoint), "--out", str(tmp_path / "rep"), "--stats",
+                 str(flat), *CLI_TINY])
+    assert code == 0
+    report = json.loads((tmp_path / "rep" / "eval.json").read_text())
+    assert report["config"]["cosmos3"]["stats"] == str(flat)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"mean": [0.0] * 10}))
+    capsys.readouterr()
+    assert main(["eval", "--task", "reach", "--embodiment", "franka", "--episodes", "1",
+                 "--model", str(checkpoint), "--out", str(tmp_path / "rep2"), "--stats",
+                 str(bad), *CLI_TINY]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "bad.json: not a statistics file" in err[-1]
+
+
+@pytest.mark.parametrize("mode", ["forward", "inverse"])
+def test_eval_dynamics_runs_a_cosmos3_folder(checkpoint: Path, tmp_path: Path,
+                                             mode: str) -> None:
+    code = main(["eval-dynamics", "--mode", mode, "--task", "reach", "--embodiment", "franka",
+                 "--episodes", "1", "--max-steps", "5", "--stride", "8", "--image-size", "64",
+                 "--model", str(checkpoint), "--out", str(tmp_path), *CLI_TINY])
+    assert code == 0
+    result = json.loads((tmp_path / f"{mode}_dynamics.json").read_text())
+    assert result["windows"] == 1
+    assert result["horizon"] == 4
+    if mode == "forward":
+        assert list(result["per_camera"]) == ["front"]  # the camera the model sees
+        assert result["psnr_db"] is not None
+    else:
+        assert "mean_r2" in result
+
+
+def test_engine_build_exports_the_cosmos3_step(checkpoint: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    out = tmp_path / "engine"
+    code = main(["engine", "build", "--model", str(checkpoint), "--embodiment", "franka",
+                 "--out", str(out), *CLI_TINY])
+    assert code == 0
+    report = json.loads((out / "cosmos3_engine.json").read_text())
+    assert report["domain"] == "robomind-franka"
+    assert report["passed"] is True
+    assert report["graphs"]["policy"]["ok"] is True
+    assert (out / "step_policy.onnx").is_file()
+    capsys.readouterr()
+    assert main(["engine", "build", "--model", str(checkpoint), "--out", str(out),
+                 "--cosmos3-modes", "dreaming", *CLI_TINY]) != 0
+    assert "--cosmos3-modes dreaming" in capsys.readouterr().err

@@ -16,7 +16,8 @@ BUILD_BACKENDS = ("auto", "onnxruntime", "tensorrt")  # the artifacts a build ca
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="export a model to ONNX (and TensorRT) with a manifest")
-    options.add_model(build, help="a model bundle folder, or 'default' for the shipped model")
+    options.add_model(build, help="a model bundle folder, 'default' for the shipped model, or "
+                      "a Cosmos 3 checkpoint folder (exports its denoising step)")
     options.add_embodiment(build)
     options.add_backend(build, default="onnxruntime",
                         help="what to build for: onnxruntime (default), tensorrt (plans for "
@@ -29,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--chunk", type=int, default=None, help="actions per chunk (checked)")
     options.add_out(build, "engine folder to write (default: the user engine cache)")
     build.add_argument("--no-verify", action="store_true", help="skip the parity check")
+    build.add_argument("--cosmos3-modes", default="policy",
+                       help="Cosmos 3: comma-separated modes whose step to export: policy, "
+                       "forward_dynamics, inverse_dynamics (default policy)")
+    options.add_cosmos3(build)
     verify = sub.add_parser("verify", help="parity of an engine against its torch model")
     verify.add_argument("engine", type=Path, help="engine folder (holds manifest.json)")
     options.add_backend(verify)
@@ -49,7 +54,10 @@ def _build(args: argparse.Namespace) -> int:
     from cosmos_policy.policy.registry import find_model, refuse_backend
     from cosmos_policy.policy.verify import verify_engine
 
-    bundle = find_model(args.model, kinds=("bundle",)).path
+    ref = find_model(args.model, kinds=("bundle", "cosmos3"))
+    if ref.kind == "cosmos3":
+        return _build_cosmos3(args)
+    bundle = ref.path
     if args.backend not in BUILD_BACKENDS:
         refuse_backend(args.backend, "engine build", BUILD_BACKENDS)
     if args.backend == "auto":
@@ -71,6 +79,42 @@ def _build(args: argparse.Namespace) -> int:
             print(f"engine written to {args.out} but it FAILED the parity check")
             return 1
     print(f"engine written to {args.out}")
+    return 0
+
+
+def _build_cosmos3(args: argparse.Namespace) -> int:
+    """``engine build --model COSMOS3_FOLDER``: the denoising step of each mode to ONNX (and
+    TensorRT plans with ``--backend tensorrt``), for the embodiment's camera size."""
+    from cosmos_policy.embodiment import load_embodiment
+    from cosmos_policy.engine.backends import tensorrt_available
+    from cosmos_policy.engine.cosmos3_export import MODES, build_steps
+    from cosmos_policy.policy.registry import load_model, refuse_backend
+
+    if args.backend not in BUILD_BACKENDS:
+        refuse_backend(args.backend, "engine build", BUILD_BACKENDS)
+    backend = args.backend
+    if backend == "auto":
+        backend = "tensorrt" if tensorrt_available() else "onnxruntime"
+    modes = tuple(m for m in args.cosmos3_modes.split(",") if m)
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise UserError(f"--cosmos3-modes {args.cosmos3_modes}: use some of {', '.join(MODES)}")
+    # the graph is traced in float32 on the CPU; TensorRT lowers precision when it builds
+    opts = replace(options.cosmos3(args), dtype="float32", device="cpu")
+    emb = load_embodiment(options.embodiment(args))
+    model = load_model(args.model, emb, cosmos3=opts)
+    cam = emb.camera(model.camera)
+    out = options.check_out_folder(
+        args.out or Path("outputs/engines") / f"cosmos3-{Path(args.model).name}-{emb.name}")
+    report = build_steps(model, out, modes, (cam.height, cam.width), backend=backend,
+                         precision=args.precision, verify=not args.no_verify)
+    for mode, g in report["graphs"].items():
+        check = f"rel_err {g['rel_err']:.2e} {'ok' if g['ok'] else 'FAILED'}" if "ok" in g else ""
+        print(f"{mode:17s} {g['onnx']} {g.get('plan', '')} {check}")
+    if not report["passed"]:
+        print(f"Cosmos 3 steps written to {out} but one FAILED the parity check")
+        return 1
+    print(f"Cosmos 3 steps written to {out}")
     return 0
 
 

@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "where it changes them by less than N levels (default 16; 0: the "
                         "composed score equals the plain one)")
     options.add_out(parser, "folder (default outputs/eval/<task>-<embodiment>-dynamics)")
+    options.add_cosmos3(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     check_noise_scale(args.noise_scale, "--noise-scale")
     out = options.check_out_folder(
         args.out or Path("outputs/eval") / f"{args.task}-{emb.name}-dynamics")
-    model = load_model(args.model, emb, backend=args.backend, noise_scale=args.noise_scale)
+    model = load_model(args.model, emb, backend=args.backend, noise_scale=args.noise_scale,
+                       cosmos3=options.cosmos3(args))
     env = make_env(args.task, emb, image_size=args.image_size,
                    action_mode="joint" if emb.action_type == "joint" else "ee_pose")
     try:

@@ -10,6 +10,9 @@
   optimiser steps with ``--train-steps``).
 * ``--image-size``: the side of the rendered camera frames (``train`` sets the model's input
   side with ``--model-image-size``).
+* ``--stats`` and the ``--cosmos3-*`` options: how a Cosmos 3 checkpoint folder given as
+  ``--model`` is run (:func:`add_cosmos3`; defined with the adapter in
+  :mod:`cosmos_policy.models.cosmos3_use`, so every command spells them the same way).
 
 Old spellings stay as hidden aliases (:func:`alias`) so scripts keep working; they print a
 one-line note naming the new spelling.
@@ -99,6 +102,21 @@ def add_steps(parser: argparse.ArgumentParser, default: int = 10,
 def add_image_size(parser: argparse.ArgumentParser, default: int = 128) -> None:
     parser.add_argument("--image-size", type=int, default=default,
                         help=f"side of the rendered camera frames, pixels (default {default})")
+
+
+def add_cosmos3(parser: argparse.ArgumentParser) -> None:
+    """``--stats FILE`` and the ``--cosmos3-*`` options (sampling, conventions, device)."""
+    from cosmos_policy.models.cosmos3_use import add_arguments
+
+    add_arguments(parser)
+
+
+def cosmos3(args: argparse.Namespace) -> Any:
+    """The :class:`~cosmos_policy.models.cosmos3_use.Cosmos3Options` the command line gives,
+    or None when ``--model`` is not a Cosmos 3 folder."""
+    from cosmos_policy.models.cosmos3_use import options_from_args
+
+    return options_from_args(args)
 
 
 def resolve_model(args: argparse.Namespace, kinds: tuple[str, ...] | None = None,

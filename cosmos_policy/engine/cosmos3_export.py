@@ -64,8 +64,10 @@ def capture_step_inputs(model: Any, mode: str, image_size: tuple[int, int],
         cond = CosmosActionCondition(mode=mode, chunk_size=model.chunk_size,
                                      domain_name=model.domain, resolution_tier=model.tier,
                                      view_point=model.viewpoint, **condition)
+        sampling = getattr(model, "sampling", {}).get(mode)  # the prompt layout the runs use
         model.pipe(prompt, action=cond, num_inference_steps=1, guidance_scale=1.0,
-                   fps=model.fps, output_type="latent", enable_safety_check=False)
+                   fps=model.fps, output_type="latent", enable_safety_check=False,
+                   use_system_prompt=bool(sampling and sampling.system_prompt))
     finally:
         handle.remove()
         model.steps, model.guidance_scale = steps, cfg
@@ -190,3 +192,40 @@ def build_tensorrt(onnx_path: str | Path, plan_path: str | Path, precision: str 
     cache = Path(timing_cache) if timing_cache else plan_path.with_suffix(".timing")
     build_plan(onnx_path, plan_path, precision, cache)
     return plan_path
+
+
+def build_steps(model: Any, out_dir: str | Path, modes: tuple[str, ...],
+                image_size: tuple[int, int], *, backend: str = "onnxruntime",
+                precision: str = "fp32", verify: bool = True,
+                tolerance: float = 1e-3) -> dict[str, Any]:
+    """Export the denoising step of each of ``modes`` to ``out_dir`` (``engine build``).
+
+    verify: run each graph in onnxruntime on a seeded random input and compare with torch
+    (largest absolute difference, relative to the largest reference value, under
+    ``tolerance``). backend ``tensorrt`` also builds a plan per graph (``precision``).
+    Writes and returns ``cosmos3_engine.json``: the graphs, their checks and what to run.
+    """
+    out = Path(out_dir)
+    report: dict[str, Any] = {"model": "cosmos3", "domain": model.domain, "backend": backend,
+                              "precision": precision, "image_size": list(image_size),
+                              "graphs": {}, "passed": True}
+    for mode in modes:
+        path = export_denoise_step(model, out, mode, image_size)
+        entry: dict[str, Any] = {"onnx": path.name}
+        if verify:
+            import onnxruntime as ort
+
+            feeds = step_example(capture_step_inputs(model, mode, image_size), seed=1)
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            got = session.run(None, feeds)
+            want = torch_step(model, mode, image_size, feeds)
+            err = max(float(np.max(np.abs(g - w)) / max(float(np.max(np.abs(w))), 1e-6))
+                      for g, w in zip(got, want, strict=True))
+            entry["rel_err"] = err
+            entry["ok"] = bool(err < tolerance)
+            report["passed"] = bool(report["passed"] and entry["ok"])
+        if backend == "tensorrt":
+            entry["plan"] = build_tensorrt(path, path.with_suffix(".plan"), precision).name
+        report["graphs"][mode] = entry
+    (out / "cosmos3_engine.json").write_text(json.dumps(report, indent=1))
+    return report

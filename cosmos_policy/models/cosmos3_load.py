@@ -104,3 +104,32 @@ def open_pipeline(path: str | Path, *, dtype: str = "bfloat16", device: str = "c
                         "(config action_gen is false); use a Cosmos 3 checkpoint with actions")
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+# What a checkpoint may state about how it is sampled, under NVIDIA's own names (the RoboLab
+# server's arguments and the training config's action dataset): ours <- theirs.
+STATED_KEYS = {"steps": ("num_steps", "num_inference_steps"), "guidance_scale": ("guidance",),
+               "shift": ("shift", "flow_shift"), "fps": ("conditioning_fps", "fps")}
+
+
+def stated_sampling(path: str | Path) -> dict[str, float]:
+    """Sampling settings the checkpoint folder states: top-level keys of ``config.json`` (a
+    cosmos-framework export) or ``model_index.json`` (diffusers), first found wins.
+
+    Returns a subset of ``steps``, ``guidance_scale``, ``shift`` and ``fps``; the scheduler's
+    own ``flow_shift`` is diffusers' video default, not an action setting, so it is not read.
+    """
+    found: dict[str, float] = {}
+    for name in ("config.json", "model_index.json"):
+        try:
+            data = json.loads((Path(path) / name).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        for ours, theirs in STATED_KEYS.items():
+            for key in theirs:
+                value = data.get(key)
+                if ours not in found and isinstance(value, (int, float)) and value > 0:
+                    found[ours] = float(value)
+    return found

@@ -12,8 +12,14 @@ The file is JSON, one entry per Cosmos 3 domain name (``droid_lerobot``,
         "mask": [true, ..., false]          # optional: false leaves that channel as is
     }}}
 
-``mean_std`` needs ``mean`` and ``std``; ``min_max`` needs ``min`` and ``max``. Nothing
-falls back silently: a missing file, domain or field is a :class:`UserError`.
+``mean_std`` needs ``mean`` and ``std``; ``min_max`` needs ``min`` and ``max``.
+
+NVIDIA ships a post-trained checkpoint's statistics flat, for its one domain:
+``{"q01": [...], "q99": [...]}`` (other keys such as ``mean``/``std`` may sit beside them).
+That layout is read as quantile normalisation of NVIDIA's per-frame chained deltas
+(``representation: delta``, see :func:`cosmos_policy.geometry.chain_deltas`), for whichever
+domain the command asked for. Nothing falls back silently: a missing file, domain or field,
+or a file in neither layout, is a one-line :class:`UserError`.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from cosmos_policy.errors import UserError
 STATS_FILE = "action_statistics.json"
 NORMALIZATIONS = {"quantile": ("q01", "q99"), "mean_std": ("mean", "std"),
                   "min_max": ("min", "max")}
-REPRESENTATIONS = ("absolute", "delta")
+REPRESENTATIONS = ("absolute", "delta")  # delta: per-frame, chained in the gripper frame
+LAYOUTS = ('{"domains": {NAME: {...}}} (cosmos-policy) or {"q01": [...], "q99": [...]} '
+           "(NVIDIA's flat file)")
 _EPS = 1e-8
 
 
@@ -40,7 +48,8 @@ class ActionStatistics:
     kind: ``quantile`` (q01/q99 -> [-1, 1]), ``mean_std`` or ``min_max`` (min/max -> [-1, 1]).
     a, b: (D,) the two statistics of ``kind`` (q01/q99, mean/std or min/max).
     mask: (D,) bool, channels that are normalised; the others pass through.
-    representation: ``absolute`` poses, or ``delta`` relative to the pose at the observation.
+    representation: ``absolute`` poses, or ``delta``: per-frame deltas, each relative to the
+    pose before it (``T_{i+1} = T_i @ dT_i``, NVIDIA's convention).
     """
 
     domain: str
@@ -91,14 +100,21 @@ def _vector(source: str, entry: dict, key: str, dim: int | None) -> np.ndarray:
 
 
 def parse_statistics(data: dict, domain: str, source: str = STATS_FILE) -> ActionStatistics:
-    """The statistics of ``domain`` from the parsed JSON ``data`` (see the module docstring)."""
+    """The statistics of ``domain`` from the parsed JSON ``data`` (either layout of the
+    module docstring)."""
+    if isinstance(data, dict) and "domains" not in data and "q01" in data and "q99" in data:
+        data = {"domains": {domain: {"normalization": "quantile", "representation": "delta",
+                                     "q01": data["q01"], "q99": data["q99"]}}}
     domains = data.get("domains") if isinstance(data, dict) else None
     if not isinstance(domains, dict):
-        raise UserError(f"{source}: expected an object with a 'domains' mapping")
+        raise UserError(f"{source}: not a statistics file; expected {LAYOUTS}")
     if domain not in domains:
         raise UserError(f"{source}: no statistics for Cosmos 3 domain {domain!r} (has "
                         f"{sorted(domains)}); add that domain's statistics to the file")
     entry, where = domains[domain], f"{source}: domains.{domain}"
+    if not isinstance(entry, dict):
+        raise UserError(f"{where}: expected an object with normalization, representation and "
+                        "its two statistics")
     kind = entry.get("normalization")
     if kind not in NORMALIZATIONS:
         raise UserError(f"{where}: 'normalization' must be one of {sorted(NORMALIZATIONS)}, "

@@ -41,6 +41,10 @@ class Cosmos3Options:
 
     dtype/device ``auto``: bfloat16 on CUDA, float32 on the CPU. domain: overrides
     ``cosmos3.domain`` of embodiment.yaml. chunk_size: actions per call (multiple of 4).
+    stats: the statistics file (default the checkpoint's ``action_statistics.json``).
+    steps, guidance_scale, shift, system_prompt, fps, gripper_flip: None keeps the
+    checkpoint's or the per-mode default (:data:`~cosmos_policy.models.cosmos3.SAMPLING`).
+    future_frames: policy calls also decode the imagined video.
     """
 
     domain: str | None = None
@@ -48,15 +52,37 @@ class Cosmos3Options:
     device: str = "auto"
     chunk_size: int = 16
     resolution_tier: int = 480
-    steps: int = 35
-    guidance_scale: float = 1.0
+    steps: int | None = None
+    guidance_scale: float | None = None
     camera: str | None = None
+    stats: str | None = None
+    shift: float | None = None
+    system_prompt: bool | None = None
+    fps: float | None = None
+    gripper_flip: bool | None = None
+    future_frames: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise UserError(f"--cosmos3-dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise UserError(f"--cosmos3-device {self.device!r}: use auto, cpu, cuda or cuda:N")
+
+    @classmethod
+    def from_parameters(cls, get: Any) -> Cosmos3Options:
+        """The options from the ROS 2 node's ``cosmos3_*`` parameters (``get(name)``); 0 or
+        an empty string keeps the default, as the launch file leaves them."""
+        flip = str(get("cosmos3_gripper_flip")).lower()
+        if flip not in ("auto", "on", "off", "true", "false"):
+            raise UserError(f"cosmos3_gripper_flip {flip!r}: use auto, on or off")
+        return cls(domain=get("cosmos3_domain") or None, dtype=get("cosmos3_dtype"),
+                   device=get("cosmos3_device"), chunk_size=int(get("cosmos3_chunk")),
+                   steps=int(get("cosmos3_steps")) or None,
+                   guidance_scale=float(get("cosmos3_guidance")) or None,
+                   shift=float(get("cosmos3_shift")) or None,
+                   fps=float(get("cosmos3_fps")) or None,
+                   gripper_flip=None if flip == "auto" else flip in ("on", "true"),
+                   stats=get("cosmos3_stats") or None)
 
     def load_kwargs(self, seed: int = 0) -> dict[str, Any]:
         """Keyword arguments for :func:`~cosmos_policy.models.cosmos3.load_cosmos3`."""
@@ -68,8 +94,10 @@ class Cosmos3Options:
         dtype = self.dtype
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        kw = {k: v for k, v in asdict(self).items() if k not in ("dtype", "device")}
-        return {**kw, "dtype": dtype, "device": device, "seed": seed}
+        kw = {k: v for k, v in asdict(self).items()
+              if k not in ("dtype", "device", "future_frames")}
+        return {**kw, "dtype": dtype, "device": device, "seed": seed,
+                "return_future_frames": self.future_frames}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,9 +112,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="actions per call (a multiple of 4)")
     g.add_argument("--cosmos3-tier", type=int, default=d.resolution_tier,
                    help="resolution tier: 256, 480, 704 or 720")
-    g.add_argument("--cosmos3-steps", type=int, default=d.steps, help="denoising steps")
-    g.add_argument("--cosmos3-guidance", type=float, default=d.guidance_scale,
-                   help="classifier-free guidance (1.0: one transformer pass per step)")
+    g.add_argument("--stats", default=None, metavar="FILE",
+                   help="action statistics JSON, ours ({\"domains\": ...}) or NVIDIA's flat "
+                   "{\"q01\", \"q99\"} (default: the checkpoint's action_statistics.json)")
+    g.add_argument("--cosmos3-steps", type=int, default=None,
+                   help="denoising steps (default: the checkpoint's, else policy 4, dynamics 50)")
+    g.add_argument("--cosmos3-guidance", type=float, default=None,
+                   help="classifier-free guidance, 1.0: one transformer pass per step "
+                   "(default: the checkpoint's, else policy 3, dynamics 1)")
+    g.add_argument("--cosmos3-shift", type=float, default=None,
+                   help="flow schedule shift (default: the checkpoint's, else 5)")
+    g.add_argument("--cosmos3-system-prompt", action=argparse.BooleanOptionalAction,
+                   default=None, help="the pipeline's system prompt (default off, as NVIDIA's "
+                   "action runs)")
+    g.add_argument("--cosmos3-fps", type=float, default=None,
+                   help="frame rate of the model's frames and actions (default: the "
+                   "checkpoint's, DROID 15, else the embodiment's control rate)")
+    g.add_argument("--cosmos3-gripper-flip", action=argparse.BooleanOptionalAction,
+                   default=None, help="send and read the gripper as 1 - g (default: on for "
+                   "droid_lerobot, as NVIDIA's DROID server)")
+    g.add_argument("--cosmos3-future-frames", action="store_true",
+                   help="policy calls also decode the imagined video (default: latents only)")
     g.add_argument("--cosmos3-camera", default=None,
                    help="the camera that conditions the model (default: the first)")
 
@@ -94,11 +140,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> Cosmos3Options | None:
     """The ``--cosmos3-*`` options, or None when ``--model`` is not a Cosmos 3 folder."""
     if not is_cosmos3(args.model):
+        if getattr(args, "stats", None):
+            raise UserError(f"--stats is for a Cosmos 3 checkpoint folder; --model {args.model} "
+                            "carries its own statistics (drop --stats)")
         return None
     return Cosmos3Options(domain=args.cosmos3_domain, dtype=args.cosmos3_dtype,
                           device=args.cosmos3_device, chunk_size=args.cosmos3_chunk,
                           resolution_tier=args.cosmos3_tier, steps=args.cosmos3_steps,
-                          guidance_scale=args.cosmos3_guidance, camera=args.cosmos3_camera)
+                          guidance_scale=args.cosmos3_guidance, camera=args.cosmos3_camera,
+                          stats=args.stats, shift=args.cosmos3_shift,
+                          system_prompt=args.cosmos3_system_prompt, fps=args.cosmos3_fps,
+                          gripper_flip=args.cosmos3_gripper_flip,
+                          future_frames=args.cosmos3_future_frames)
 
 
 def load(path: str | Path, embodiment: Any, options: Cosmos3Options | None = None, *,

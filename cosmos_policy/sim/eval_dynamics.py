@@ -68,6 +68,17 @@ def _windows(n_actions: int, span: int, stride: int) -> list[int]:
     return list(range(0, n_actions - span + 1, max(1, stride)))
 
 
+def spans(model: Any) -> tuple[int, int]:
+    """(actions a forward call takes, frames ahead its last predicted frame lies): the compact
+    model's ``config.chunk``/``config.horizon``; a Cosmos 3 model's chunk for both (it predicts
+    every frame of its chunk, the last one ``chunk`` frames ahead)."""
+    cfg = getattr(model, "config", None)
+    if cfg is not None:
+        return int(cfg.chunk), int(cfg.horizon)
+    chunk = int(model.chunk_size)
+    return chunk, chunk
+
+
 def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                  video: Path | None = None, fps: float = 5.0,
                  static_threshold: int = STATIC_THRESHOLD) -> dict[str, Any]:
@@ -79,8 +90,7 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
     predictor or the autoencoder falls short), and the PSNR of the prediction composed with
     the observation by :func:`keep_static` at ``static_threshold`` (``composed_*``).
     """
-    cfg = model.config
-    chunk, horizon = int(cfg.chunk), int(cfg.horizon)
+    chunk, horizon = spans(model)
     reconstruct = getattr(model, "reconstruct", None)
     scores: dict[str, dict[str, list[float]]] = {}
     # per episode: (gain summed over its windows and cameras, their number), plain / composed
@@ -92,10 +102,14 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
         for t in _windows(len(ep.actions), max(chunk, horizon), stride):
             now = {c: f[t] for c, f in ep.frames.items()}
             obs = Observation(now, ep.states[t], ep.prompt, float(t))
-            pred = model.forward_dynamics(obs, ep.actions[t:t + chunk])
-            truth = {c: f[t + horizon] for c, f in ep.frames.items()}
+            # the last predicted frame is t + horizon; a model predicting fewer cameras than
+            # the simulator renders (Cosmos 3: its one camera) is scored on its own
+            pred = {c: v[-1:] for c, v in model.forward_dynamics(
+                obs, ep.actions[t:t + chunk]).items() if c in ep.frames}
+            cams = [c for c in ep.frames if c in pred]
+            truth = {c: ep.frames[c][t + horizon] for c in cams}
             composed = {}
-            for c in ep.frames:
+            for c in cams:
                 s = scores.setdefault(c, {"pred": [], "base": [], "recon": [], "comp": []})
                 for k, v in (("pred", _psnr(pred[c][0], truth[c])),
                              ("base", _psnr(now[c], truth[c]))):
@@ -106,14 +120,14 @@ def forward_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4,
                     if i not in decoded:
                         decoded[i] = reconstruct({c: f[i] for c, f in ep.frames.items()})
                 recon, now_decoded = decoded[t + horizon], decoded[t]
-                for c in ep.frames:
+                for c in cams:
                     composed[c] = keep_static(now[c], pred[c][0], now_decoded[c][0],
                                               static_threshold)
                     scores[c]["recon"].append(_psnr(recon[c][0], truth[c]))
                     scores[c]["comp"].append(_psnr(composed[c], truth[c]))
                     mine["comp"].append(scores[c]["comp"][-1])
             if video is not None and len(movie) < 200:
-                movie.append(_video_frame(ep.frames, pred, composed, truth))
+                movie.append(_video_frame(cams, pred, composed, truth))
         base = float(np.sum(mine["base"]))
         for key, k in (("gain", "pred"), ("comp", "comp")):
             if mine[k]:
@@ -166,7 +180,7 @@ def _ci95(episodes: list[tuple[float, int]], resamples: int = 2000) -> list[floa
     return [round(float(lo), 3), round(float(hi), 3)]
 
 
-def _video_frame(cameras: dict[str, np.ndarray], pred: dict[str, np.ndarray],
+def _video_frame(cameras: list[str], pred: dict[str, np.ndarray],
                  composed: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> np.ndarray:
     """Prediction | composed prediction (when there is one) | simulator, cameras side by side
     in each panel (:func:`~cosmos_policy.sim.env.side_by_side`, as the eval videos)."""
@@ -184,7 +198,7 @@ def inverse_eval(model: Any, episodes: list[ExpertEpisode], stride: int = 4) -> 
     """R^2 and normalised error (per dimension) of inferred vs expert actions."""
     from cosmos_policy.data.quality import action_quality
 
-    horizon = int(model.config.horizon)
+    horizon = spans(model)[1]
     preds, trues = [], []
     for ep in tqdm(episodes, desc="inverse dynamics", leave=False):
         for t in _windows(len(ep.actions), horizon, stride):

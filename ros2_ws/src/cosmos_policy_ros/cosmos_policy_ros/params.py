@@ -20,7 +20,12 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "cosmos3_dtype": ("auto", "Cosmos 3 weights: auto, bfloat16, float16 or float32"),
     "cosmos3_device": ("auto", "Cosmos 3 device: auto, cpu, cuda or cuda:N"),
     "cosmos3_chunk": (16, "Cosmos 3 actions per call (a multiple of 4)"),
-    "cosmos3_steps": (35, "Cosmos 3 denoising steps"),
+    "cosmos3_steps": (0, "Cosmos 3 denoising steps (0: the checkpoint's, else policy 4)"),
+    "cosmos3_guidance": (0.0, "Cosmos 3 classifier-free guidance (0: the checkpoint's, else 3)"),
+    "cosmos3_shift": (0.0, "Cosmos 3 flow schedule shift (0: the checkpoint's, else 5)"),
+    "cosmos3_fps": (0.0, "Cosmos 3 frame rate (0: the checkpoint's, DROID 15, else control)"),
+    "cosmos3_gripper_flip": ("auto", "Cosmos 3 gripper as 1 - g: auto (on for DROID), on, off"),
+    "cosmos3_stats": ("", "Cosmos 3 action statistics file (empty: the checkpoint's)"),
 }
 
 # A launch argument left at this value is not passed to the node, so config/<embodiment>.yaml

@@ -57,11 +57,7 @@ class PolicyNode(LifecycleNode):
         try:
             self.emb = load_embodiment(self._p("embodiment"))
             projector = default_projector(self.emb)
-            cosmos3 = Cosmos3Options(domain=self._p("cosmos3_domain") or None,
-                                     dtype=self._p("cosmos3_dtype"),
-                                     device=self._p("cosmos3_device"),
-                                     chunk_size=int(self._p("cosmos3_chunk")),
-                                     steps=int(self._p("cosmos3_steps")))
+            cosmos3 = Cosmos3Options.from_parameters(self._p)
             model = load_model(self._p("engine"), self.emb, projector=projector,
                                backend=self._p("backend"),
                                cosmos3=cosmos3)

@@ -36,6 +36,11 @@ ARGUMENTS = [
     ("cosmos3_device", "", "Cosmos 3 device: auto, cpu, cuda or cuda:N"),
     ("cosmos3_chunk", "", "Cosmos 3 actions per call (a multiple of 4)"),
     ("cosmos3_steps", "", "Cosmos 3 denoising steps"),
+    ("cosmos3_guidance", "", "Cosmos 3 classifier-free guidance"),
+    ("cosmos3_shift", "", "Cosmos 3 flow schedule shift"),
+    ("cosmos3_fps", "", "Cosmos 3 frame rate"),
+    ("cosmos3_gripper_flip", "", "Cosmos 3 gripper as 1 - g: auto, on or off"),
+    ("cosmos3_stats", "", "Cosmos 3 action statistics file"),
 ]
 
 
