@@ -34,6 +34,14 @@ def test_engine_build_of_a_missing_model_is_one_line(capsys: pytest.CaptureFixtu
     assert "--model /nonexistent: no such folder" in one_line_error(capsys, "engine")
 
 
+@pytest.mark.parametrize("model", ["random", "oracle"])
+def test_eval_dynamics_refuses_models_that_only_act(model: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval-dynamics", "--mode", "forward", "--task", "reach", "--model", model]
+    assert cli.main(argv) == 2
+    assert "this command takes a model bundle" in one_line_error(capsys, "eval-dynamics")
+
+
 def test_bench_of_a_missing_model_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bench", "--model", "/nonexistent"]) == 2
     assert "--model /nonexistent: no such folder" in one_line_error(capsys, "bench")

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--static-threshold {threshold}: expected 0 to 255 (uint8 levels)")
     if args.seed < 0 or args.seed + args.episodes > TRAINING_SEED_START:
         raise UserError(f"seeds must stay below {TRAINING_SEED_START} (training seeds)")
-    options.resolve_model(args)
+    # Policy checkpoints and the stand-ins only act: no forward or inverse dynamics to score.
+    options.resolve_model(args, kinds=("bundle", "engine", "cosmos3"))
     emb = load_embodiment(options.embodiment(args))
     check_noise_scale(args.noise_scale, "--noise-scale")
     out = options.check_out_folder(
