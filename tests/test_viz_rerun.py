@@ -1,0 +1,90 @@
+"""``eval --rerun``: the recording loads back with Rerun's own reader and holds the entity
+paths docs/VIZ.md documents, one row per tick (or frame, or chunk), on ``sim_time`` alone."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+from cosmos_policy.cli import main
+from cosmos_policy.errors import UserError
+
+FRANKA = [f"joint{i}" for i in range(1, 8)] + ["gripper"]
+
+
+def _read(path):
+    from rerun.chunk import RrdReader
+
+    reader = RrdReader(path)
+    rows: Counter[str] = Counter()
+    times: dict[str, list[int]] = defaultdict(list)
+    timelines: dict[str, set[str]] = defaultdict(set)
+    for chunk in reader.stream():
+        if chunk.is_static:
+            continue
+        rows[chunk.entity_path] += chunk.num_rows
+        timelines[chunk.entity_path].update(chunk.timeline_names)
+        batch = chunk.to_record_batch()
+        times[chunk.entity_path] += batch.column("sim_time").cast("int64").to_pylist()
+    return reader, rows, times, timelines
+
+
+def test_eval_episode_recording_reads_back(tmp_path):
+    pytest.importorskip("rerun")
+    rrd = tmp_path / "episode.rrd"
+    assert main(["eval", "--task", "reach", "--embodiment", "franka", "--episodes", "1",
+                 "--model", "oracle", "--lockstep", "--max-steps", "10", "--videos", "0",
+                 "--out", str(tmp_path / "out"), "--rerun", str(rrd)]) == 0
+    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    episode = report["per_episode"][0]
+    commands, steps = episode["commands"], episode["steps"]
+    assert commands > steps > 0
+
+    reader, rows, times, timelines = _read(rrd)
+    [rec] = reader.recordings()
+    assert rec.recording_id == "reach-franka-seed0"
+    per_tick = ([f"/joints/commanded/{j}" for j in FRANKA]
+                + [f"/joints/measured/{j}" for j in FRANKA]
+                + ["/safety/modified", "/watchdog/holding", "/chunk/queue_depth",
+                   "/latency/tick_ms", "/latency/blending_ms", "/latency/projection_ms",
+                   "/latency/command_ms"])
+    for path in per_tick:
+        assert rows[path] == commands, path
+    per = commands // steps  # command ticks per policy step (the camera rate)
+    for cam in ("/camera/front", "/camera/wrist"):
+        assert rows[cam] == -(-commands // per), cam
+    assert 0 < rows["/chunk/actions"] == rows["/chunk/latency_ms"] <= steps
+    assert 0 < rows["/safety/reasons"] <= commands
+    # one timeline; the ticks at k / command rate (10 ms for the franka)
+    assert all(t == {"sim_time"} for t in timelines.values()), dict(timelines)
+    ticks = sorted(times["/joints/commanded/joint1"])
+    np.testing.assert_array_equal(np.diff(ticks), np.full(commands - 1, ticks[1] - ticks[0]))
+    assert ticks[0] == 0
+    assert ticks[1] == 10_000_000
+
+
+def test_rerun_missing_names_the_extra(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_rerun(name, *args, **kwargs):
+        if name == "rerun" or name.startswith("rerun."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_rerun)
+    from cosmos_policy.viz.rerun_log import require_rerun
+
+    with pytest.raises(UserError, match=r"cosmos-policy\[viz\]"):
+        require_rerun()
+
+
+def test_rerun_refuses_workers(tmp_path, capsys):
+    assert main(["eval", "--task", "reach", "--episodes", "2", "--model", "oracle",
+                 "--workers", "2", "--out", str(tmp_path / "o"),
+                 "--rerun", str(tmp_path / "x.rrd")]) != 0
+    assert "use --workers 1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
