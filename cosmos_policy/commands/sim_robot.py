@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--joint-state-rate", type=float, default=100.0, help="/joint_states, Hz")
     parser.add_argument("--max-episode-s", type=float, default=None,
                         help="episode time limit (default: the task's steps at the action rate)")
+    parser.add_argument("--record", default=None, metavar="FILE.mcap",
+                        help="record what the robot sends and takes to MCAP with ROS 2 schemas "
+                        "(Foxglove, cosmos-policy label; docs/VIZ.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, episodes=args.episodes, controller=args.controller,
         gripper_controller=args.gripper_controller, camera_rate_hz=args.camera_rate,
         joint_state_rate_hz=args.joint_state_rate, max_episode_s=args.max_episode_s,
-        transport=args.transport))
+        transport=args.transport, record=args.record))
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     try:
         results = robot.run()

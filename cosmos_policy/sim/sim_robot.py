@@ -62,6 +62,7 @@ class SimRobotConfig:
     reset_timeout_s: float = 5.0
     dds_config: str | None = None
     transport: str = "dds"
+    record: str | None = None  # an MCAP file of what the wire sends and takes (docs/VIZ.md)
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -88,6 +89,13 @@ class SimRobot:
         self.emb = self.env.embodiment
         self.scene = self.env.scene
         self.wire = make_wire(cfg, self.emb)
+        if cfg.record is not None:
+            from cosmos_policy.viz.mcap_record import McapRecorder, RecordingRobotWire
+
+            self.wire = RecordingRobotWire(
+                self.wire, McapRecorder(cfg.record), self.emb, controller=cfg.controller,
+                gripper_controller=cfg.gripper_controller, policy_node=cfg.policy_node,
+                episode_topic=EPISODE_TOPIC)
         self._index = {j: i for i, j in enumerate(self.emb.joints)}
         self._lock = threading.Lock()
         self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None
