@@ -116,3 +116,96 @@ def test_sim_robot_record_decodes_to_what_was_sent_and_label_reads_it(dds_env, t
         assert frames.shape == (len(first), first[0].ros_msg.height, first[0].ros_msg.width, 3)
     assert episode.state is not None
     assert episode.state.shape == (len(first), emb.n_joints + 1)
+
+
+def _decoded(path) -> dict[str, list]:
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    by_topic: dict[str, list] = {}
+    with open(path, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        for schema, channel, _, decoded in reader.iter_decoded_messages():
+            by_topic.setdefault(channel.topic, []).append(Decoded(schema, decoded))
+    return by_topic
+
+
+def test_serve_record_decodes_to_what_was_sent_and_received(dds_env, tmp_path):
+    from cosmos_policy.embodiment import load_embodiment
+    from cosmos_policy.label.readers import rosbag
+    from cosmos_policy.policy.stand_ins import RandomWalkModel
+    from cosmos_policy.serve.dds_server import DdsPolicyServer
+    from cosmos_policy.serve.node_core import NodeConfig, default_projector
+    from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp
+    from cosmos_policy.transport.dds import TransportConfig
+    from cosmos_policy.transport.images import rgb_to_image
+
+    emb = load_embodiment("franka")
+    proj = default_projector(emb)
+    path = tmp_path / "serve.mcap"
+    server = DdsPolicyServer(emb, RandomWalkModel(emb, proj, seed=0),
+                             TransportConfig(domain_id=dds_env),
+                             NodeConfig(start_enabled=True), projector=proj,
+                             record=str(path)).start()
+    peer = make_participant(dds_env)
+    ep = Endpoints(peer, node="peer")
+    cams = {c.name: ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA) for c in emb.cameras}
+    joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
+    prompt = ep.writer("/cosmos_policy/prompt", msgs.String, naming.DEFAULT)
+    cmds = ep.reader("/joint_trajectory_controller/joint_trajectory", msgs.JointTrajectory,
+                     naming.RELIABLE)
+    names = list(emb.joints) + [emb.gripper.joints[0]]
+    rng = np.random.default_rng(0)
+    sent_states, sent_images, received = [], [], []
+    try:
+        deadline = time.monotonic() + 20
+        k = 0
+        while (len(received) < 5 or k < 10) and time.monotonic() < deadline:
+            t = time.time()
+            if k % 10 == 0:
+                prompt.write(msgs.String("reach the red cube"))
+            state = joint_state_msg(names, list(emb.home + 0.001 * k) + [0.04], stamp=t)
+            joints.write(state)
+            sent_states.append(state)
+            img = rgb_to_image(rng.integers(0, 255, (128, 128, 3), np.uint8),
+                               seconds_to_stamp(t), frame_id="front_camera")
+            cams["front"].write(img)
+            cams["wrist"].write(rgb_to_image(np.zeros((128, 128, 3), np.uint8),
+                                             seconds_to_stamp(t)))
+            sent_images.append(img)
+            received += [s for s in cmds.take(64) if isinstance(s, msgs.JointTrajectory)]
+            k += 1
+            time.sleep(0.03)
+        time.sleep(0.2)
+        received += [s for s in cmds.take(256) if isinstance(s, msgs.JointTrajectory)]
+    finally:
+        server.close()
+        peer.__del__()
+    assert received, "the server sent no command"
+    by_topic = _decoded(path)
+    # what the server took: the peer's joint states and frames, byte for byte
+    got_states = by_topic["/joint_states"]
+    assert got_states
+    assert got_states[0].schema.name == "sensor_msgs/msg/JointState"
+    sent_by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in sent_states}
+    for m in got_states:
+        sent = sent_by_stamp[(m.ros_msg.header.stamp.sec, m.ros_msg.header.stamp.nanosec)]
+        assert list(m.ros_msg.name) == sent.name
+        np.testing.assert_array_equal(m.ros_msg.position, sent.position)
+    front = next(c.topic for c in emb.cameras if c.name == "front")
+    sent_imgs = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in sent_images}
+    for m in by_topic[front]:
+        sent = sent_imgs[(m.ros_msg.header.stamp.sec, m.ros_msg.header.stamp.nanosec)]
+        assert m.ros_msg.header.frame_id == "front_camera"
+        assert bytes(m.ros_msg.data) == bytes(sent.data)
+    # what the server sent: every command the peer received is in the recording
+    got_cmds = by_topic["/joint_trajectory_controller/joint_trajectory"]
+    assert got_cmds[0].schema.name == "trajectory_msgs/msg/JointTrajectory"
+    recorded = {tuple(np.round(m.ros_msg.points[0].positions, 12)) for m in got_cmds}
+    for msg in received:
+        assert tuple(np.round(msg.points[0].positions, 12)) in recorded
+    assert by_topic["/cosmos_policy/prompt"][-1].ros_msg.data == "reach the red cube"
+    episode = rosbag.load_episode(path, path.name)  # label's reader takes it as an episode
+    assert episode.task == "reach the red cube"
+    assert episode.state is not None
+    assert episode.frames["front"].shape[1:] == (128, 128, 3)

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds (0: until interrupted)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+    parser.add_argument("--record", default=None, metavar="FILE.mcap",
+                        help="record what the server takes and sends to MCAP with ROS 2 "
+                        "schemas (--transport dds; docs/VIZ.md)")
     cosmos3_arguments(parser)
 
 
@@ -57,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--domain-id {args.domain_id}: expected 0..232")
     if args.enabled and args.disabled:
         raise UserError("pass --enabled or --disabled, not both (disabled is the default)")
+    if args.record is not None and args.transport != "dds":
+        raise UserError("--record records --transport dds only (sim-robot --record records "
+                        "either transport)")
     ref = options.resolve_model(args)
     if ref.kind == "engine" and ref.path is not None:  # hashes and a passing parity record
         from cosmos_policy.serve.engine_check import verified_engine
@@ -90,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             from cosmos_policy.serve.dds_server import DdsPolicyServer
 
-            server = DdsPolicyServer(emb, model, tconfig, config, projector=projector).start()
+            server = DdsPolicyServer(emb, model, tconfig, config, projector=projector,
+                                     record=args.record).start()
             over = "DDS"
         print(f"serving {emb.name} over {over} domain {args.domain_id}: "
               f"{server.transport.topics}", flush=True)

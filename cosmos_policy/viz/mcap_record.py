@@ -9,6 +9,7 @@ log time is the wall clock when the message was sent or taken.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -160,3 +161,47 @@ class RecordingRobotWire:
             self.inner.close()
         finally:
             self.recorder.close()
+
+
+class _TapWriter:
+    """A DataWriter that also records each message it writes."""
+
+    def __init__(self, inner: Any, recorder: McapRecorder, topic: str) -> None:
+        self.inner, self.recorder, self.topic = inner, recorder, topic
+
+    def write(self, msg: Any) -> None:
+        self.inner.write(msg)
+        self.recorder.write(self.topic, msg)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def tap_dds_transport(transport: Any, recorder: McapRecorder) -> None:
+    """Record what a ``transport.dds.DdsTransport`` takes (cameras, joint states: every
+    sample as it arrived, refused ones included; the prompt once per accepted prompt, as
+    the transport dedups the latched copy) and sends (commands, gripper, diagnostics).
+    Call before ``start()``; it wraps the poller's routes and the transport's writers."""
+    from cosmos_policy.transport import msgs
+
+    prompt = transport.topics.get("prompt")
+    for route in transport.poller._routes:  # the topics' handlers: record, then handle
+        if route.name.startswith("/") and route.name != prompt:
+            route.handler = _recorded(route.handler, recorder, route.name)
+    if prompt is not None:
+        transport.on_prompt(lambda text: recorder.write(prompt, msgs.String(text)))
+    for attr, role in (("_cmd_writer", "commands"), ("_grip_writer", "gripper_commands"),
+                       ("_diag_writer", "diagnostics")):
+        writer = getattr(transport, attr, None)
+        if writer is not None and role in transport.topics:
+            setattr(transport, attr, _TapWriter(writer, recorder, transport.topics[role]))
+
+
+def _recorded(handler: Any, recorder: McapRecorder, topic: str) -> Any:
+    def handle(sample: Any) -> None:
+        # a sample the recorder cannot encode is still the server's to handle
+        with contextlib.suppress(Exception):
+            recorder.write(topic, sample)
+        handler(sample)
+
+    return handle
