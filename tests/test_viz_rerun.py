@@ -88,3 +88,24 @@ def test_rerun_refuses_workers(tmp_path, capsys):
                  "--rerun", str(tmp_path / "x.rrd")]) != 0
     assert "use --workers 1" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_eval_dynamics_recording_has_imagined_beside_simulated_frames(tmp_path):
+    pytest.importorskip("rerun")
+    rrd = tmp_path / "dyn.rrd"
+    out = tmp_path / "out"
+    assert main(["eval-dynamics", "--mode", "forward", "--task", "reach", "--episodes", "1",
+                 "--max-steps", "12", "--out", str(out), "--rerun", str(rrd)]) == 0
+    result = json.loads((out / "forward_dynamics.json").read_text())
+    reader, rows, times, timelines = _read(rrd)
+    [rec] = reader.recordings()
+    assert rec.recording_id == "reach-franka-dynamics-seed0"
+    horizon = int(result["horizon"])
+    for cam in ("front", "wrist"):
+        assert rows[f"/dynamics/{cam}/simulator"] == 13  # the expert's 12 steps + the start
+        imagined = sorted(times[f"/dynamics/{cam}/imagined"])
+        assert imagined  # one per window, at a step the simulator's frames also have
+        assert set(imagined) <= set(times[f"/dynamics/{cam}/simulator"])
+        assert imagined[0] == horizon * 100_000_000  # window 0 + horizon, at 10 Hz
+    assert rows["/action/expert/a0"] == 12
+    assert all(t == {"sim_time"} for t in timelines.values())
