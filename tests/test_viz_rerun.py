@@ -109,3 +109,33 @@ def test_eval_dynamics_recording_has_imagined_beside_simulated_frames(tmp_path):
         assert imagined[0] == horizon * 100_000_000  # window 0 + horizon, at 10 Hz
     assert rows["/action/expert/a0"] == 12
     assert all(t == {"sim_time"} for t in timelines.values())
+
+
+def test_label_recording_has_inferred_actions_and_confidence_beside_frames(tmp_path):
+    pytest.importorskip("rerun")
+    from cosmos_policy.data import open_dataset
+    from cosmos_policy.engine.testing import tiny_bundle
+    from cosmos_policy.label import testing as T
+
+    bundle = tiny_bundle(tmp_path / "bundle")
+    src = T.hdf5_file(tmp_path / "demo.hdf5", episodes=1, length=9)
+    rrd = tmp_path / "label.rrd"
+    assert main(["label", str(src), "--out", str(tmp_path / "out"), "--embodiment", "franka",
+                 "--model", str(bundle), "--samples", "2", "--steps", "2", "--no-cycle",
+                 "--rerun", str(rrd)]) == 0
+    data = open_dataset(tmp_path / "out")
+    ep = data.episode(0)
+    n, dims = ep["action"].shape
+    reader, rows, times, timelines = _read(rrd)
+    [rec] = reader.recordings()
+    assert rec.recording_id == "label-episode0"
+    inferred = [p for p in rows if p.startswith("/action/inferred/")]
+    assert len(inferred) == dims
+    assert all(rows[p] == n for p in inferred)
+    assert rows["/action/confidence"] == n
+    cams = [p for p in rows if p.startswith("/camera/")]
+    assert cams
+    assert all(rows[p] == n for p in cams)
+    expected = np.asarray(ep["timestamp"], np.float64) * 1e9  # float32 in the dataset
+    np.testing.assert_allclose(sorted(times["/action/confidence"]), expected, atol=100)
+    assert all(t == {"sim_time"} for t in timelines.values())
