@@ -47,7 +47,9 @@ def test_sim_robot_record_decodes_to_what_was_sent_and_label_reads_it(dds_env, t
     from cosmos_policy.sim.sim_robot import SimRobot, SimRobotConfig
 
     path = tmp_path / "robot.mcap"
-    robot = SimRobot(SimRobotConfig(domain_id=dds_env, max_episode_s=0.5, record=str(path)))
+    rrd = tmp_path / "robot.rrd"
+    robot = SimRobot(SimRobotConfig(domain_id=dds_env, max_episode_s=0.5, record=str(path),
+                                    rerun=str(rrd) if _has_rerun() else None))
     emb = robot.emb
     policy = make_participant(dds_env)
     ep = Endpoints(policy, node="cosmos_policy")
@@ -116,6 +118,21 @@ def test_sim_robot_record_decodes_to_what_was_sent_and_label_reads_it(dds_env, t
         assert frames.shape == (len(first), first[0].ros_msg.height, first[0].ros_msg.width, 3)
     assert episode.state is not None
     assert episode.state.shape == (len(first), emb.n_joints + 1)
+    if _has_rerun():  # sim-robot --rerun beside --record: the same traffic, in Rerun
+        from test_viz_rerun import _read
+
+        _, rows, _, _ = _read(rrd)
+        for joint in emb.joints:
+            assert rows[f"/joints/commanded/{joint}"] == 1  # the one trajectory taken
+            assert rows[f"/joints/measured/{joint}"] == len(by_topic["/joint_states"])
+        for cam in emb.cameras:
+            assert rows[f"/camera/{cam.name}"] == len(by_topic[cam.topic])
+
+
+def _has_rerun() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("rerun") is not None
 
 
 def _decoded(path) -> dict[str, list]:
@@ -209,3 +226,62 @@ def test_serve_record_decodes_to_what_was_sent_and_received(dds_env, tmp_path):
     assert episode.task == "reach the red cube"
     assert episode.state is not None
     assert episode.frames["front"].shape[1:] == (128, 128, 3)
+
+
+def test_serve_rerun_records_the_loop_across_a_reset(dds_env, tmp_path):
+    pytest.importorskip("rerun")
+    from test_viz_rerun import _read
+
+    from cosmos_policy.embodiment import load_embodiment
+    from cosmos_policy.policy.stand_ins import RandomWalkModel
+    from cosmos_policy.serve.dds_server import DdsPolicyServer
+    from cosmos_policy.serve.node_core import NodeConfig, default_projector
+    from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp
+    from cosmos_policy.transport.dds import TransportConfig
+    from cosmos_policy.transport.images import rgb_to_image
+    from cosmos_policy.viz.rerun_log import RerunRecorder, attach_node
+
+    emb = load_embodiment("franka")
+    proj = default_projector(emb)
+    rrd = tmp_path / "serve.rrd"
+    server = DdsPolicyServer(emb, RandomWalkModel(emb, proj, seed=0),
+                             TransportConfig(domain_id=dds_env),
+                             NodeConfig(prompt="reach the red cube", start_enabled=True),
+                             projector=proj)
+    viz = RerunRecorder("serve-test", [*emb.joints, "gripper"], path=rrd)
+    attach_node(server.core, viz)
+    server.start()
+    peer = make_participant(dds_env)
+    ep = Endpoints(peer, node="peer")
+    cams = {c.name: ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA) for c in emb.cameras}
+    joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
+    names = list(emb.joints) + [emb.gripper.joints[0]]
+    reset_at = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            t = time.time()
+            joints.write(joint_state_msg(names, list(emb.home) + [0.04], stamp=t))
+            for w in cams.values():
+                w.write(rgb_to_image(np.zeros((128, 128, 3), np.uint8), seconds_to_stamp(t)))
+            if reset_at is None and server.core.commands_sent >= 20:
+                server.core.reset()  # builds a new loop: the recording must follow it
+                reset_at, sent_at_reset = time.time(), server.core.commands_sent
+            if reset_at is not None and server.core.commands_sent >= sent_at_reset + 20:
+                break
+            time.sleep(0.02)
+    finally:
+        server.close()
+        viz.close()
+        peer.__del__()
+    assert reset_at is not None
+    sent = server.core.commands_sent
+    assert sent >= sent_at_reset + 20
+    _, rows, times, timelines = _read(rrd)
+    for joint in [*emb.joints, "gripper"]:
+        assert rows[f"/joints/commanded/{joint}"] >= sent, joint  # every command, both loops
+    after = [t for t in times["/joints/commanded/joint1"] if t > reset_at * 1e9]
+    assert len(after) >= 20
+    assert rows["/camera/front"] > 0
+    assert rows["/chunk/actions"] > 0
+    assert all(t == {"sim_time"} for t in timelines.values())

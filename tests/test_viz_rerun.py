@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import warnings
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -19,7 +20,9 @@ FRANKA = [f"joint{i}" for i in range(1, 8)] + ["gripper"]
 def _read(path):
     from rerun.chunk import RrdReader
 
-    reader = RrdReader(path)
+    with warnings.catch_warnings():  # a file closed without its footer warns: fail on it
+        warnings.simplefilter("error")
+        reader = RrdReader(path)
     rows: Counter[str] = Counter()
     times: dict[str, list[int]] = defaultdict(list)
     timelines: dict[str, set[str]] = defaultdict(set)

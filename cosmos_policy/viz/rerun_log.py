@@ -178,6 +178,7 @@ class RerunRecorder:
         self._queue.put(None)
         self._thread.join()
         self.rec.flush()
+        self.rec.disconnect()  # closes the file with its footer (the index readers use)
 
 
 class ChunkTap:
@@ -220,3 +221,67 @@ def send_stages(recorder: RerunRecorder, telemetry: Any, times: Sequence[float],
         values = telemetry.stage_values(stage)
         if len(values) == len(times) and len(times):
             recorder.series(f"latency/{stage}_ms", times, values * 1e3)
+
+
+def attach_node(core: Any, recorder: RerunRecorder) -> None:
+    """Record a policy node (``serve.node_core.PolicyNodeCore``) before it starts: its
+    loop, the loop each ``~/reset`` builds anew, and every camera frame its transport
+    accepts. The timeline is the node's clock (wall time, seconds since the epoch)."""
+    attach(core.loop, recorder)
+    build = core._build_loop
+
+    def build_and_attach() -> Any:
+        loop = build()
+        attach(loop, recorder)
+        return loop
+
+    core._build_loop = build_and_attach  # reset() builds through the attribute
+    core.transport.on_image(lambda cam, rgb, stamp: recorder.image(cam, rgb, stamp))
+
+
+class RerunRobotWire:
+    """A sim robot's wire that also logs to Rerun what it publishes (``camera/<name>``,
+    ``joints/measured/<joint>``) and the commands it takes (``joints/commanded/<joint>``,
+    the trajectory's last point, the forward command, the gripper joint's target), on
+    the robot's stamps (wall time, seconds since the epoch)."""
+
+    def __init__(self, inner: Any, recorder: RerunRecorder, joints: Sequence[str],
+                 gripper: str = "gripper") -> None:
+        self.inner, self.recorder, self.joints = inner, recorder, list(joints)
+        self.gripper = gripper  # the name /joint_states gives the gripper joint
+
+    def publish_images(self, images: dict[str, np.ndarray], stamp: float) -> None:
+        self.inner.publish_images(images, stamp)
+        for cam, img in images.items():
+            self.recorder.image(cam, img, stamp)
+
+    def publish_joints(self, names: list[str], positions: list[float],
+                       velocities: list[float], stamp: float) -> None:
+        self.inner.publish_joints(names, positions, velocities, stamp)
+        for name, q in zip(names, positions, strict=False):
+            self.recorder.scalars(f"joints/measured/{name}", stamp, q)
+
+    def take(self, limit: int = 16) -> list[tuple[Any, ...]]:
+        import time
+
+        commands = self.inner.take(limit)
+        now = time.time()
+        for command in commands:
+            if command[0] == "trajectory":
+                pairs = zip(command[1], command[2], strict=False)
+            elif command[0] == "forward":
+                pairs = zip(self.joints, command[1], strict=False)
+            else:
+                pairs = zip([self.gripper], command[1][:1], strict=False)
+            for name, q in pairs:
+                self.recorder.scalars(f"joints/commanded/{name}", now, q)
+        return commands
+
+    def __getattr__(self, name: str) -> Any:  # prompt, episode, reset: not logged
+        return getattr(self.inner, name)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            self.recorder.close()

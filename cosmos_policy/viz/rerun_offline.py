@@ -78,6 +78,7 @@ def record_labelled(dataset: Path, *, path: str | Path | None = None,
                 rec.set_time(TIMELINE, duration=float(t))
                 rec.log(f"camera/{cam}", rr.Image(frame))
         rec.flush()
+        rec.disconnect()  # closes the file with its footer
     return written
 
 
@@ -130,6 +131,7 @@ class RecordingDynamics:
     def close(self) -> None:
         for rec, _ in self._episodes:
             rec.flush()
+            rec.disconnect()
 
 
 def dynamics_file(path: str | Path, seed: int, seeds: Sequence[int]) -> Path:
