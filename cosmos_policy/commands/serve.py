@@ -102,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             from cosmos_policy.serve.dds_server import DdsPolicyServer
 
+            recording = {} if args.record is None else {"record": args.record}
             server = DdsPolicyServer(emb, model, tconfig, config, projector=projector,
-                                     record=args.record)
+                                     **recording)
             _attach_rerun(server, viz)
             server.start()
             over = "DDS"
