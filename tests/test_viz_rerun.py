@@ -142,3 +142,17 @@ def test_label_recording_has_inferred_actions_and_confidence_beside_frames(tmp_p
     expected = np.asarray(ep["timestamp"], np.float64) * 1e9  # float32 in the dataset
     np.testing.assert_allclose(sorted(times["/action/confidence"]), expected, atol=100)
     assert all(t == {"sim_time"} for t in timelines.values())
+
+
+def test_eval_several_episodes_one_recording_file_each(tmp_path):
+    pytest.importorskip("rerun")
+    rrd = tmp_path / "ep.rrd"
+    assert main(["eval", "--task", "reach", "--episodes", "2", "--seed", "3", "--model",
+                 "oracle", "--lockstep", "--max-steps", "2", "--videos", "0",
+                 "--out", str(tmp_path / "out"), "--rerun", str(rrd)]) == 0
+    assert not rrd.exists()
+    for seed in (3, 4):
+        reader, rows, _, _ = _read(tmp_path / f"ep-seed{seed}.rrd")
+        [rec] = reader.recordings()
+        assert rec.recording_id == f"reach-franka-seed{seed}"
+        assert rows["/joints/commanded/joint1"] > 0
