@@ -35,6 +35,8 @@ LAYERS: dict[str, float] = {
     "engine": 4.0,
     "policy": 5.0,
     "runtime": 6.0, "transport": 6.0,
+    # viz/ records the runtime for viewers (Rerun); sim/serve/label hook it in.
+    "viz": 6.5,
     "label": 7.0, "sim": 7.0, "serve": 7.0,
     "commands": 8.0,
 }

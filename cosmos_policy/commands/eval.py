@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from cosmos_policy.commands import options
 from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
@@ -39,6 +40,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "action chunks; 0: the deterministic path)")
     options.add_steps(parser, old=("--flow-steps",))
     cosmos3_arguments(parser)
+    parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
+                        help="write a Rerun recording of each episode (FILE-seed<N>.rrd for "
+                        "several; needs the viz extra; docs/VIZ.md)")
+    parser.add_argument("--rerun-connect", default=None, metavar="ADDR",
+                        help="stream the episodes to a running Rerun viewer, e.g. "
+                        "rerun+http://127.0.0.1:9876/proxy")
+
+
+def _check_rerun(args: argparse.Namespace) -> None:
+    """--rerun/--rerun-connect: one process, a tabletop task, and rerun-sdk installed."""
+    from cosmos_policy.errors import UserError
+    from cosmos_policy.sim.external.evaluate import is_external
+
+    if args.rerun is None and args.rerun_connect is None:
+        return
+    if args.workers != 1 or args.ray is not None:
+        raise UserError("--rerun/--rerun-connect record in this process: use --workers 1, no "
+                        "--ray")
+    if is_external(args.task):
+        raise UserError("--rerun/--rerun-connect record the tabletop tasks only, not "
+                        f"{args.task}")
+    from cosmos_policy.viz.rerun_log import require_rerun
+
+    require_rerun()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
                         videos=args.videos, cosmos3=options_from_args(args),
                         noise_scale=args.noise_scale, flow_steps=args.steps)
     check_seeds(config)
+    _check_rerun(args)
+    config = replace(config, rerun=args.rerun, rerun_connect=args.rerun_connect)
     out = options.check_out_folder(out_dir(config, args.out))  # now, not after the episodes
     runs = run_episodes(config, workers=args.workers, ray_address=args.ray)
     report = build_report(config_dict(config), runs, emb,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from cosmos_policy.commands import options
 
@@ -30,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "composed score equals the plain one)")
     options.add_out(parser, "folder (default outputs/eval/<task>-<embodiment>-dynamics)")
     options.add_cosmos3(parser)
+    parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
+                        help="forward: a Rerun recording per episode, the imagined frames "
+                        "beside the simulator's (needs the viz extra; docs/VIZ.md)")
+    parser.add_argument("--rerun-connect", default=None, metavar="ADDR",
+                        help="forward: stream the recordings to a running Rerun viewer")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"seeds must stay below {TRAINING_SEED_START} (training seeds)")
     # Policy checkpoints and the stand-ins only act: no forward or inverse dynamics to score.
     options.resolve_model(args, kinds=("bundle", "engine", "cosmos3"))
+    _check_rerun(args)
     emb = load_embodiment(options.embodiment(args))
     check_noise_scale(args.noise_scale, "--noise-scale")
     out = options.check_out_folder(
@@ -67,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         env.close()
     out.mkdir(parents=True, exist_ok=True)
+    model = _rerun_model(args, model, emb, episodes)
     if args.mode == "forward":
         result = forward_eval(model, episodes, args.stride, video=out / "forward.mp4",
                               static_threshold=threshold)
@@ -75,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     result.update(task=args.task, embodiment=emb.name, model=str(args.model),
                   backend=args.backend, noise_scale=args.noise_scale,
                   seeds=[e.seed for e in episodes])
+    if hasattr(model, "add_episode"):
+        model.close()
     path = out / f"{args.mode}_dynamics.json"
     path.write_text(json.dumps(result, indent=2))
     keys = ("psnr_db", "baseline_copy_last_psnr_db", "autoencoder_psnr_db",
@@ -82,3 +92,32 @@ def run(args: argparse.Namespace) -> int:
             "mean_nmae", "windows")
     print(", ".join(f"{k} {result[k]}" for k in keys if k in result) + f"; {path}")
     return 0
+
+
+def _check_rerun(args: argparse.Namespace) -> None:
+    """--rerun/--rerun-connect: forward mode, rerun-sdk installed; before any work."""
+    from cosmos_policy.errors import UserError
+    from cosmos_policy.viz.rerun_log import require_rerun
+
+    if args.rerun is None and args.rerun_connect is None:
+        return
+    if args.mode != "forward":
+        raise UserError("--rerun records --mode forward (imagined vs simulated frames)")
+    require_rerun()
+
+
+def _rerun_model(args: argparse.Namespace, model: Any, emb: Any, episodes: list) -> Any:
+    """With --rerun/--rerun-connect: the model wrapped to record (forward mode only)."""
+    if args.rerun is None and args.rerun_connect is None:
+        return model
+    from cosmos_policy.viz.rerun_offline import RecordingDynamics, dynamics_file, open_recording
+
+    seeds = [e.seed for e in episodes]
+    wrapped = RecordingDynamics(model, emb.control_rate_hz)
+    for e in episodes:
+        rec = open_recording(
+            f"{args.task}-{emb.name}-dynamics-seed{e.seed}", connect=args.rerun_connect,
+            path=None if args.rerun is None else dynamics_file(args.rerun, e.seed, seeds),
+            name=f"{args.task} forward dynamics, seed {e.seed}")
+        wrapped.add_episode(rec, e.frames, e.actions)
+    return wrapped

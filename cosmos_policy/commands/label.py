@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary", type=Path, default=None,
                         help="also write the JSON summary here")
     cosmos3_arguments(parser)
+    parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
+                        help="after labelling, a Rerun recording per episode: the inferred "
+                        "actions and their confidence beside the frames (viz extra; "
+                        "docs/VIZ.md)")
+    parser.add_argument("--rerun-connect", default=None, metavar="ADDR",
+                        help="stream those recordings to a running Rerun viewer")
 
 
 def _camera_map(pairs: list[str]) -> dict[str, str]:
@@ -62,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     from cosmos_policy.label.pipeline import label
 
     out = options.one_out(args)
+    if args.rerun is not None or args.rerun_connect is not None:
+        from cosmos_policy.viz.rerun_log import require_rerun
+
+        require_rerun()  # before the labelling, not after it
     options.resolve_model(args, kinds=("bundle", "cosmos3"), runs_on=("torch",))
     summary = label(args.input, out, options.embodiment(args),
                     model=None if args.model == "default" else args.model,
@@ -72,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
                     cosmos3=options_from_args(args))
     if args.summary:
         args.summary.write_text(json.dumps(summary, indent=2))
+    if (args.rerun is not None or args.rerun_connect is not None) and summary["labelled"]:
+        from cosmos_policy.viz.rerun_offline import record_labelled
+
+        for path in record_labelled(out, path=args.rerun, connect=args.rerun_connect):
+            print(f"rerun: {path}")
     for rec in summary["labelled"]:
         cyc = rec.get("cycle") or {}
         flag = "" if cyc.get("ok") is not False else f"  CYCLE CHECK FAILED: {explain_failure(cyc)}"

@@ -42,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop after this many seconds (0: until interrupted)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
+    parser.add_argument("--record", default=None, metavar="FILE.mcap",
+                        help="record what the server takes and sends to MCAP with ROS 2 "
+                        "schemas (--transport dds; docs/VIZ.md)")
+    parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
+                        help="a Rerun recording of the control loop and the camera frames "
+                        "(dds, ros; viz extra; docs/VIZ.md)")
+    parser.add_argument("--rerun-connect", default=None, metavar="ADDR",
+                        help="stream that recording to a running Rerun viewer")
     cosmos3_arguments(parser)
 
 
@@ -57,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--domain-id {args.domain_id}: expected 0..232")
     if args.enabled and args.disabled:
         raise UserError("pass --enabled or --disabled, not both (disabled is the default)")
+    if args.record is not None and args.transport != "dds":
+        raise UserError("--record records --transport dds only (sim-robot --record records "
+                        "either transport)")
+    viz = _rerun_recorder(args, options.embodiment(args))
     ref = options.resolve_model(args)
     if ref.kind == "engine" and ref.path is not None:  # hashes and a passing parity record
         from cosmos_policy.serve.engine_check import verified_engine
@@ -85,12 +97,16 @@ def run(args: argparse.Namespace) -> int:
                                   command_mode=args.command_interface,
                                   gripper_controller=args.gripper_controller)
         if args.transport == "ros":
-            server = _ros_server(emb, model, tconfig, config, projector)
+            server = _ros_server(emb, model, tconfig, config, projector, viz)
             over = "rclpy (ROS 2)"
         else:
             from cosmos_policy.serve.dds_server import DdsPolicyServer
 
-            server = DdsPolicyServer(emb, model, tconfig, config, projector=projector).start()
+            recording = {} if args.record is None else {"record": args.record}
+            server = DdsPolicyServer(emb, model, tconfig, config, projector=projector,
+                                     **recording)
+            _attach_rerun(server, viz)
+            server.start()
             over = "DDS"
         print(f"serving {emb.name} over {over} domain {args.domain_id}: "
               f"{server.transport.topics}", flush=True)
@@ -100,13 +116,41 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+        if viz is not None:
+            viz.close()
         core = getattr(server, "core", None)
         if core is not None:  # what the run saw: latencies, holds, refusals (one JSON line)
             print("telemetry " + json.dumps(core.telemetry.snapshot(), default=str), flush=True)
     return 0
 
 
-def _ros_server(emb: Any, model: Any, tconfig: Any, config: Any, projector: Any) -> Any:
+def _rerun_recorder(args: argparse.Namespace, embodiment: str) -> Any:
+    """The --rerun/--rerun-connect recorder (None without them), checked before the model
+    loads."""
+    from cosmos_policy.errors import UserError
+
+    if args.rerun is None and args.rerun_connect is None:
+        return None
+    if args.transport == "websocket":
+        raise UserError("--rerun records the control loop of --transport dds or ros; the "
+                        "websocket server has none")
+    from cosmos_policy.embodiment import load_embodiment
+    from cosmos_policy.viz.rerun_log import RerunRecorder
+
+    emb = load_embodiment(embodiment)
+    return RerunRecorder(f"serve-{emb.name}", [*emb.joints, "gripper"], path=args.rerun,
+                         connect=args.rerun_connect, name=f"serve {emb.name}")
+
+
+def _attach_rerun(server: Any, viz: Any) -> None:
+    if viz is not None:
+        from cosmos_policy.viz.rerun_log import attach_node
+
+        attach_node(server.core, viz)
+
+
+def _ros_server(emb: Any, model: Any, tconfig: Any, config: Any, projector: Any,
+                viz: Any = None) -> Any:
     """The rclpy server, or one line naming the fix when ROS 2 does not import here."""
     from cosmos_policy.errors import UserError
 
@@ -118,4 +162,6 @@ def _ros_server(emb: Any, model: Any, tconfig: Any, config: Any, projector: Any)
                         ) from exc
     from cosmos_policy.serve.ros_server import RosPolicyServer
 
-    return RosPolicyServer(emb, model, tconfig, config, projector=projector).start()
+    server = RosPolicyServer(emb, model, tconfig, config, projector=projector)
+    _attach_rerun(server, viz)
+    return server.start()

@@ -26,6 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--joint-state-rate", type=float, default=100.0, help="/joint_states, Hz")
     parser.add_argument("--max-episode-s", type=float, default=None,
                         help="episode time limit (default: the task's steps at the action rate)")
+    parser.add_argument("--record", default=None, metavar="FILE.mcap",
+                        help="record what the robot sends and takes to MCAP with ROS 2 schemas "
+                        "(Foxglove, cosmos-policy label; docs/VIZ.md)")
+    parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
+                        help="a Rerun recording of the frames, joint states and commands "
+                        "(viz extra; docs/VIZ.md)")
+    parser.add_argument("--rerun-connect", default=None, metavar="ADDR",
+                        help="stream that recording to a running Rerun viewer")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # missing, or its libraries not found (docs/ROS2.md)
             raise UserError(f"--transport ros needs rclpy ({exc}): pip install -e '.[ros]' on "
                             "CPython 3.11, or source ROS 2; or use --transport dds") from exc
+    if args.rerun is not None or args.rerun_connect is not None:
+        from cosmos_policy.viz.rerun_log import require_rerun
+
+        require_rerun()
     if args.episodes < 0:
         raise UserError("--episodes must be >= 0")
     robot = SimRobot(SimRobotConfig(
@@ -48,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, episodes=args.episodes, controller=args.controller,
         gripper_controller=args.gripper_controller, camera_rate_hz=args.camera_rate,
         joint_state_rate_hz=args.joint_state_rate, max_episode_s=args.max_episode_s,
-        transport=args.transport))
+        transport=args.transport, record=args.record, rerun=args.rerun,
+        rerun_connect=args.rerun_connect))
     signal.signal(signal.SIGTERM, lambda *_: robot.stop())
     try:
         results = robot.run()

@@ -21,16 +21,29 @@ class DdsPolicyServer(TransportServer):
     def __init__(self, embodiment: Embodiment, model: WorldActionModel,
                  transport_config: TransportConfig | None = None,
                  node_config: NodeConfig | None = None, *, projector: object | None = None,
-                 clock: object | None = None) -> None:
+                 clock: object | None = None, record: str | None = None) -> None:
         super().__init__()
         self.transport = DdsTransport(embodiment, transport_config)
+        self.recorder = None
+        if record is not None:  # --record FILE.mcap: what the wire brings and takes
+            from cosmos_policy.viz.mcap_record import McapRecorder, tap_dds_transport
+
+            self.recorder = McapRecorder(record)
+            tap_dds_transport(self.transport, self.recorder)
         try:
             self.core = PolicyNodeCore(embodiment, model, self.transport, node_config,
                                        projector=projector, clock=clock)  # type: ignore[arg-type]
         except Exception:
             self.transport.close()
+            if self.recorder is not None:
+                self.recorder.close()
             raise
         attach(self.core, self.transport)
+
+    def close(self) -> None:
+        super().close()
+        if self.recorder is not None:
+            self.recorder.close()
 
 
 __all__ = ["BoundedStampOrder", "DdsPolicyServer"]

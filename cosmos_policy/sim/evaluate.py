@@ -75,6 +75,8 @@ class EvalConfig:
     cosmos3: Any = None  # Cosmos3Options when ``model`` is a Cosmos 3 checkpoint folder
     noise_scale: float = 1.0
     flow_steps: int = 10
+    rerun: str | None = None  # a .rrd file per episode (docs/VIZ.md)
+    rerun_connect: str | None = None  # a running Rerun viewer's address
 
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.episodes))
@@ -222,6 +224,7 @@ class Evaluator:
         loop.sync.set_prompt(obs["prompt"])
         log = CommandLog()
         loop.subscribe(log.add)
+        viz = self._viz(seed, obs["prompt"], loop)
         dt = 1.0 / emb.command_rate_hz
         max_steps = int(cfg.max_steps or env.max_episode_steps)
         frames, frame_times, lateness, distances = [], [], [], []
@@ -236,6 +239,8 @@ class Evaluator:
                     images = scene.render()
                     for cam, img in images.items():
                         loop.sync.push_image(cam, img, now)
+                        if viz is not None:
+                            viz.image(cam, img, now)
                     if record:
                         frames.append(_side_by_side(images))
                         frame_times.append(now)
@@ -264,6 +269,11 @@ class Evaluator:
             telemetry.count("sim_errors")
         finally:
             loop.inference.close()
+            if viz is not None:
+                from cosmos_policy.viz.rerun_log import send_stages
+
+                send_stages(viz, telemetry, log.times)
+                viz.close()
         telemetry.count("deadline_misses", int(sum(x > dt for x in lateness)))
         for lat in self.model.latencies:
             telemetry.record("model_wall", lat)
@@ -274,6 +284,22 @@ class Evaluator:
                           dict(snap["counters"]), log, frames, frame_times,
                           np.asarray(lateness), distances, env.task.nearest_cube(scene),
                           env.task.color, closest_offset)
+
+
+    def _viz(self, seed: int, prompt: str, loop: ControlLoop) -> Any:
+        """A Rerun recorder attached to ``loop`` when the config asks for one."""
+        cfg = self.config
+        if cfg.rerun is None and cfg.rerun_connect is None:
+            return None
+        from cosmos_policy.viz.rerun_log import RerunRecorder, attach, episode_file
+
+        names = [*self.emb.joints, "gripper"]
+        viz = RerunRecorder(
+            f"{cfg.task}-{cfg.embodiment}-seed{seed}", names, connect=cfg.rerun_connect,
+            path=None if cfg.rerun is None else episode_file(cfg.rerun, seed, cfg.episodes),
+            name=f"{cfg.task} {cfg.embodiment} seed {seed}: {prompt}")
+        attach(loop, viz)
+        return viz
 
 
 def make_evaluator(config: EvalConfig) -> Any:

@@ -62,6 +62,9 @@ class SimRobotConfig:
     reset_timeout_s: float = 5.0
     dds_config: str | None = None
     transport: str = "dds"
+    record: str | None = None  # an MCAP file of what the wire sends and takes (docs/VIZ.md)
+    rerun: str | None = None  # a Rerun recording of frames, joints and commands
+    rerun_connect: str | None = None  # a running Rerun viewer's address
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -88,6 +91,21 @@ class SimRobot:
         self.emb = self.env.embodiment
         self.scene = self.env.scene
         self.wire = make_wire(cfg, self.emb)
+        if cfg.record is not None:
+            from cosmos_policy.viz.mcap_record import McapRecorder, RecordingRobotWire
+
+            self.wire = RecordingRobotWire(
+                self.wire, McapRecorder(cfg.record), self.emb, controller=cfg.controller,
+                gripper_controller=cfg.gripper_controller, policy_node=cfg.policy_node,
+                episode_topic=EPISODE_TOPIC)
+        if cfg.rerun is not None or cfg.rerun_connect is not None:
+            from cosmos_policy.viz.rerun_log import RerunRecorder, RerunRobotWire
+
+            grip = self.emb.gripper.joints[0] if self.emb.gripper.joints else "gripper"
+            self.wire = RerunRobotWire(self.wire, RerunRecorder(
+                f"sim-robot-{cfg.task}-{self.emb.name}", [*self.emb.joints, grip],
+                path=cfg.rerun, connect=cfg.rerun_connect, name=f"sim-robot {cfg.task}"),
+                self.emb.joints, grip)
         self._index = {j: i for i, j in enumerate(self.emb.joints)}
         self._lock = threading.Lock()
         self._ramp: tuple[np.ndarray, np.ndarray, float, float] | None = None

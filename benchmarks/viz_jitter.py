@@ -1,0 +1,156 @@
+"""The 100 Hz loop's jitter with a Rerun recording on vs off, side by side in one run.
+
+A program, not a test. The setup of ``benchmarks/runtime_overhead.py``'s jitter run (the
+real Franka embodiment, the loop on its own thread at ``control.command_rate_hz``, a
+GIL-releasing numpy stand-in model in the inference thread, 30 Hz cameras, a perfectly
+tracking "robot"), alternating runs without and with
+:func:`cosmos_policy.viz.rerun_log.attach` recording to an ``.rrd`` file (camera frames,
+joints, chunks, safety, watchdog). Goal (the runtime's): start lateness p99 < 1 ms with
+recording on.
+
+    python benchmarks/viz_jitter.py [--seconds 5] [--rounds 2] [--out outputs/viz_jitter.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # the stand-in model leaves a core to the loop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from runtime_overhead import EMB, StubModel, build, images, make_projector  # noqa: E402
+
+from cosmos_policy.runtime import MonotonicClock, ThreadedInference  # noqa: E402
+
+
+def run(projector, seconds: float, rrd: Path | None) -> dict:
+    """One jitter run; ``rrd``: record to this file (None: recording off)."""
+    clock = MonotonicClock()
+    model = StubModel(projector, work="numpy", delay_s=0.08)
+    loop, sync = build(clock, lambda tm: ThreadedInference(model, clock, tm), projector, "rtc")
+    recorder = None
+    if rrd is not None:
+        from cosmos_policy.viz.rerun_log import RerunRecorder, attach
+
+        recorder = RerunRecorder("viz-jitter", [*EMB.joints, "gripper"], path=rrd)
+        attach(loop, recorder)
+    img, stamps = images(), []
+    stop = threading.Event()
+
+    def cameras() -> None:  # 30 Hz camera driver; the recorder gets the frames too
+        while not stop.is_set():
+            t = clock.now()
+            for cam in ("front", "wrist"):
+                sync.push_image(cam, img, t)
+                if recorder is not None:
+                    recorder.image(cam, img, t)
+            time.sleep(1 / 30)
+
+    def on_command(cmd) -> None:  # the "robot": perfect tracking, joint state back at once
+        stamps.append(time.monotonic())
+        sync.push_state(cmd.positions, clock.now())
+
+    sync.push_state(np.append(EMB.home, 0.0), clock.now())
+    loop.subscribe(on_command)
+    cam = threading.Thread(target=cameras, daemon=True)
+    cam.start()
+    loop.start()
+    time.sleep(seconds)
+    loop.stop()
+    stop.set()
+    cam.join()
+    loop.inference.close()
+    t0 = time.perf_counter()
+    if recorder is not None:
+        recorder.close()
+    drain_s = time.perf_counter() - t0
+    period = 1.0 / EMB.command_rate_hz
+    dev = np.abs(np.diff(np.array(stamps)) - period) * 1e3
+    late = loop.telemetry.stage_values("jitter") * 1e3
+    snap = loop.telemetry.snapshot()
+    return {"recording": rrd is not None, "commands": len(stamps),
+            "start_lateness_p50_ms": float(np.percentile(late, 50)),
+            "start_lateness_p99_ms": float(np.percentile(late, 99)),
+            "start_lateness_max_ms": float(late.max()),
+            "interval_dev_p99_ms": float(np.percentile(dev, 99)),
+            "deadline_misses": loop.deadline_misses,
+            "tick_p99_ms": snap["latency"]["tick"]["p99_ms"],
+            "chunks": snap["counters"].get("chunks", 0),
+            "subscriber_errors": snap["counters"].get("subscriber_errors", 0),
+            "recorder_dropped": None if recorder is None else recorder.dropped,
+            "recorder_errors": None if recorder is None else recorder.errors,
+            "rrd_bytes": None if rrd is None else rrd.stat().st_size,
+            "drain_after_stop_s": round(drain_s, 3)}
+
+
+def producer_cost(calls: int, rrd: Path) -> dict:
+    """What the control thread pays per tick with recording on: one
+    ``RerunRecorder.command`` call (copy + queue put), timed alone, microseconds."""
+    from cosmos_policy.runtime import SentCommand
+    from cosmos_policy.viz.rerun_log import RerunRecorder
+
+    recorder = RerunRecorder("viz-producer", [*EMB.joints, "gripper"], path=rrd)
+    state = np.append(EMB.home, 0.0)
+    cost = []
+    for k in range(calls):
+        cmd = SentCommand(k * 0.01, state, state[:-1], ("velocity",) if k % 3 else ())
+        t0 = time.perf_counter()
+        recorder.command(cmd, state, 2)
+        cost.append(time.perf_counter() - t0)
+        if k % 100 == 99:
+            time.sleep(0.01)  # let the writer keep up, as at 100 Hz
+    recorder.close()
+    a = np.array(cost) * 1e6
+    return {"calls": calls, "p50_us": float(np.percentile(a, 50)),
+            "p99_us": float(np.percentile(a, 99)), "max_us": float(a.max()),
+            "dropped": recorder.dropped}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per run")
+    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs")
+    parser.add_argument("--out", type=Path, default=Path("outputs/viz_jitter.json"))
+    args = parser.parse_args()
+    projector, projector_name = make_projector()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.rounds):
+            runs.append(run(projector, args.seconds, None))
+            runs.append(run(projector, args.seconds, Path(tmp) / f"round{i}.rrd"))
+        producer = producer_cost(5000, Path(tmp) / "producer.rrd")
+    result = {"embodiment": EMB.name, "command_rate_hz": EMB.command_rate_hz,
+              "projector": projector_name, "model": "numpy stand-in, GIL released, 80 ms",
+              "goal": "start lateness p99 < 1 ms",
+              "machine": {"python": platform.python_version(), "cores": os.cpu_count()},
+              "load_average": os.getloadavg(), "runs": runs,
+              "producer_per_tick": producer}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"{'recording':10s} {'late p50':>9s} {'late p99':>9s} {'late max':>9s} "
+          f"{'|dT-10ms| p99':>14s} {'misses':>7s} {'dropped':>8s}")
+    for r in runs:
+        print(f"{'on' if r['recording'] else 'off':10s} {r['start_lateness_p50_ms']:9.3f} "
+              f"{r['start_lateness_p99_ms']:9.3f} {r['start_lateness_max_ms']:9.3f} "
+              f"{r['interval_dev_p99_ms']:14.3f} {r['deadline_misses']:7d} "
+              f"{str(r['recorder_dropped']):>8s}")
+    print(f"\ncontrol-thread cost per tick with recording on (RerunRecorder.command): "
+          f"p50 {producer['p50_us']:.1f} us, p99 {producer['p99_us']:.1f} us, "
+          f"max {producer['max_us']:.1f} us; load average {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
