@@ -56,13 +56,14 @@ def _rot_z(yaw: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _finger_yaw(scene: Scene) -> float:
-    """Yaw (rad) of the gripper's closing direction in the current pose (world frame)."""
-    m, d = scene.model, scene.data
+def _finger_yaw(scene: Scene, data: Any = None) -> float:
+    """Yaw (rad) of the gripper's closing direction in the pose of ``data`` (default: the
+    scene's current one; world frame)."""
+    m, d = scene.model, scene.data if data is None else data
     jnt = m.joint(scene.embodiment.gripper.joints[0]).id
     axis = d.xaxis[jnt]
     if m.jnt_type[jnt] != 2:  # hinge: the jaw tip moves across the axis and the approach
-        axis = np.cross(axis, scene.tcp_rot()[:, 2])
+        axis = np.cross(axis, d.site_xmat[scene.tcp_site].reshape(3, 3)[:, 2])
     return float(np.arctan2(axis[1], axis[0]))
 
 
@@ -125,19 +126,26 @@ class Expert:
         return self.act(obs)
 
     def _start_at_home(self) -> None:
-        """:meth:`_start` for a state that may be mid-episode: the reference orientation and
-        heights come from the embodiment's home pose (FK), not from wherever the tool is."""
+        """:meth:`_start` for a state that may be mid-episode: the reference orientation,
+        finger yaw and heights come from the embodiment's home pose, not from wherever the
+        tool is."""
+        import mujoco
+
         from cosmos_policy.kinematics import KinematicModel
 
         self._start()
-        self._fk = KinematicModel(self.scene.embodiment)
-        pos, rot = self._fk.fk(np.asarray(self.scene.embodiment.home))
-        turn = self.scene.tcp_rot() @ np.asarray(rot).T
-        self.home_rot = np.asarray(rot, dtype=np.float64).copy()
-        self.finger_yaw = _wrap_quarter(_finger_yaw(self.scene)
-                                        - float(np.arctan2(turn[1, 0], turn[0, 0])))
-        self.carry_z = min(self.cfg.carry_z, float(pos[2]))
-        self.hover = min(self.cfg.hover, float(pos[2]) - 0.02)
+        if getattr(self, "_fk", None) is None:  # compiling the MJCF costs; keep it per expert
+            self._fk = KinematicModel(self.scene.embodiment)
+        s = self.scene
+        home = mujoco.MjData(s.model)  # scratch data: the scene's own state stays untouched
+        home.qpos[:] = s.data.qpos
+        home.qpos[s.arm_qadr] = s.embodiment.home
+        mujoco.mj_kinematics(s.model, home)
+        self.home_rot = home.site_xmat[s.tcp_site].reshape(3, 3).copy()
+        self.finger_yaw = _wrap_quarter(_finger_yaw(s, home))
+        z = float(home.site_xpos[s.tcp_site][2])
+        self.carry_z = min(self.cfg.carry_z, z)
+        self.hover = min(self.cfg.hover, z - 0.02)
 
     def _resync(self) -> None:
         """Commanded pose from the env's last joint targets (FK), velocity from the tcp's."""
