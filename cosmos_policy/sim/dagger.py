@@ -29,7 +29,8 @@ from cosmos_policy.errors import UserError
 DAGGER_SEED_START = 50000
 
 
-def dataset_features(env: Any) -> tuple[dict[str, Any], list[str], Callable[[], np.ndarray] | None]:
+def dataset_features(env: Any) -> tuple[dict[str, Any], list[str],
+                                        Callable[[], np.ndarray] | None]:
     """LeRobot features of a tabletop env's frames (the layout ``record`` writes): each camera,
     ``observation.state``, ``observation.ee_pose``, ``observation.environment_state`` (when the
     env has objects) and ``action`` (10 unified, or joint targets + gripper). Returns the
