@@ -69,6 +69,10 @@ def test_rollouts_refuse_seeds_outside_the_training_split(bundle: Path, tmp_path
     with pytest.raises(UserError, match="training seeds only"):
         rollout_dataset(str(bundle), "reach", "franka", [900, 901], tmp_path / "d",
                         image_size=32, max_steps=2)
+    with pytest.raises(UserError, match="training seeds only"):  # before round 0 validates
+        run_dagger(DaggerConfig(tasks=("reach",), embodiments=("franka",), model=str(bundle),
+                                seed=998, episodes=2), tmp_path / "campaign")
+    assert not (tmp_path / "campaign").exists()
 
 
 def test_rounds_grow_the_data_fine_tune_and_write_the_table(bundle: Path,

@@ -260,8 +260,14 @@ def run_dagger(cfg: DaggerConfig, out: Path,
     model (``out/round-{r}/data-<task>-<embodiment>``), fine-tunes it on the demonstrations
     and every round's data so far (``out/round-{r}/model``), and validates the result. The
     table (``out/dagger.json``, ``out/dagger.md``) is rewritten after every round."""
+    from cosmos_policy.sim.suite import load_suite
     from cosmos_policy.training.trainer import TrainConfig, Trainer
 
+    span = cfg.rounds * cfg.episodes  # every round's rollout seeds, checked before any work
+    if load_suite().seed_report(cfg.seed, span).split != "training":
+        raise UserError(f"DAgger rolls out on training seeds only; seeds {cfg.seed}-"
+                        f"{cfg.seed + span - 1} are not all training seeds: use --seed "
+                        f"{DAGGER_SEED_START}")
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     model = cfg.model
