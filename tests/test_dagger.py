@@ -80,7 +80,9 @@ def test_rounds_grow_the_data_fine_tune_and_write_the_table(bundle: Path,
     cfg = DaggerConfig(tasks=("reach",), embodiments=("franka",), model=str(bundle), rounds=2,
                        episodes=2, train_steps=2, batch=2, val_episodes=1, val_max_steps=3,
                        max_steps=6, image_size=32)
-    rows = run_dagger(cfg, tmp_path / "dagger")
+    lines: list[str] = []
+    rows = run_dagger(cfg, tmp_path / "dagger", progress=lines.append)
+    assert sum(line.startswith("validation reach/franka") for line in lines) == 3
     assert [r["round"] for r in rows] == [0, 1, 2]
     assert [r["aggregated_episodes"] for r in rows] == [0, 2, 4]
     assert rows[1]["frames_added"] == 12

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from cosmos_policy.errors import UserError
     from cosmos_policy.sim.dagger import DAGGER_SEED_START, DaggerConfig, run_dagger
     from cosmos_policy.sim.tasks import make_task
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                        val_seed=args.val_seed, val_max_steps=args.val_max_steps,
                        backend=args.backend, image_size=args.image_size,
                        latency_s=args.latency_ms / 1e3)
-    rows = run_dagger(cfg, args.out)
+    rows = run_dagger(cfg, args.out, progress=lambda line: print(line, file=sys.stderr,
+                                                                  flush=True))
     print((args.out / "dagger.md").read_text(), end="")
     print(f"{len(rows) - 1} rounds; table: {args.out / 'dagger.md'}, last model: "
           f"{rows[-1]['model']}")

@@ -255,11 +255,13 @@ class DaggerConfig:
 
 
 def run_dagger(cfg: DaggerConfig, out: Path,
-               on_frame: Callable[..., None] | None = None) -> list[dict[str, Any]]:
+               on_frame: Callable[..., None] | None = None,
+               progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Round 0 validates ``cfg.model``; each round r >= 1 rolls out the previous round's
     model (``out/round-{r}/data-<task>-<embodiment>``), fine-tunes it on the demonstrations
     and every round's data so far (``out/round-{r}/model``), and validates the result. The
-    table (``out/dagger.json``, ``out/dagger.md``) is rewritten after every round."""
+    table (``out/dagger.json``, ``out/dagger.md``) is rewritten after every round.
+    ``progress`` receives one line per finished step (validation, rollout, fine-tune)."""
     from cosmos_policy.sim.suite import load_suite
     from cosmos_policy.training.trainer import TrainConfig, Trainer
 
@@ -271,13 +273,17 @@ def run_dagger(cfg: DaggerConfig, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     model = cfg.model
+    say = progress or (lambda line: None)
 
     def check(model: str) -> dict[str, Any]:
         if cfg.val_episodes == 0:
             return {}
-        return validate(model, cfg.tasks, cfg.embodiments, cfg.val_episodes,
-                        seed=cfg.val_seed, backend=cfg.backend, image_size=cfg.image_size,
-                        latency_s=cfg.latency_s, max_steps=cfg.val_max_steps)
+        result = validate(model, cfg.tasks, cfg.embodiments, cfg.val_episodes,
+                          seed=cfg.val_seed, backend=cfg.backend, image_size=cfg.image_size,
+                          latency_s=cfg.latency_s, max_steps=cfg.val_max_steps)
+        say("validation " + ", ".join(f"{k} {v['success']}/{v['episodes']}"
+                                      for k, v in result.items()) + f" ({model})")
+        return result
 
     t0 = time.perf_counter()
     rows.append({"round": 0, "model": model, "validation": check(model), "episodes_added": 0,
@@ -300,6 +306,8 @@ def run_dagger(cfg: DaggerConfig, out: Path,
                                              max_steps=cfg.max_steps, on_frame=on_frame))
                 if added[-1].episodes:
                     aggregated.append(str(path))
+                say(f"round {r}: {added[-1].episodes} rollouts of {task}/{emb} labelled "
+                    f"({added[-1].frames} frames, policy won {added[-1].successes})")
         rollout_s = time.perf_counter() - t0
         total_episodes += sum(s.episodes for s in added)
         t0 = time.perf_counter()
@@ -312,6 +320,7 @@ def run_dagger(cfg: DaggerConfig, out: Path,
                           init=init)
         model = str(trainer.run())
         train_s = time.perf_counter() - t0
+        say(f"round {r}: fine-tuned {cfg.train_steps} steps in {train_s:.0f} s -> {model}")
         t0 = time.perf_counter()
         validation = check(model)
         rows.append({"round": r, "model": model, "validation": validation,
