@@ -135,4 +135,6 @@ def _split_line(report: SeedReport) -> str:
     if report.split == "mixed":
         return f"seeds {first}-{last}: straddle " + ", ".join(
             f"{k} ({n})" for k, n in report.pieces.items())
+    if report.split == "none":
+        return f"seeds {first}-{last}: in no split of the suite"
     return f"seeds {first}-{last}: {report.split} split"
