@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("cosmos_policy.commands.serve", "serve the policy over DDS or WebSocket"),
     "sim-robot": ("cosmos_policy.commands.sim_robot", "a MuJoCo robot on ROS 2's wire"),
     "eval": ("cosmos_policy.commands.eval", "closed-loop success in MuJoCo through the runtime"),
+    "dagger": ("cosmos_policy.commands.dagger", "DAgger: policy rollouts labelled by the expert"),
     "eval-dynamics": ("cosmos_policy.commands.eval_dynamics",
                       "forward/inverse dynamics quality against the simulator"),
 }

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from cosmos_policy.commands import options
 from cosmos_policy.models.cosmos3_use import add_arguments as cosmos3_arguments
+
+if TYPE_CHECKING:
+    from cosmos_policy.sim.suite import SeedReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel episode processes")
     parser.add_argument("--ray", default=None, metavar="ADDRESS",
                         help="spread episodes over Ray ('local' starts one here)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="first seed (default 0; training uses 1000 and up)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="first seed (default: the --split's first, else 0; training uses "
+                        "1000 and up)")
+    parser.add_argument("--split", default=None, choices=("validation", "test"),
+                        help="the suite's seed range to draw from: validation for every choice, "
+                        "test once per shipped model (sim/suites/tabletop.yaml, docs/EVAL.md)")
     parser.add_argument("--prompt-style", default="canonical",
                         choices=("canonical", "paraphrase"))
     options.add_image_size(parser)
@@ -92,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.steps <= 1000:
         raise UserError(f"{options.spelled(args, 'steps', '--steps')} must be between 1 and "
                         f"1000, got {args.steps}")
+    seed, split = _seeds(args)
     config = EvalConfig(task=args.task, embodiment=emb.name, episodes=args.episodes,
-                        seed=args.seed, model=str(args.model), backend=args.backend,
+                        seed=seed, model=str(args.model), backend=args.backend,
                         lockstep=args.lockstep, lockstep_latency_s=args.latency_ms / 1e3,
                         blending=args.blending, image_size=args.image_size,
                         prompt_style=args.prompt_style, max_steps=args.max_steps,
@@ -106,8 +115,53 @@ def run(args: argparse.Namespace) -> int:
     runs = run_episodes(config, workers=args.workers, ray_address=args.ray)
     report = build_report(config_dict(config), runs, emb,
                           {"mode": "lockstep" if args.lockstep else "async",
-                           "workers": args.workers, "ray": args.ray})
+                           "workers": args.workers, "ray": args.ray,
+                           **({"split": split.as_dict()} if split else {})})
     report = write_report(report, runs, emb, out)
     print_table(report)
+    if split is not None:
+        print(_split_line(split))
     print(f"report: {out / 'eval.json'}")
     return 0
+
+
+def _seeds(args: argparse.Namespace) -> tuple[int, SeedReport | None]:
+    """The first seed and, for a tabletop task, which of the suite's splits the seeds fall in
+    (printed at once, warnings on stderr); ``--split`` picks the range."""
+    import sys
+
+    from cosmos_policy.errors import UserError
+    from cosmos_policy.sim.external.evaluate import is_external
+    from cosmos_policy.sim.suite import load_suite
+
+    if is_external(args.task):
+        if args.split:
+            raise UserError("--split names the tabletop suite's seeds; external suites have "
+                            "their own: drop --split")
+        return (0 if args.seed is None else args.seed), None
+    suite = load_suite()
+    seed = 0 if args.seed is None else args.seed
+    if args.split:
+        part = suite.split(args.split)
+        seed = part.first if args.seed is None else args.seed
+        last = seed + args.episodes - 1
+        if not (part.contains(seed) and part.contains(last)):
+            raise UserError(f"seeds {seed}-{last} leave the {part.name} split "
+                            f"({part.describe()}); use at most "
+                            f"{max(0, (part.end or seed) - seed)} episodes from --seed {seed}, "
+                            f"or drop --seed")
+    report = suite.seed_report(seed, args.episodes)
+    print(_split_line(report))
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return seed, report
+
+
+def _split_line(report: SeedReport) -> str:
+    first, last = report.first, report.first + report.count - 1
+    if report.split == "mixed":
+        return f"seeds {first}-{last}: straddle " + ", ".join(
+            f"{k} ({n})" for k, n in report.pieces.items())
+    if report.split == "none":
+        return f"seeds {first}-{last}: in no split of the suite"
+    return f"seeds {first}-{last}: {report.split} split"

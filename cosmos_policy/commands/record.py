@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cosmos_policy.commands import options
-from cosmos_policy.data.lerobot import POSE9_NAMES, LeRobotWriter, camera_feature, vector_feature
+from cosmos_policy.data.lerobot import LeRobotWriter
 from cosmos_policy.errors import UserError
 
 
@@ -80,7 +80,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     import mujoco
 
     from cosmos_policy.sim import make_env, make_expert
-    from cosmos_policy.sim.scene import object_state_reader
+    from cosmos_policy.sim.dagger import dataset_features
     from cosmos_policy.sim.tasks import make_task
 
     if episodes < 1:
@@ -97,24 +97,12 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     make_task(task)  # an unknown task fails here, before a scene is built
     env = make_env(task, embodiment, image_size=image_size, prompt_style=prompt_style)
     emb = env.unwrapped.embodiment
-    cameras = list(env.observation_space["images"].spaces)
-    h, w = env.observation_space["images"][cameras[0]].shape[:2]
     fps = int(round(emb.control_rate_hz))
-    features = {f"observation.images.{c}": camera_feature(h, w, fps) for c in cameras}
-    features["observation.state"] = vector_feature(list(emb.joints) + ["gripper"])
-    features["observation.ee_pose"] = vector_feature(POSE9_NAMES)
-    objects = object_state_reader(env.unwrapped)
-    read_objects = None
-    if objects is not None:
-        object_names, read_objects = objects
-        features["observation.environment_state"] = vector_feature(object_names)
-    action_dim = int(env.action_space.shape[0])
-    if action_noise and action_dim != 10:
+    features, cameras, read_objects = dataset_features(env)  # the layout DAgger writes too
+    if action_noise and int(env.action_space.shape[0]) != 10:
         env.close()
         raise UserError("--action-noise perturbs end-effector targets; this env takes joint "
                         "actions")
-    features["action"] = vector_feature(POSE9_NAMES + ["gripper"] if action_dim == 10
-                                        else list(emb.joints) + ["gripper"])
     seeds: list[int] = []
     provenance = {"task": task, "embodiment": emb.name, "source": "scripted expert",
                   "prompt_style": prompt_style, "seeds": seeds, "action_noise_m": action_noise,

@@ -6,6 +6,13 @@ Each expert is a small phase machine; every phase names a target tcp position (m
 frame), a yaw about world z (rad) relative to the embodiment's home tcp orientation, a gripper
 command and a speed. A trapezoidal profile (speed and acceleration limits) moves the commanded
 pose towards the target, so the waypoints are smooth and velocity-limited.
+
+``act`` runs the machine on its own commands (demonstrations: the expert drives).
+``label`` answers from the simulator state alone, whoever drove there (DAgger: a policy
+drives, the expert labels): the commanded pose is read back from the env's last joint
+targets, the profile's velocity from the tcp's, and the phase from where the tool, cube and
+gripper are (``phase_from_state``), so a grasp the policy began, a miss or a drop each get
+the expert's answer from that state.
 """
 
 from __future__ import annotations
@@ -49,13 +56,14 @@ def _rot_z(yaw: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _finger_yaw(scene: Scene) -> float:
-    """Yaw (rad) of the gripper's closing direction in the current pose (world frame)."""
-    m, d = scene.model, scene.data
+def _finger_yaw(scene: Scene, data: Any = None) -> float:
+    """Yaw (rad) of the gripper's closing direction in the pose of ``data`` (default: the
+    scene's current one; world frame)."""
+    m, d = scene.model, scene.data if data is None else data
     jnt = m.joint(scene.embodiment.gripper.joints[0]).id
     axis = d.xaxis[jnt]
     if m.jnt_type[jnt] != 2:  # hinge: the jaw tip moves across the axis and the approach
-        axis = np.cross(axis, scene.tcp_rot()[:, 2])
+        axis = np.cross(axis, d.site_xmat[scene.tcp_site].reshape(3, 3)[:, 2])
     return float(np.arctan2(axis[1], axis[0]))
 
 
@@ -79,6 +87,7 @@ class Expert:
         self.pos: np.ndarray | None = None  # commanded tcp position
         self.vel = np.zeros(3)
         self.yaw = 0.0
+        self.arrive_tol = 1e-6  # commanded pose at a target: exactly, when the expert drives
 
     def _start(self) -> None:
         self.pos = self.scene.tcp_pos()
@@ -100,6 +109,59 @@ class Expert:
     def plan(self) -> tuple[np.ndarray, float, float, float]:
         """(target position (3,), yaw, gripper in [0, 1], speed m/s) for this step."""
         raise NotImplementedError
+
+    def phase_from_state(self) -> int:
+        """The phase the simulator state is in (tool, cube, gripper), whatever drove there."""
+        raise NotImplementedError
+
+    def label(self, obs: dict[str, Any] | None = None) -> np.ndarray:
+        """The expert's action from the current simulator state (see the module docstring):
+        the same as :meth:`act` would give had the expert driven to this state itself."""
+        if self.pos is None:
+            self._start_at_home()
+        self._resync()
+        phase = self.phase_from_state()
+        if phase != self.phase:
+            self._next(phase)
+        return self.act(obs)
+
+    def _start_at_home(self) -> None:
+        """:meth:`_start` for a state that may be mid-episode: the reference orientation,
+        finger yaw and heights come from the embodiment's home pose, not from wherever the
+        tool is."""
+        import mujoco
+
+        from cosmos_policy.kinematics import KinematicModel
+
+        self._start()
+        if getattr(self, "_fk", None) is None:  # compiling the MJCF costs; keep it per expert
+            self._fk = KinematicModel(self.scene.embodiment)
+        s = self.scene
+        home = mujoco.MjData(s.model)  # scratch data: the scene's own state stays untouched
+        home.qpos[:] = s.data.qpos
+        home.qpos[s.arm_qadr] = s.embodiment.home
+        mujoco.mj_kinematics(s.model, home)
+        self.home_rot = home.site_xmat[s.tcp_site].reshape(3, 3).copy()
+        self.finger_yaw = _wrap_quarter(_finger_yaw(s, home))
+        z = float(home.site_xpos[s.tcp_site][2])
+        self.carry_z = min(self.cfg.carry_z, z)
+        self.hover = min(self.cfg.hover, z - 0.02)
+
+    def _resync(self) -> None:
+        """Commanded pose from the env's last joint targets (FK), velocity from the tcp's."""
+        import mujoco
+
+        pos, rot = self._fk.fk(np.asarray(self.env._q_target))  # noqa: SLF001 - last command
+        self.pos = np.asarray(pos, dtype=np.float64).copy()
+        turn = np.asarray(rot) @ self.home_rot.T
+        self.yaw = float(np.arctan2(turn[1, 0], turn[0, 0]))
+        vel = np.zeros(6)
+        s = self.scene
+        mujoco.mj_objectVelocity(s.model, s.data, mujoco.mjtObj.mjOBJ_SITE, s.tcp_site, vel, 0)
+        v = vel[3:]
+        speed = float(np.linalg.norm(v))
+        self.vel = v * min(1.0, self.cfg.fast / speed) if speed > 1e-9 else np.zeros(3)
+        self.arrive_tol = 0.003  # a read-back pose never equals the target to the micrometre
 
     def act(self, obs: dict[str, Any] | None = None) -> np.ndarray:
         """The next action in the env's action space (privileged state; ``obs`` unused)."""
@@ -165,7 +227,7 @@ class Expert:
 
     def _arrived(self, target: np.ndarray, tol: float | None = None) -> bool:
         tol = self.cfg.tol if tol is None else tol
-        return (np.linalg.norm(self.pos - target) < 1e-6
+        return (np.linalg.norm(self.pos - target) < self.arrive_tol
                 and np.linalg.norm(self.scene.tcp_pos() - target) < tol)
 
     def _next(self, phase: int | None = None) -> None:
@@ -188,6 +250,11 @@ class ReachExpert(Expert):
                 self._next()
             return above, self._cube_yaw(), 0.0, self.cfg.fast
         return cube + [0.0, 0.0, 0.005], self._cube_yaw(), 0.0, self.cfg.slow
+
+    def phase_from_state(self) -> int:
+        cube, tcp = self.scene.cube_pos(self.color), self.scene.tcp_pos()
+        # above the cube (as close as phase 0 counts as arrived): descend; else go above it
+        return int(np.linalg.norm(tcp[:2] - cube[:2]) < 0.03)
 
 
 class PushExpert(Expert):
@@ -251,6 +318,34 @@ class PushExpert(Expert):
             self._next(1)
         return lift, 0.0, 1.0, c.slow
 
+    def phase_from_state(self) -> int:
+        """Hold at the centre; push when low behind the cube on its line to the region;
+        lower when above that start; lift when low anywhere else (never sweep through the
+        cube); otherwise go above the start. (``push_over_cube``'s phase 0 is not re-entered.)"""
+        c = self.cfg
+        cube, tcp = self.scene.cube_pos(self.color), self.scene.tcp_pos()
+        d = self.scene.region_pos()[:2] - cube[:2]
+        dist = float(np.linalg.norm(d))
+        d /= max(dist, 1e-9)
+        if dist < c.push_home or (self.phase == 4 and dist < c.push_near):
+            if self.phase != 4:
+                self.hold = self.pos.copy()
+            return 4
+        rel = tcp[:2] - cube[:2]
+        along = float(rel @ d)
+        lateral = float(np.linalg.norm(rel - along * d))
+        behind = cube[:2] - d * c.push_back
+        on_line = lateral < 0.02 and -(c.push_back + 0.02) < along < -CUBE_HALF
+        if on_line and tcp[2] < c.push_z + 0.012:
+            if self.phase != 3:  # a push begun here: the closest approach starts now
+                self.closest = dist
+            return 3
+        if float(np.linalg.norm(tcp[:2] - behind)) < 0.02 and tcp[2] < c.push_z + 0.1:
+            return 2
+        if tcp[2] < c.push_z + 0.05:
+            return 5
+        return 1
+
 
 class PickPlaceExpert(Expert):
     """Above the cube, descend, close, lift, above the plate, lower, open, retreat."""
@@ -300,6 +395,42 @@ class PickPlaceExpert(Expert):
             return self.pos, self.yaw, 0.0, c.slow
         target = np.array([*self.pos[:2], self.carry_z])  # retreat
         return target, self.yaw, 0.0, c.slow
+
+    def phase_from_state(self) -> int:
+        """Retreat once the cube rests on the plate released; carry, lower or open while it is
+        held; lift once it is gripped; close around it; descend when aligned above it;
+        otherwise (a miss, a drop, the start) go above it with the gripper open."""
+        s = self.scene
+        cube, tcp, plate = s.cube_pos(self.color), s.tcp_pos(), s.plate_pos()
+        # the gripper's last command (its actuator's target), not its opening: a jaw closed on
+        # the cube stops wide open on some grippers
+        ctrl = float(s.data.ctrl[s.grip_act])
+        closed = abs(ctrl - s.gripper_position(1.0)) < abs(ctrl - s.gripper_position(0.0))
+        near = float(np.linalg.norm(tcp - cube)) < 0.03
+        on_plate = (float(np.linalg.norm(cube[:2] - plate[:2])) < 0.05
+                    and cube[2] < PLATE_TOP + CUBE_HALF + 0.015)
+        if on_plate and (self.phase in (6, 7) or not closed):
+            return 7 if not closed or self.phase == 7 else 6
+        if on_plate and near and closed:  # set down, still gripped: open
+            return 6
+        lifted = cube[2] > CUBE_HALF + 0.01
+        if near and closed and lifted:
+            self.grasp_dz = float(tcp[2] - cube[2])
+            over_plate = float(np.linalg.norm(tcp[:2] - plate[:2])) < 0.015
+            if over_plate:
+                return 5
+            return 3 if tcp[2] < self.carry_z - 0.02 and self.phase != 4 else 4
+        xy = float(np.linalg.norm(tcp[:2] - cube[:2]))
+        if xy < 0.012 and abs(tcp[2] - cube[2]) < 0.012:  # around the cube: close, then lift
+            if self.phase == 2 or not closed:
+                return 2
+            self.grasp_dz = float(tcp[2] - cube[2])
+            return 3
+        aligned = abs(self.yaw - self._cube_yaw()) < 0.05
+        if (xy < 0.015 and cube[2] < tcp[2] < cube[2] + self.hover + 0.02 and aligned
+                and not closed):
+            return 1
+        return 0
 
 
 # task name -> expert class

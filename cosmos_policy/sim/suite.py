@@ -66,13 +66,85 @@ class TaskConfig:
         return options[int(rng.integers(len(options)))].format(color=color)
 
 
+SPLIT_NAMES = ("validation", "test", "training")
+
+
+@dataclass(frozen=True)
+class SeedSplit:
+    """A named half-open range of ``reset`` seeds, ``[first, end)``; ``end`` None: open."""
+
+    name: str
+    first: int
+    end: int | None
+
+    def contains(self, seed: int) -> bool:
+        return seed >= self.first and (self.end is None or seed < self.end)
+
+    def describe(self) -> str:
+        return f"{self.first}-{'' if self.end is None else self.end - 1}"
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    """Which split a seed range ``[first, first + count)`` lies in.
+
+    split: the one split holding every seed, ``mixed`` when they straddle, ``none`` when no
+    split holds any. pieces: split name -> seeds of the range in it. warnings: one line each.
+    """
+
+    first: int
+    count: int
+    split: str
+    pieces: dict[str, int]
+    warnings: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"split": self.split, "seeds": [self.first, self.first + self.count - 1],
+                "pieces": dict(self.pieces), "warnings": list(self.warnings)}
+
+
 @dataclass(frozen=True)
 class Suite:
-    """The suite file: scene path, cube colours, and task configs by name."""
+    """The suite file: scene path, cube colours, task configs by name, seed splits."""
 
     scene: Path
     colors: tuple[str, ...]
     tasks: dict[str, TaskConfig]
+    splits: tuple[SeedSplit, ...] = ()
+
+    def split(self, name: str) -> SeedSplit:
+        """The split called ``name``; a :class:`UserError` listing the valid ones."""
+        for s in self.splits:
+            if s.name == name:
+                return s
+        raise UserError(f"unknown seed split '{name}'; valid: "
+                        f"{', '.join(s.name for s in self.splits) or '(none in the suite)'}")
+
+    def seed_report(self, first: int, count: int) -> SeedReport:
+        """Which split the seeds ``first .. first + count - 1`` belong to, with a warning when
+        they straddle splits, reach into training's or lie outside every split."""
+        seeds = range(first, first + count)
+        pieces: dict[str, int] = {}
+        outside = 0
+        for seed in seeds:
+            owner = next((s.name for s in self.splits if s.contains(seed)), None)
+            if owner is None:
+                outside += 1
+            else:
+                pieces[owner] = pieces.get(owner, 0) + 1
+        warnings = []
+        if len(pieces) > 1:
+            warnings.append(f"seeds {first}-{first + count - 1} straddle splits (" + ", ".join(
+                f"{n} {k}" for k, n in pieces.items()) + "); keep a figure within one split")
+        if pieces.get("training"):
+            warnings.append(f"{pieces['training']} seeds lie in the training range "
+                            f"({self.split('training').describe()}): layouts the model was "
+                            "trained on")
+        if outside and self.splits:
+            warnings.append(f"{outside} seeds lie in no split of the suite")
+        split = (next(iter(pieces)) if len(pieces) == 1 and not outside
+                 else "none" if not pieces else "mixed")
+        return SeedReport(first, count, split, pieces, tuple(warnings))
 
 
 def _strings(source: str, field: str, value: object) -> tuple[str, ...]:
@@ -117,7 +189,31 @@ def load_suite(path: str | None = None) -> Suite:
         tasks[name] = TaskConfig(name, steps, float(dist), canonical, paraphrase, training)
     colors = tuple(raw.get("colors", ()))
     return Suite(scene=file.parent.parent / str(raw.get("scene", "scenes/tabletop.xml")),
-                 colors=colors, tasks=tasks)
+                 colors=colors, tasks=tasks, splits=_splits(source, raw.get("splits") or {}))
+
+
+def _splits(source: str, raw: object) -> tuple[SeedSplit, ...]:
+    """``splits: {name: [first, end]}`` -> disjoint :class:`SeedSplit`s (``end`` null: open)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "splits", "a mapping of split name -> [first, end]", raw)
+    out = []
+    for name, value in raw.items():
+        field = f"splits.{name}"
+        if name not in SPLIT_NAMES:
+            raise ConfigError(source, field, f"one of {', '.join(SPLIT_NAMES)}", name)
+        ok = (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)
+              and value[0] >= 0 and (value[1] is None or (isinstance(value[1], int)
+                                                          and value[1] > value[0])))
+        if not ok:
+            raise ConfigError(source, field, "[first, end] with 0 <= first < end (end null: "
+                              "open)", value)
+        out.append(SeedSplit(name, value[0], value[1]))
+    spans = sorted(out, key=lambda s: s.first)
+    for a, b in zip(spans, spans[1:], strict=False):
+        if a.end is None or a.end > b.first:
+            raise ConfigError(source, f"splits.{b.name}", f"a range disjoint from {a.name}'s",
+                              [b.first, b.end])
+    return tuple(out)
 
 
 def training_variants(suite: Suite) -> dict[str, tuple[str, ...]]:

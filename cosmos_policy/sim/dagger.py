@@ -1,0 +1,375 @@
+"""DAgger with the scripted experts: roll out the current policy, label every visited state
+with the expert's action from that state, aggregate with the demonstrations, fine-tune, repeat.
+
+A rollout runs through the same runtime as ``cosmos-policy eval`` (:class:`Evaluator`, always
+lockstep, so a round is reproducible): the states DAgger labels are the states evaluation
+visits. At every policy step, :class:`LabelTap` keeps what the policy saw (the frames the
+evaluator rendered, joint state, tcp pose, object positions) and asks the expert
+(:meth:`Expert.label`) what it would command from there; the labels, never the policy's own
+commands, become the ``action`` of a LeRobot v3 dataset written like ``cosmos-policy record``
+writes demonstrations. Rollout seeds come from the suite's training split, validation seeds
+from its validation split (``sim/suites/tabletop.yaml``); the test split is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cosmos_policy.errors import UserError
+
+# Rollout seeds start here by default: inside the training split, above every range that
+# docs/train_default.sh records demonstrations on (1000-47000).
+DAGGER_SEED_START = 50000
+
+
+def dataset_features(env: Any) -> tuple[dict[str, Any], list[str],
+                                        Callable[[], np.ndarray] | None]:
+    """LeRobot features of a tabletop env's frames (the layout ``record`` writes): each camera,
+    ``observation.state``, ``observation.ee_pose``, ``observation.environment_state`` (when the
+    env has objects) and ``action`` (10 unified, or joint targets + gripper). Returns the
+    features, the camera names and the object reader (or None)."""
+    from cosmos_policy.data.lerobot import (
+        POSE9_NAMES,
+        camera_feature,
+        vector_feature,
+    )
+    from cosmos_policy.sim.scene import object_state_reader
+
+    emb = env.unwrapped.embodiment
+    cameras = list(env.observation_space["images"].spaces)
+    fps = int(round(emb.control_rate_hz))
+    features: dict[str, Any] = {}
+    for c in cameras:
+        h, w = env.observation_space["images"][c].shape[:2]
+        features[f"observation.images.{c}"] = camera_feature(h, w, fps)
+    features["observation.state"] = vector_feature(list(emb.joints) + ["gripper"])
+    features["observation.ee_pose"] = vector_feature(POSE9_NAMES)
+    objects = object_state_reader(env.unwrapped)
+    read_objects = None
+    if objects is not None:
+        names, read_objects = objects
+        features["observation.environment_state"] = vector_feature(names)
+    action_dim = int(env.action_space.shape[0])
+    features["action"] = vector_feature(POSE9_NAMES + ["gripper"] if action_dim == 10
+                                        else list(emb.joints) + ["gripper"])
+    return features, cameras, read_objects
+
+
+class LabelTap:
+    """Taps an :class:`Evaluator`'s env: at the first command of every policy step it keeps
+    the frames the evaluator rendered for the policy, the proprioception and objects, and the
+    expert's label from that state. ``on_frame(env, label, command)`` (tests) sees each label
+    with the env before the step and the joint command (n + 1,) the policy's runtime sent."""
+
+    def __init__(self, evaluator: Any, features: dict[str, Any], cameras: list[str],
+                 read_objects: Callable[[], np.ndarray] | None,
+                 on_frame: Callable[..., None] | None = None) -> None:
+        from cosmos_policy.sim.experts import make_expert
+
+        self.env = evaluator.env
+        self.scene = self.env.scene
+        self.expert = make_expert(self.env)
+        self.features, self.cameras, self.read_objects = features, cameras, read_objects
+        self.on_frame = on_frame
+        self._render, self._step = self.scene.render, self.env.step_joint_targets
+        # instance attributes shadow the methods on this evaluator's env only
+        self.scene.render = self._on_render
+        self.env.step_joint_targets = self._on_step
+        self.begin()
+
+    def begin(self) -> None:
+        """A new episode: empty rows, a fresh expert."""
+        self.rows: dict[str, list[np.ndarray]] = {k: [] for k in self.features}
+        self.expert.reset()
+        self._frames: dict[str, np.ndarray] | None = None
+
+    def _on_render(self) -> dict[str, np.ndarray]:
+        self._frames = self._render()
+        return self._frames
+
+    def _on_step(self, q: np.ndarray, gripper: float, duration_s: float) -> bool:
+        if self._frames is not None:  # the first command after the policy's frames
+            s = self.scene
+            obs = {"images": self._frames, "prompt": self.env.task.prompt,
+                   "state": np.append(s.arm_q(), s.gripper_opening()).astype(np.float32),
+                   "ee_pose": _pose9(s)}
+            label = np.asarray(self.expert.label(obs), dtype=np.float32)
+            for c in self.cameras:
+                self.rows[f"observation.images.{c}"].append(self._frames[c])
+            self.rows["observation.state"].append(obs["state"])
+            self.rows["observation.ee_pose"].append(obs["ee_pose"])
+            if self.read_objects is not None:
+                self.rows["observation.environment_state"].append(self.read_objects())
+            self.rows["action"].append(label)
+            if self.on_frame is not None:
+                self.on_frame(self.env, label, np.append(q, gripper))
+            self._frames = None
+        return self._step(q, gripper, duration_s)
+
+
+def _pose9(scene: Any) -> np.ndarray:
+    from cosmos_policy.sim.env import pose9
+
+    return pose9(scene.tcp_pos(), scene.tcp_rot())
+
+
+@dataclass
+class RolloutStats:
+    """One (task, embodiment) rollout batch: episodes kept, frames, policy successes."""
+
+    task: str
+    embodiment: str
+    episodes: int = 0
+    frames: int = 0
+    successes: int = 0
+    sim_errors: int = 0
+    seeds: list[int] = field(default_factory=list)
+
+
+def _evaluator(model: str, task: str, embodiment: str, *, backend: str, image_size: int,
+               seed: int, latency_s: float, max_steps: int | None) -> Any:
+    from cosmos_policy.sim.evaluate import EvalConfig, Evaluator
+
+    return Evaluator(EvalConfig(task=task, embodiment=embodiment, episodes=1, seed=seed,
+                                model=model, backend=backend, lockstep=True,
+                                lockstep_latency_s=latency_s, image_size=image_size, videos=0,
+                                max_steps=max_steps))
+
+
+def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int], out: Path, *,
+                    backend: str = "torch", image_size: int = 128, latency_s: float = 0.05,
+                    max_steps: int | None = None, on_frame: Callable[..., None] | None = None
+                    ) -> RolloutStats:
+    """Roll ``model`` out on ``seeds`` (training split) and write the expert-labelled states
+    as a LeRobot v3 dataset at ``out`` (every episode, won or lost: DAgger labels them all)."""
+    from cosmos_policy.data.lerobot import LeRobotWriter
+    from cosmos_policy.sim.suite import load_suite
+
+    report = load_suite().seed_report(min(seeds), max(seeds) - min(seeds) + 1)
+    if report.split != "training":
+        raise UserError(f"DAgger rolls out on training seeds only; seeds {min(seeds)}-"
+                        f"{max(seeds)} lie in {report.split}: use --seed {DAGGER_SEED_START}")
+    ev = _evaluator(model, task, embodiment, backend=backend, image_size=image_size,
+                    seed=min(seeds), latency_s=latency_s, max_steps=max_steps)
+    stats = RolloutStats(task, ev.emb.name)
+    try:
+        features, cameras, read_objects = dataset_features(ev.env)
+        tap = LabelTap(ev, features, cameras, read_objects, on_frame)
+        fps = int(round(ev.emb.control_rate_hz))
+        provenance = {"task": task, "embodiment": ev.emb.name, "source": "dagger",
+                      "policy": str(model), "seeds": stats.seeds}
+        with LeRobotWriter(out, fps=fps, robot_type=ev.emb.robot_type, features=features,
+                           extra_info={"cosmos_policy": provenance}) as writer:
+            for seed in seeds:
+                tap.begin()
+                run = ev.run_episode(seed)
+                if run.counters.get("sim_errors") or not tap.rows["action"]:
+                    stats.sim_errors += 1
+                    continue
+                writer.add_episode({k: np.stack(v) for k, v in tap.rows.items()},
+                                   run.prompt)
+                stats.seeds.append(seed)
+                stats.episodes += 1
+                stats.frames += len(tap.rows["action"])
+                stats.successes += bool(run.success)
+            if stats.episodes:
+                writer.finalize()
+            else:
+                writer.abort()
+    finally:
+        ev.close()
+    return stats
+
+
+def validate(model: str, tasks: Sequence[str], embodiments: Sequence[str], episodes: int, *,
+             seed: int | None = None, backend: str = "torch", image_size: int = 128,
+             latency_s: float = 0.05, max_steps: int | None = None) -> dict[str, dict[str, Any]]:
+    """Lockstep success of ``model`` per ``task/embodiment`` on the validation split (from
+    its first seed, or ``seed``); a range leaving the split is refused."""
+    from cosmos_policy.sim.evaluate import EvalConfig, Evaluator
+    from cosmos_policy.sim.suite import load_suite
+
+    split = load_suite().split("validation")
+    first = split.first if seed is None else seed
+    if not (split.contains(first) and split.contains(first + episodes - 1)):
+        raise UserError(f"validation seeds {first}-{first + episodes - 1} leave the "
+                        f"validation split ({split.describe()})")
+    out = {}
+    for task in tasks:
+        for emb in embodiments:
+            ev = Evaluator(EvalConfig(task=task, embodiment=emb, episodes=episodes, seed=first,
+                                      model=model, backend=backend, lockstep=True,
+                                      lockstep_latency_s=latency_s, image_size=image_size,
+                                      videos=0, max_steps=max_steps))
+            try:
+                wins = sum(ev.run_episode(s).success for s in range(first, first + episodes))
+            finally:
+                ev.close()
+            out[f"{task}/{emb}"] = {"success": int(wins), "episodes": episodes,
+                                    "seeds": [first, first + episodes - 1]}
+    return out
+
+
+@dataclass(frozen=True)
+class DaggerConfig:
+    """A DAgger campaign. model: the starting bundle (``default`` or a folder). demos: the
+    demonstration datasets every round trains on too. episodes: rollouts per round and
+    (task, embodiment). seed: first rollout seed (training split). train_steps, batch, lr,
+    object_weight: each round's fine-tune (``cosmos-policy train --init``). val_episodes:
+    validation episodes per cell per round (0: none). backend: the rollouts' and
+    validation's (torch needs no engine export). max_steps / val_max_steps: policy steps per
+    rollout / validation episode (None: the task's)."""
+
+    tasks: tuple[str, ...]
+    embodiments: tuple[str, ...]
+    model: str = "default"
+    demos: tuple[str, ...] = ()
+    rounds: int = 1
+    episodes: int = 20
+    seed: int = DAGGER_SEED_START
+    train_steps: int = 300
+    batch: int = 32
+    lr: float = 1e-4
+    object_weight: float = 0.0
+    val_episodes: int = 20
+    val_seed: int | None = None
+    val_max_steps: int | None = None
+    max_steps: int | None = None
+    backend: str = "torch"
+    image_size: int = 128
+    latency_s: float = 0.05
+    train_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.episodes < 1 or self.train_steps < 1 or self.batch < 1:
+            raise UserError("--rounds, --episodes, --train-steps and --batch must be >= 1")
+        if self.val_episodes < 0:
+            raise UserError("--val-episodes must be >= 0")
+
+
+def run_dagger(cfg: DaggerConfig, out: Path,
+               on_frame: Callable[..., None] | None = None,
+               progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Round 0 validates ``cfg.model``; each round r >= 1 rolls out the previous round's
+    model (``out/round-{r}/data-<task>-<embodiment>``), fine-tunes it on the demonstrations
+    and every round's data so far (``out/round-{r}/model``), and validates the result. The
+    table (``out/dagger.json``, ``out/dagger.md``) is rewritten after every round.
+    ``progress`` receives one line per finished step (validation, rollout, fine-tune)."""
+    from cosmos_policy.sim.suite import load_suite
+    from cosmos_policy.training.trainer import TrainConfig, Trainer
+
+    span = cfg.rounds * cfg.episodes  # every round's rollout seeds, checked before any work
+    if load_suite().seed_report(cfg.seed, span).split != "training":
+        raise UserError(f"DAgger rolls out on training seeds only; seeds {cfg.seed}-"
+                        f"{cfg.seed + span - 1} are not all training seeds: use --seed "
+                        f"{DAGGER_SEED_START}")
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    model = cfg.model
+    say = progress or (lambda line: None)
+
+    def check(model: str) -> dict[str, Any]:
+        if cfg.val_episodes == 0:
+            return {}
+        result = validate(model, cfg.tasks, cfg.embodiments, cfg.val_episodes,
+                          seed=cfg.val_seed, backend=cfg.backend, image_size=cfg.image_size,
+                          latency_s=cfg.latency_s, max_steps=cfg.val_max_steps)
+        say("validation " + ", ".join(f"{k} {v['success']}/{v['episodes']}"
+                                      for k, v in result.items()) + f" ({model})")
+        return result
+
+    t0 = time.perf_counter()
+    rows.append({"round": 0, "model": model, "validation": check(model), "episodes_added": 0,
+                 "frames_added": 0, "aggregated_episodes": 0, "rollout_success": None,
+                 "rollout_s": 0.0, "train_s": 0.0, "validate_s": time.perf_counter() - t0})
+    write_table(rows, out, asdict(cfg))
+    aggregated: list[str] = []
+    total_episodes = 0
+    for r in range(1, cfg.rounds + 1):
+        round_dir = out / f"round-{r}"
+        seeds = list(range(cfg.seed + (r - 1) * cfg.episodes, cfg.seed + r * cfg.episodes))
+        t0 = time.perf_counter()
+        added: list[RolloutStats] = []
+        for task in cfg.tasks:
+            for emb in cfg.embodiments:
+                path = round_dir / f"data-{task}-{emb}"
+                added.append(rollout_dataset(model, task, emb, seeds, path, backend=cfg.backend,
+                                             image_size=cfg.image_size,
+                                             latency_s=cfg.latency_s,
+                                             max_steps=cfg.max_steps, on_frame=on_frame))
+                if added[-1].episodes:
+                    aggregated.append(str(path))
+                say(f"round {r}: {added[-1].episodes} rollouts of {task}/{emb} labelled "
+                    f"({added[-1].frames} frames, policy won {added[-1].successes})")
+        rollout_s = time.perf_counter() - t0
+        total_episodes += sum(s.episodes for s in added)
+        t0 = time.perf_counter()
+        train_cfg = TrainConfig(steps=cfg.train_steps, batch=cfg.batch, lr=cfg.lr,
+                                warmup=min(100, max(1, cfg.train_steps // 10)),
+                                object_weight=cfg.object_weight,
+                                ckpt_every=max(cfg.train_steps, 1), seed=cfg.train_seed + r)
+        init = _bundle_path(model)
+        trainer = Trainer([*cfg.demos, *aggregated], round_dir / "model", cfg=train_cfg,
+                          init=init)
+        model = str(trainer.run())
+        train_s = time.perf_counter() - t0
+        say(f"round {r}: fine-tuned {cfg.train_steps} steps in {train_s:.0f} s -> {model}")
+        t0 = time.perf_counter()
+        validation = check(model)
+        rows.append({"round": r, "model": model, "validation": validation,
+                     "episodes_added": sum(s.episodes for s in added),
+                     "frames_added": sum(s.frames for s in added),
+                     "aggregated_episodes": total_episodes,
+                     "rollout_success": {f"{s.task}/{s.embodiment}": [s.successes, s.episodes]
+                                         for s in added},
+                     "rollout_s": rollout_s, "train_s": train_s,
+                     "validate_s": time.perf_counter() - t0})
+        write_table(rows, out, asdict(cfg))
+    return rows
+
+
+def _bundle_path(model: str) -> str:
+    """A ``--model`` name as the bundle folder ``Trainer(init=...)`` reads."""
+    if model == "default":
+        from cosmos_policy.paths import engines_dir
+
+        return str(engines_dir() / "default")
+    if not Path(model).is_dir():
+        raise UserError(f"--model {model}: DAgger fine-tunes a compact model bundle; pass "
+                        "'default' or a bundle folder")
+    return model
+
+
+def write_table(rows: list[dict[str, Any]], out: Path, config: dict[str, Any]) -> None:
+    """``out/dagger.json`` (config and rows) and ``out/dagger.md``: per round the validation
+    success per task and arm, the data added and the time spent."""
+    (out / "dagger.json").write_text(json.dumps({"config": config, "rounds": rows}, indent=1,
+                                                default=str))
+    cells = sorted({k for row in rows for k in row["validation"]})
+    head = ["round", "episodes added", "frames added", "DAgger episodes", "rollout success",
+            *(f"{c} (validation)" for c in cells), "rollout s", "train s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for row in rows:
+        wins = row["rollout_success"] or {}
+        rollout = ", ".join(f"{k} {w}/{n}" for k, (w, n) in wins.items()) or "-"
+        val = []
+        for c in cells:
+            v = row["validation"].get(c)
+            val.append(f"{v['success']}/{v['episodes']}" if v else "-")
+        lines.append("| " + " | ".join([
+            str(row["round"]), str(row["episodes_added"]), str(row["frames_added"]),
+            str(row["aggregated_episodes"]), rollout, *val, f"{row['rollout_s']:.0f}",
+            f"{row['train_s']:.0f}"]) + " |")
+    (out / "dagger.md").write_text("\n".join(lines) + "\n")
+
+
+def load_rows(out: Path) -> list[dict[str, Any]]:
+    """The rows a campaign wrote to ``out/dagger.json``."""
+    return json.loads((out / "dagger.json").read_text())["rounds"]
