@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from cosmos_policy.errors import UserError
+from cosmos_policy.models.normalize import Normalizer
 
 STATS_FILE = "action_statistics.json"
 NORMALIZATIONS = {"quantile": ("q01", "q99"), "mean_std": ("mean", "std"),
@@ -70,23 +72,21 @@ class ActionStatistics:
                             f"{self.domain!r} have width {self.dim}")
         return x
 
+    @cached_property
+    def normalizer(self) -> Normalizer:
+        """The same affine step the compact model's statistics use: mean/std, or the
+        quantile / min-max range onto [-1, 1]; channels outside ``mask`` pass through."""
+        if self.kind == "mean_std":
+            return Normalizer(self.a, self.b + _EPS, name="actions", mask=self.mask)
+        return Normalizer.from_range(self.a, self.b, _EPS, name="actions", mask=self.mask)
+
     def normalize(self, raw: np.ndarray) -> np.ndarray:
         """Raw domain actions (..., D) -> the model's normalised space (float32)."""
-        x = self._check(raw)
-        if self.kind == "mean_std":
-            y = (x - self.a) / (self.b + _EPS)
-        else:
-            y = 2.0 * (x - self.a) / np.maximum(self.b - self.a, _EPS) - 1.0
-        return np.where(self.mask, y, x).astype(np.float32)
+        return self.normalizer.normalize(self._check(raw))
 
     def denormalize(self, norm: np.ndarray) -> np.ndarray:
         """The model's normalised actions (..., D) -> raw domain actions (float32)."""
-        y = self._check(norm)
-        if self.kind == "mean_std":
-            x = y * (self.b + _EPS) + self.a
-        else:
-            x = (y + 1.0) / 2.0 * np.maximum(self.b - self.a, _EPS) + self.a
-        return np.where(self.mask, x, y).astype(np.float32)
+        return self.normalizer.denormalize(self._check(norm))
 
 
 def _vector(source: str, entry: dict, key: str, dim: int | None) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Each step is small and knows one thing: the model's cameras and frame size
 (:class:`FrameResize`, :class:`FrameRestore`), the domain's statistics
-(:class:`Normalizer`), the engine's static batch (:func:`pad_rows`). A
+(:class:`Normalizer`, from :mod:`cosmos_policy.models.normalize`, which the Cosmos 3
+adapter's statistics use too), the engine's static batch (:func:`pad_rows`). A
 :class:`~cosmos_policy.policy.wrapper.Policy` chains them around a backend's graphs, so a
 chunk is preprocessed the same way whether torch, ONNX Runtime or TensorRT runs the network.
 """
@@ -16,6 +17,7 @@ import torch
 
 from cosmos_policy.errors import SpecError
 from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames, tensor_to_frames
+from cosmos_policy.models.normalize import Normalizer, pad_last
 
 
 class FrameResize:
@@ -62,39 +64,6 @@ class FrameRestore:
         return out
 
 
-class Normalizer:
-    """Affine normalisation with a domain's statistics, padded to the model's width.
-
-    dtype: the precision of the arithmetic; the result is rounded once to float32. A bundle
-    on torch works in float64 (the statistics as its JSON stores them), an engine in float32
-    (its graphs' input precision); each reproduces the figures published for it to the last
-    bit, and the two agree to about one float32 ulp.
-    """
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float], width: int,
-                 name: str = "value", dtype: type = np.float64) -> None:
-        self.mean, self.std = np.asarray(mean, dtype), np.asarray(std, dtype)
-        self.dim, self.width, self.name = len(self.mean), int(width), name
-
-    def normalize(self, x: np.ndarray) -> np.ndarray:
-        """float (..., dim) -> float32 (..., width), zero beyond ``dim``."""
-        x = np.asarray(x, np.float32)
-        if x.shape[-1:] != (self.dim,):
-            raise SpecError(f"{self.name}: expected ({self.dim},), got {x.shape[-1:]}")
-        return pad_last((x - self.mean) / self.std, self.width)
-
-    def denormalize(self, x: np.ndarray) -> np.ndarray:
-        """float (..., width) -> float32 (..., dim) in the embodiment's units."""
-        return (np.asarray(x)[..., : self.dim] * self.std + self.mean).astype(np.float32)
-
-
-def pad_last(x: np.ndarray, width: int) -> np.ndarray:
-    """Zero-pad the last axis of ``x`` to ``width`` (float32)."""
-    out = np.zeros((*x.shape[:-1], width), dtype=np.float32)
-    out[..., : x.shape[-1]] = x
-    return out
-
-
 def pad_rows(x: np.ndarray, batch: int | None) -> np.ndarray:
     """Repeat the last row so a short part fills a static ``batch`` (None: any batch)."""
     n = x.shape[0]
@@ -106,3 +75,6 @@ def pad_rows(x: np.ndarray, batch: int | None) -> np.ndarray:
 def pad_prompts(prompts: list[str], batch: int | None) -> list[str]:
     """:func:`pad_rows` for prompts."""
     return prompts if batch is None else prompts + [prompts[-1]] * (batch - len(prompts))
+
+
+__all__ = ["FrameResize", "FrameRestore", "Normalizer", "pad_last", "pad_prompts", "pad_rows"]
