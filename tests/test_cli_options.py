@@ -157,3 +157,17 @@ def test_serve_starts_disabled_like_the_ros_node(flags: list[str], enabled: bool
     monkeypatch.setattr(dds, "DdsPolicyServer", _FakeServer)
     assert cli.main(["serve", "--model", "random", "--duration", "0.01", *flags]) == 0
     assert _FakeServer.seen["start_enabled"] is enabled
+
+
+def test_demo_evaluates_on_the_test_split(tmp_path: Path, monkeypatch: Any) -> None:
+    """The demo's figures come from seeds nothing was chosen on (the suite's test split)."""
+    from cosmos_policy.commands import demo
+    from cosmos_policy.commands import eval as eval_command
+    from cosmos_policy.sim.suite import load_suite
+
+    seen: list[Any] = []
+    monkeypatch.setattr(eval_command, "run", lambda args: seen.append(args) or 0)
+    assert demo.run_model_eval(tmp_path, 128, 3) == 0
+    assert seen[0].split == "test"
+    test = load_suite().split("test")
+    assert load_suite().seed_report(test.first, 3).split == "test"

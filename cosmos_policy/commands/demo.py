@@ -37,7 +37,8 @@ def run_demo(task: str, embodiment: str, seed: int, out: Path, image_size: int
 
 
 def run_model_eval(out: Path, image_size: int, episodes: int) -> int:
-    """Closed-loop evaluation of the shipped model on franka reach; returns the exit code.
+    """Closed-loop evaluation of the shipped model on franka reach, on the suite's test seeds
+(never used to choose anything); returns the exit code.
 
     Runs ``eval``'s own code in this command, so its errors read as ``demo``'s.
     """
@@ -46,8 +47,9 @@ def run_model_eval(out: Path, image_size: int, episodes: int) -> int:
     parser = argparse.ArgumentParser(prog="cosmos-policy demo")
     eval_command.add_arguments(parser)
     args = parser.parse_args(["--task", "reach", "--embodiment", "franka", "--episodes",
-                              str(episodes), "--lockstep", "--image-size", str(image_size),
-                              "--videos", "2", "--out", str(out / "eval-reach-franka")])
+                              str(episodes), "--split", "test", "--lockstep",
+                              "--image-size", str(image_size), "--videos", "2",
+                              "--out", str(out / "eval-reach-franka")])
     return eval_command.run(args)
 
 
