@@ -56,6 +56,26 @@ def episode_file(path: str | Path, seed: int, episodes: int) -> Path:
     return path if episodes == 1 else path.with_name(f"{path.stem}-seed{seed}{path.suffix}")
 
 
+def open_recording(recording_id: str, *, path: str | Path | None = None,
+                   connect: str | None = None, name: str | None = None) -> Any:
+    """A ``rerun.RecordingStream`` to a file and/or a viewer, on the ``sim_time`` timeline
+    alone (Rerun's log time and tick off)."""
+    rr = require_rerun()
+    rec = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
+    sinks = []
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        sinks.append(rr.FileSink(str(path)))
+    if connect is not None:
+        sinks.append(rr.GrpcSink(connect))
+    rec.set_sinks(*sinks)
+    rec.set_log_time_enabled(False)
+    rec.set_log_tick_enabled(False)
+    if name:
+        rec.send_recording_name(name)
+    return rec
+
+
 class RerunRecorder:
     """One recording (an episode) to a ``.rrd`` file and/or a running viewer (``connect``,
     e.g. ``rerun+http://127.0.0.1:9876/proxy``).
@@ -69,19 +89,8 @@ class RerunRecorder:
                  name: str | None = None, max_queue: int = 10_000) -> None:
         if path is None and connect is None:
             raise ValueError("RerunRecorder: give a path, connect, or both")
-        rr = self._rr = require_rerun()
-        self.rec = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
-        sinks = []
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            sinks.append(rr.FileSink(str(path)))
-        if connect is not None:
-            sinks.append(rr.GrpcSink(connect))
-        self.rec.set_sinks(*sinks)
-        self.rec.set_log_time_enabled(False)  # one timeline: the loop's sim_time
-        self.rec.set_log_tick_enabled(False)
-        if name:
-            self.rec.send_recording_name(name)
+        self._rr = require_rerun()
+        self.rec = open_recording(recording_id, path=path, connect=connect, name=name)
         self.joint_names = [str(j) for j in joint_names]
         self.dropped = 0
         self.errors = 0

@@ -12,27 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cosmos_policy.viz.rerun_log import APPLICATION_ID, TIMELINE, require_rerun
-
-
-def open_recording(recording_id: str, *, path: str | Path | None = None,
-                   connect: str | None = None, name: str | None = None) -> Any:
-    """A ``rerun.RecordingStream`` to a file and/or a viewer, on the ``sim_time`` timeline
-    alone (Rerun's log time and tick off)."""
-    rr = require_rerun()
-    rec = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
-    sinks = []
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        sinks.append(rr.FileSink(str(path)))
-    if connect is not None:
-        sinks.append(rr.GrpcSink(connect))
-    rec.set_sinks(*sinks)
-    rec.set_log_time_enabled(False)
-    rec.set_log_tick_enabled(False)
-    if name:
-        rec.send_recording_name(name)
-    return rec
+from cosmos_policy.viz.rerun_log import TIMELINE, open_recording, require_rerun
 
 
 def _series(rec: Any, path: str, times: np.ndarray, values: np.ndarray) -> None:
