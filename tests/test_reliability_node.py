@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from node_fakes import make_core
 
 from cosmos_policy.embodiment import load_embodiment
-from cosmos_policy.policy.stand_ins import RandomWalkModel
-from cosmos_policy.runtime import LockstepInference, ManualClock
-from cosmos_policy.serve.node_core import DIAG_WARN, NodeConfig, PolicyNodeCore, default_projector
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.commands, self.diagnostics = [], []
-
-    def send(self, command) -> None:
-        self.commands.append(command)
-
-    def publish_diagnostics(self, telemetry, level=0, message="", stamp=0.0) -> None:
-        self.diagnostics.append((telemetry, level, message))
+from cosmos_policy.serve.node_core import DIAG_WARN, default_projector
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +19,6 @@ def franka():
 @pytest.fixture(scope="module")
 def projector(franka):
     return default_projector(franka)
-
-
-def make_core(franka, projector, **kw):
-    clock = ManualClock(100.0)
-    rec = Recorder()
-    core = PolicyNodeCore(
-        franka, RandomWalkModel(franka, projector, seed=1), rec,
-        NodeConfig(prompt="reach the red cube", **kw), clock=clock, projector=projector,
-        inference_factory=lambda m, c, t: LockstepInference(m, latency_s=0.05, telemetry=t))
-    return core, rec, clock
 
 
 def step(core, franka, clock, stamp_offset: float = 0.0) -> list[str | None]:

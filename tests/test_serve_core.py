@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from node_fakes import Recorder, make_core
 
 from cosmos_policy.embodiment import load_embodiment
-from cosmos_policy.policy.stand_ins import RandomWalkModel
 from cosmos_policy.runtime import LockstepInference, ManualClock
 from cosmos_policy.serve.node_core import (
     DIAG_ERROR,
@@ -20,18 +20,6 @@ from cosmos_policy.serve.node_core import (
 )
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.commands, self.diagnostics = [], []
-
-    def send(self, command) -> None:
-        assert np.all(np.isfinite(command.positions))
-        self.commands.append(command)
-
-    def publish_diagnostics(self, telemetry, level=0, message="", stamp=0.0) -> None:
-        self.diagnostics.append((telemetry, level, message))
-
-
 @pytest.fixture(scope="module")
 def franka():
     return load_embodiment("franka")
@@ -40,17 +28,6 @@ def franka():
 @pytest.fixture(scope="module")
 def projector(franka):
     return default_projector(franka)
-
-
-def make_core(franka, projector, **kw):
-    clock = ManualClock(100.0)
-    rec = Recorder()
-    model = RandomWalkModel(franka, projector, seed=1)
-    core = PolicyNodeCore(
-        franka, model, rec, NodeConfig(prompt="reach the red cube", **kw), clock=clock,
-        projector=projector,
-        inference_factory=lambda m, c, t: LockstepInference(m, latency_s=0.05, telemetry=t))
-    return core, rec, clock
 
 
 def feed(core, franka, clock, state, t):
