@@ -16,17 +16,16 @@ import pytest
 
 pytest.importorskip("cyclonedds")
 
+from dds_fakes import Peer  # noqa: E402
+
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
 from cosmos_policy.runtime import ManualClock  # noqa: E402
 from cosmos_policy.serve.dds_server import BoundedStampOrder, DdsPolicyServer  # noqa: E402
 from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
-from cosmos_policy.transport import msgs, naming  # noqa: E402
-from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp  # noqa: E402
+from cosmos_policy.transport.convert import seconds_to_stamp  # noqa: E402
 from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
 from cosmos_policy.transport.endpoints import (  # noqa: E402
-    Endpoints,
-    make_participant,
     write_loopback_config,
 )
 from cosmos_policy.transport.images import rgb_to_image  # noqa: E402
@@ -43,36 +42,6 @@ def dds_env(tmp_path_factory):
         mp.setenv("CYCLONEDDS_URI", path.as_uri())
         mp.setenv("OMP_NUM_THREADS", "1")
         yield random.SystemRandom().randint(100, 230)
-
-
-class Peer:
-    """A ROS 2-shaped robot: writes frames and joint states; reads commands."""
-
-    def __init__(self, domain: int, emb) -> None:
-        self.participant = make_participant(domain)
-        ep = Endpoints(self.participant, node="peer")
-        self.emb = emb
-        self.cams = {c.name: ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA)
-                     for c in emb.cameras}
-        self.joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
-        self.cmds = ep.reader("/joint_trajectory_controller/joint_trajectory",
-                              msgs.JointTrajectory, naming.RELIABLE)
-        self.names = list(emb.joints) + [emb.gripper.joints[0]]
-
-    def send(self, t: float) -> None:
-        self.joints.write(joint_state_msg(self.names, list(self.emb.home) + [0.04], stamp=t))
-        img = np.zeros((128, 128, 3), np.uint8)
-        for w in self.cams.values():
-            w.write(rgb_to_image(img, seconds_to_stamp(t)))
-
-    def commands(self) -> list:
-        return [s for s in self.cmds.take(256) if isinstance(s, msgs.JointTrajectory)]
-
-    def drive(self, seconds: float, offset: float = 0.0) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self.send(time.time() + offset)
-            time.sleep(0.02)
 
 
 def test_bounded_stamp_order_refuses_the_future_and_forgets_on_a_jump_back() -> None:

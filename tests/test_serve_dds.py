@@ -20,6 +20,8 @@ import pytest
 
 pytest.importorskip("cyclonedds")
 
+from dds_fakes import Peer  # noqa: E402
+
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
 from cosmos_policy.serve.dds_server import DdsPolicyServer  # noqa: E402
@@ -133,31 +135,6 @@ def test_a_server_that_prints_a_lot_keeps_commanding(tmp_path):
     assert e["max_joint_motion_rad"] > 0.005, json.dumps(e)
 
 
-class Peer:
-    """A ROS 2-shaped robot: writes frames, joint states, prompts; reads commands."""
-
-    def __init__(self, domain: int, emb) -> None:
-        self.participant = make_participant(domain)
-        ep = Endpoints(self.participant, node="peer")
-        self.emb = emb
-        self.cams = {c.name: ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA)
-                     for c in emb.cameras}
-        self.joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
-        self.prompt = ep.writer("/cosmos_policy/prompt", msgs.String, naming.DEFAULT)
-        self.cmds = ep.reader("/joint_trajectory_controller/joint_trajectory",
-                              msgs.JointTrajectory, naming.RELIABLE)
-        self.names = list(emb.joints) + [emb.gripper.joints[0]]
-
-    def good(self, t: float) -> None:
-        self.joints.write(joint_state_msg(self.names, list(self.emb.home) + [0.04], stamp=t))
-        img = np.zeros((128, 128, 3), np.uint8)
-        for w in self.cams.values():
-            w.write(rgb_to_image(img, seconds_to_stamp(t)))
-
-    def commands(self) -> list:
-        return [s for s in self.cmds.take(256) if isinstance(s, msgs.JointTrajectory)]
-
-
 def test_bad_wire_input_is_refused_and_server_keeps_commanding(dds_env):
     emb = load_embodiment("franka")
     proj = default_projector(emb)
@@ -168,7 +145,7 @@ def test_bad_wire_input_is_refused_and_server_keeps_commanding(dds_env):
     try:
         deadline = time.monotonic() + 20
         while not peer.commands() and time.monotonic() < deadline:
-            peer.good(time.time())
+            peer.send(time.time())
             time.sleep(0.02)
         assert server.core.commands_sent > 0
         img = np.zeros((128, 128, 3), np.uint8)
@@ -192,7 +169,7 @@ def test_bad_wire_input_is_refused_and_server_keeps_commanding(dds_env):
         sent_before = server.core.commands_sent
         end = time.monotonic() + 1.5
         while time.monotonic() < end:
-            peer.good(time.time())
+            peer.send(time.time())
             time.sleep(0.02)
         after = peer.commands()
         reasons = {reason for (_topic, reason) in server.transport.rejections.counts}
