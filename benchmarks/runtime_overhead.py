@@ -157,19 +157,20 @@ def overhead(projector, mode: str, ticks: int) -> dict:
             "stages": {k: snap["latency"][k] for k in ("blending", "projection", "command")}}
 
 
-def jitter(projector, work: str, seconds: float, switch_interval=None) -> dict:
-    clock = MonotonicClock()
-    model = StubModel(projector, work=work, delay_s=0.08 if work != "none" else 0.0)
-    loop, sync = build(clock, lambda tm: ThreadedInference(model, clock, tm), projector, "rtc",
-                       switch_interval)
+def drive(loop, sync, clock, seconds: float, on_image=None) -> list[float]:
+    """Run ``loop`` on its thread for ``seconds`` with 30 Hz camera frames and a perfectly
+    tracking robot (each command comes back as the next joint state); returns the monotonic
+    time of every command. ``on_image(camera, image, t)`` also gets each frame."""
     img, stamps = images(), []
     stop = threading.Event()
 
     def cameras() -> None:  # 30 Hz camera driver
         while not stop.is_set():
             t = clock.now()
-            sync.push_image("front", img, t)
-            sync.push_image("wrist", img, t)
+            for cam in ("front", "wrist"):
+                sync.push_image(cam, img, t)
+                if on_image is not None:
+                    on_image(cam, img, t)
             time.sleep(1 / 30)
 
     def on_command(cmd) -> None:  # the "robot": perfect tracking, joint state back at once
@@ -186,6 +187,15 @@ def jitter(projector, work: str, seconds: float, switch_interval=None) -> dict:
     stop.set()
     cam.join()
     loop.inference.close()
+    return stamps
+
+
+def jitter(projector, work: str, seconds: float, switch_interval=None) -> dict:
+    clock = MonotonicClock()
+    model = StubModel(projector, work=work, delay_s=0.08 if work != "none" else 0.0)
+    loop, sync = build(clock, lambda tm: ThreadedInference(model, clock, tm), projector, "rtc",
+                       switch_interval)
+    stamps = drive(loop, sync, clock, seconds)
     period = 1.0 / EMB.command_rate_hz
     intervals = np.diff(np.array(stamps))
     dev = np.abs(intervals - period) * 1e3

@@ -19,7 +19,6 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from runtime_overhead import EMB, StubModel, build, images, make_projector  # noqa: E402
+from runtime_overhead import EMB, StubModel, build, drive, make_projector  # noqa: E402
 
 from cosmos_policy.runtime import MonotonicClock, ThreadedInference  # noqa: E402
 
@@ -45,32 +44,8 @@ def run(projector, seconds: float, rrd: Path | None) -> dict:
 
         recorder = RerunRecorder("viz-jitter", [*EMB.joints, "gripper"], path=rrd)
         attach(loop, recorder)
-    img, stamps = images(), []
-    stop = threading.Event()
-
-    def cameras() -> None:  # 30 Hz camera driver; the recorder gets the frames too
-        while not stop.is_set():
-            t = clock.now()
-            for cam in ("front", "wrist"):
-                sync.push_image(cam, img, t)
-                if recorder is not None:
-                    recorder.image(cam, img, t)
-            time.sleep(1 / 30)
-
-    def on_command(cmd) -> None:  # the "robot": perfect tracking, joint state back at once
-        stamps.append(time.monotonic())
-        sync.push_state(cmd.positions, clock.now())
-
-    sync.push_state(np.append(EMB.home, 0.0), clock.now())
-    loop.subscribe(on_command)
-    cam = threading.Thread(target=cameras, daemon=True)
-    cam.start()
-    loop.start()
-    time.sleep(seconds)
-    loop.stop()
-    stop.set()
-    cam.join()
-    loop.inference.close()
+    stamps = drive(loop, sync, clock, seconds,
+                   on_image=None if recorder is None else recorder.image)
     t0 = time.perf_counter()
     if recorder is not None:
         recorder.close()
