@@ -105,6 +105,27 @@ def test_lockstep_is_reproducible(bundle: Path) -> None:
     assert not np.array_equal(np.asarray(a.log.commanded), np.asarray(c.log.commanded))
 
 
+def test_an_episode_depends_on_its_own_seed_not_on_where_the_run_started(bundle: Path) -> None:
+    # Seed 5 as the first episode of a run from 5 and as the third of a run from 3: the
+    # sampler's noise must come from the episode's seed (it came from the run's first seed,
+    # so `eval --seed 702 --episodes 1` and episode 702 of `--seed 700` differed).
+    runs = []
+    for first in (5, 3):
+        cfg = EvalConfig(task="reach", embodiment="franka", episodes=1, model=str(bundle),
+                         backend="torch", lockstep=True, max_steps=6, image_size=32, videos=0,
+                         seed=first)
+        ev = Evaluator(cfg)
+        try:
+            for s in range(first, 6):
+                run = ev.run_episode(s)
+            runs.append(run)
+        finally:
+            ev.close()
+    a, b = runs
+    assert a.seed == b.seed == 5
+    assert np.array_equal(np.asarray(a.log.commanded), np.asarray(b.log.commanded))
+
+
 def test_oracle_through_the_runtime_reaches() -> None:
     cfg = EvalConfig(task="reach", embodiment="franka", episodes=4, seed=10, model="oracle",
                      lockstep=True, image_size=32, videos=0)

@@ -79,8 +79,13 @@ class TimedModel:
         self.model = model
         self.latencies: list[float] = []
 
-    def reset(self) -> None:
+    def reset(self, seed: int | None = None) -> None:
+        """Start an episode; ``seed`` (the episode's) re-seeds the model's sampler, so an
+        episode's noise depends on its own seed, not on the run's first seed or on which
+        worker runs it."""
         self.latencies.clear()
+        if seed is not None and hasattr(self.model, "seed"):
+            self.model.seed = seed
         if hasattr(self.model, "reset"):
             self.model.reset()
 

@@ -216,7 +216,7 @@ class Evaluator:
         """Reset with ``seed`` and run until success or the step limit (policy steps)."""
         cfg, env, emb = self.config, self.env, self.emb
         obs, _ = env.reset(seed=seed)
-        self.model.reset()
+        self.model.reset(seed)
         scene, n = env.scene, emb.n_joints
         clock = ManualClock(0.0)
         telemetry = Telemetry(window=1_000_000)
