@@ -190,3 +190,56 @@ def test_ros_record_decodes_to_what_was_sent_and_received(ros_domain, tmp_path):
     assert episode.task == PROMPT
     assert episode.state is not None
     assert episode.frames["front"].shape[1:] == (128, 128, 3)
+
+
+def test_serve_cli_records_websocket_requests(tmp_path):
+    """``cosmos-policy serve --transport websocket --record``: the CLI wires the recording and
+    closes it on SIGTERM, so the file is complete."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from websockets.sync.client import connect
+
+    from cosmos_policy.serve.wire_msgpack import packb, unpackb
+
+    emb, _, _ = _franka()
+    path = tmp_path / "cli.mcap"
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "cosmos_policy.cli", "serve", "--transport",
+                             "websocket", "--port", "0", "--record", str(path),
+                             "--duration", "90"], env=env, stdout=subprocess.PIPE,
+                            # the log apart: a log line written between the print's text and
+                            # its newline would run into the port's digits
+                            stderr=(tmp_path / "serve.log").open("w"), text=True)
+    try:
+        found = None
+        for line in proc.stdout:  # "serving franka on ws://127.0.0.1:PORT"
+            found = re.search(r"ws://127\.0\.0\.1:(\d+)", line)
+            if found:
+                break
+        assert found, (tmp_path / "serve.log").read_text()[-2000:]
+        state = np.append(emb.home, 0.5).astype(np.float32)
+        with connect(f"ws://127.0.0.1:{found.group(1)}", open_timeout=10) as ws:
+            unpackb(ws.recv(timeout=10))
+            ws.send(packb({"images": {c.name: np.zeros((128, 128, 3), np.uint8)
+                                      for c in emb.cameras},
+                           "state": state, "prompt": PROMPT}))
+            reply = unpackb(ws.recv(timeout=60))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+    by_topic = _decoded(path)
+    [joints] = by_topic["/joint_states"]
+    np.testing.assert_allclose(joints.ros_msg.position[: emb.n_joints], emb.home, atol=1e-6)
+    [traj] = by_topic["/joint_trajectory_controller/joint_trajectory"]
+    assert len(traj.ros_msg.points) == len(reply["joint_targets"])
