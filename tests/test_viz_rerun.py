@@ -68,6 +68,32 @@ def test_eval_episode_recording_reads_back(tmp_path):
     np.testing.assert_array_equal(np.diff(ticks), np.full(commands - 1, ticks[1] - ticks[0]))
     assert ticks[0] == 0
     assert ticks[1] == 10_000_000
+    # the layout of docs/VIZ.md's screenshot shows only entities the recording holds
+    from cosmos_policy.viz.rerun_blueprint import main as write_blueprint
+
+    assert write_blueprint([str(tmp_path / "episode.rbl"), "--embodiment", "franka"]) == 0
+    shown = _blueprint_paths(tmp_path / "episode.rbl")
+    assert {f"/joints/{k}/{j}" for k in ("commanded", "measured") for j in FRANKA} <= shown
+    assert {"/camera/front", "/camera/wrist", "/chunk/actions"} <= shown
+    missing = {p for p in shown if not any(r == p or r.startswith(p + "/") for r in rows)}
+    assert not missing  # an entity, or a parent of some (a view's origin)
+
+
+def _blueprint_paths(rbl) -> set[str]:
+    """The entity paths a blueprint's views name (origins and explicit contents)."""
+    from rerun.chunk import RrdReader
+
+    reader = RrdReader(rbl)
+    [store] = reader.blueprints()
+    assert store.application_id == "cosmos-policy"  # what our recordings are filed under
+    paths: set[str] = set()
+    for chunk in reader.stream(store=store):
+        batch = chunk.to_record_batch()
+        for col in ("ViewBlueprint:space_origin", "ViewContents:query"):
+            if col in batch.column_names:
+                for row in batch.column(col).to_pylist():
+                    paths.update(p for p in row or () if p.startswith("/") and p != "/")
+    return paths
 
 
 def test_rerun_missing_names_the_extra(monkeypatch):

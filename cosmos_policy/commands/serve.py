@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampler seed")
     parser.add_argument("--record", default=None, metavar="FILE.mcap",
                         help="record what the server takes and sends to MCAP with ROS 2 "
-                        "schemas (--transport dds; docs/VIZ.md)")
+                        "schemas (websocket: each answered request and its reply; "
+                        "docs/VIZ.md)")
     parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
                         help="a Rerun recording of the control loop and the camera frames "
                         "(dds, ros; viz extra; docs/VIZ.md)")
@@ -65,9 +66,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--domain-id {args.domain_id}: expected 0..232")
     if args.enabled and args.disabled:
         raise UserError("pass --enabled or --disabled, not both (disabled is the default)")
-    if args.record is not None and args.transport != "dds":
-        raise UserError("--record records --transport dds only (sim-robot --record records "
-                        "either transport)")
     viz = _rerun_recorder(args, options.embodiment(args))
     ref = options.resolve_model(args)
     if ref.kind == "engine" and ref.path is not None:  # hashes and a passing parity record
@@ -86,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         from cosmos_policy.serve.websocket_server import PolicyWebSocketServer
 
         server = PolicyWebSocketServer(emb, model, host=args.host, port=args.port,
-                                       projector=projector).start()
+                                       projector=projector, record=args.record).start()
         print(f"serving {emb.name} on ws://{args.host}:{server.port}", flush=True)
     else:
         from cosmos_policy.transport.dds import TransportConfig
@@ -97,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                                   command_mode=args.command_interface,
                                   gripper_controller=args.gripper_controller)
         if args.transport == "ros":
-            server = _ros_server(emb, model, tconfig, config, projector, viz)
+            server = _ros_server(emb, model, tconfig, config, projector, viz, args.record)
             over = "rclpy (ROS 2)"
         else:
             from cosmos_policy.serve.dds_server import DdsPolicyServer
@@ -150,7 +148,7 @@ def _attach_rerun(server: Any, viz: Any) -> None:
 
 
 def _ros_server(emb: Any, model: Any, tconfig: Any, config: Any, projector: Any,
-                viz: Any = None) -> Any:
+                viz: Any = None, record: str | None = None) -> Any:
     """The rclpy server, or one line naming the fix when ROS 2 does not import here."""
     from cosmos_policy.errors import UserError
 
@@ -162,6 +160,6 @@ def _ros_server(emb: Any, model: Any, tconfig: Any, config: Any, projector: Any,
                         ) from exc
     from cosmos_policy.serve.ros_server import RosPolicyServer
 
-    server = RosPolicyServer(emb, model, tconfig, config, projector=projector)
+    server = RosPolicyServer(emb, model, tconfig, config, projector=projector, record=record)
     _attach_rerun(server, viz)
     return server.start()

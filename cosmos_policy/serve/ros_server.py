@@ -89,22 +89,38 @@ def build_core(embodiment: Embodiment, model: WorldActionModel, transport: Any,
 
 class RosPolicyServer(TransportServer):
     """Owns an rclpy node (own context), its transport and a core; :meth:`start`,
-    :meth:`wait`, :meth:`close`. Starts holding unless ``node_config.start_enabled``."""
+    :meth:`wait`, :meth:`close`. Starts holding unless ``node_config.start_enabled``.
+    ``record``: an MCAP file for what the transport takes and publishes
+    (:func:`cosmos_policy.viz.mcap_serve.tap_ros_transport`)."""
 
     medium = "rclpy"
 
     def __init__(self, embodiment: Embodiment, model: WorldActionModel,
                  transport_config: TransportConfig | None = None,
                  node_config: NodeConfig | None = None, *,
-                 projector: object | None = None) -> None:
+                 projector: object | None = None, record: str | None = None) -> None:
         super().__init__()
         self.transport = RosTransport(embodiment, transport_config)
+        self.recorder = None
         try:
+            if record is not None:  # --record FILE.mcap: what the wire brings and takes
+                from cosmos_policy.viz.mcap_record import McapRecorder
+                from cosmos_policy.viz.mcap_serve import tap_ros_transport
+
+                self.recorder = McapRecorder(record)
+                tap_ros_transport(self.transport, self.recorder)
             self.core = build_core(embodiment, model, self.transport, node_config,
                                    projector=projector)
         except Exception:
             self.transport.close()
+            if self.recorder is not None:
+                self.recorder.close()
             raise
+
+    def close(self) -> None:
+        super().close()
+        if self.recorder is not None:
+            self.recorder.close()
 
 
 __all__ = ["CameraToCommand", "RosPolicyServer", "attach", "build_core"]

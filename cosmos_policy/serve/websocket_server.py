@@ -75,11 +75,14 @@ class PolicyWebSocketServer:
 
     workspace: keep answered targets in the embodiment's workspace box (as the policy node
     does); False only for an arm without a kinematic model.
+    record: an MCAP file to record each answered request and its reply to, as ROS 2
+    messages (:class:`cosmos_policy.viz.mcap_serve.WebSocketRecording`).
     """
 
     def __init__(self, embodiment: Embodiment, model: WorldActionModel, *,
                  host: str = "127.0.0.1", port: int = 8000,
-                 projector: object | None = None, workspace: bool = True) -> None:
+                 projector: object | None = None, workspace: bool = True,
+                 record: str | None = None) -> None:
         self.embodiment, self.model, self.host = embodiment, model, host
         self.processor = ActionProcessor(embodiment, projector)
         self.limiter = ChunkLimiter(embodiment, default_guard(embodiment, workspace))
@@ -92,8 +95,18 @@ class PolicyWebSocketServer:
         self._logged_at: dict[str, float] = {}
         self.safety_counts: dict[str, int] = {}
         self.requests = 0
-        self._server = serve(self._handle, host, port, max_size=MAX_MESSAGE_BYTES,
-                             compression=None)
+        self.recording = None
+        if record is not None:  # made before the socket: a bad path fails before serving
+            from cosmos_policy.viz.mcap_serve import WebSocketRecording
+
+            self.recording = WebSocketRecording(record, embodiment)
+        try:
+            self._server = serve(self._handle, host, port, max_size=MAX_MESSAGE_BYTES,
+                                 compression=None)
+        except Exception:
+            if self.recording is not None:
+                self.recording.close()
+            raise
         self.port = self._server.socket.getsockname()[1]
         self._thread: threading.Thread | None = None
 
@@ -107,6 +120,8 @@ class PolicyWebSocketServer:
         self._server.shutdown()
         if self._thread is not None:
             self._thread.join(5.0)
+        if self.recording is not None:
+            self.recording.close()
 
     # ------------------------------------------------------------------ requests
     def observation(self, request: Any) -> Observation:
@@ -142,6 +157,7 @@ class PolicyWebSocketServer:
 
     def infer(self, request: Any) -> dict[str, Any]:
         """One request -> the response map (raises ValueError on a refused request)."""
+        received_ns = time.time_ns()
         droid = robolab.is_robolab(request)  # NVIDIA's RoboLab keys in, its reply out
         if droid:
             obs = robolab.observation(request, self.embodiment, self.model)
@@ -155,6 +171,8 @@ class PolicyWebSocketServer:
         # concurrent clients get each other's joint targets.
         with self._model_lock:
             response = self._answer(obs)
+        if self.recording is not None:
+            self.recording.exchange(obs, response, received_ns)
         return robolab.reply(response) if droid else response
 
     def _answer(self, obs: Observation) -> dict[str, Any]:

@@ -60,7 +60,12 @@ class McapRecorder:
 
     def write(self, topic: str, msg: Any, log_time_ns: int | None = None) -> None:
         """Record ``msg`` (an IdlStruct of transport/msgs.py) on ``topic``."""
-        data = msg.serialize()
+        self.write_serialized(topic, ros_type(msg), msg.serialize(), log_time_ns)
+
+    def write_serialized(self, topic: str, type_name: str, data: bytes,
+                         log_time_ns: int | None = None) -> None:
+        """Record a message already serialized as CDR (with its encapsulation header, as
+        rclpy's ``serialize_message`` and cyclonedds give it) of type ``pkg/msg/Name``."""
         now = time.time_ns() if log_time_ns is None else int(log_time_ns)
         with self._lock:
             if self._closed:
@@ -68,9 +73,21 @@ class McapRecorder:
             channel = self._channels.get(topic)
             if channel is None:
                 channel = self._channels[topic] = self._writer.register_channel(
-                    topic, message_encoding="cdr", schema_id=self._schema(ros_type(msg)))
+                    topic, message_encoding="cdr", schema_id=self._schema(type_name))
             self._writer.add_message(channel, log_time=now, data=data, publish_time=now)
             self.messages += 1
+
+    def exact_cdr(self, type_name: str, data: bytes) -> bytes:
+        """``data`` cut where its message ends. rclpy's ``serialize_message`` (Jazzy, Fast
+        CDR) returns a buffer sized by the type's size bound, so a message with sequences
+        carries unwritten bytes after its end; mcap-ros2-support ignores them, rosbags'
+        reader (``label``) refuses the message. Little-endian CDR only, as rclpy writes on
+        every platform we serve from; anything else is returned as it is."""
+        if len(data) < 4 or data[:2] != b"\x00\x01":
+            return data
+        msgdef = self._types.get_msgdef(type_name)
+        _, end = msgdef.deserialize_cdr_le(memoryview(data)[4:], 0, msgdef.cls, self._types)
+        return data[: 4 + end]
 
     def _schema(self, name: str) -> int:
         if name not in self._schemas:
