@@ -67,14 +67,15 @@ def finished(work: Path) -> set[str]:
 
 
 def write_shard(work: Path, name: str, arrays: dict[str, np.ndarray],
-                meta: dict[str, Any], *, file: str = "arrays.npz") -> Path:
-    """Write one shard atomically (``arrays`` in ``file``, ``meta`` as JSON); its folder."""
+                meta: dict[str, Any], *, file: str = "arrays.npz", compress: bool = False) -> Path:
+    """Write one shard atomically (``arrays`` in ``file``, zip-deflated if ``compress``, and
+    ``meta`` as JSON); returns its folder."""
     final = episodes_dir(work) / shard_name(name)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        np.savez(tmp / file, **arrays)
+        (np.savez_compressed if compress else np.savez)(tmp / file, **arrays)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         (tmp / DONE).write_text("")
         shutil.rmtree(final, ignore_errors=True)
