@@ -142,10 +142,11 @@ def test_label_on_a_full_disk(tmp_path: Path, small_disk: Mount, bundle: Path,
 
 
 def test_train_checkpoint_on_a_full_disk_keeps_the_previous_one(small_disk: Mount) -> None:
-    """The first checkpoint (step 2, end of the autoencoder phase) fits; the next does not.
+    """900 KiB: the first checkpoint (step 2, end of the autoencoder phase, 0.5 MB with a
+    fresh optimizer) fits; the last (1 MB with Adam's moments) does not, in place or beside.
     The error names the folder and the step kept; the bundle of step 2 still loads (every
     hash checks), no scratch file is left, and --resume finishes the run."""
-    disk = small_disk(1200)
+    disk = small_disk(900)
     out = disk / "model"
     torch.manual_seed(0)
     with pytest.raises(UserError, match="the disk is full") as err:
