@@ -125,3 +125,19 @@ def _stop_after(work: Path, n: int, fn) -> None:  # noqa: ANN001
         fn()
     finally:
         shards.write_shard = real
+
+
+def test_a_resume_with_other_settings_is_refused_until_restart(tmp_path: Path) -> None:
+    """Attempts recorded at one image size are never mixed into a dataset of another."""
+    from cosmos_policy.errors import UserError
+
+    out = tmp_path / "out"
+    work = out.with_name("out.partial")
+    with pytest.raises(KeyboardInterrupt):
+        _stop_after(work, 1, lambda: record(out, "reach", "franka", 2, seed=3, image_size=16,
+                                            progress=False))
+    with pytest.raises(UserError, match=r"other settings \(\['image_size'\]\).*--restart"):
+        record(out, "reach", "franka", 2, seed=3, image_size=32, progress=False)
+    assert shards.finished(work) == {"seed-3"}  # the refusal kept the earlier attempts
+    record(out, "reach", "franka", 2, seed=3, image_size=32, progress=False, restart=True)
+    assert open_dataset(out).episode(0)["observation.images.front"].shape[1:] == (32, 32, 3)
