@@ -311,8 +311,8 @@ class Trainer:
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ours: list[Path] = []
-        kept = (f"the checkpoint of step {self._saved_step} is kept: free some space and "
-                "rerun with --resume" if self._saved_step is not None else "")
+        kept = (f"the checkpoint of step {self._saved_step} is kept: rerun with --resume "
+                "after freeing space" if self._saved_step is not None else "")
         try:
             with disk_full(self.out, "train (saving a checkpoint)", kept):
                 ours.append(self.state_dir / "optimizer.safetensors.tmp")

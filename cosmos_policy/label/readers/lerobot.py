@@ -21,15 +21,17 @@ def detect(path: Path) -> bool:
 
 
 def _broken(path: Path, what: str, exc: Exception) -> UserError:
+    kind = ("broken parquet file" if isinstance(exc, pa.ArrowException) else
+            "broken video file" if isinstance(exc, av.error.FFmpegError) else "unreadable file")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return UserError(f"{path.name}: {what}: broken parquet or video file ({first})")
+    return UserError(f"{path.name}: {what}: {kind} ({first})")
 
 
 def list_episodes(path: Path) -> list[str]:
     try:
         return [str(i) for i in range(open_dataset(path).num_episodes)]
     except (pa.ArrowException, OSError) as exc:  # the episode table itself: nothing to label
-        raise _broken(path, "the episode table (meta/episodes/) is unreadable", exc) from exc
+        raise _broken(path, "its tables (meta/episodes/, meta/tasks.parquet)", exc) from exc
 
 
 def load_episode(path: Path, key: str) -> Episode:
