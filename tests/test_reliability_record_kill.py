@@ -73,7 +73,7 @@ def _kill_resume_compare(tmp_path: Path, episodes: int, size: int, at_least: int
     assert differ == videos, differ  # data, episodes, tasks, stats, info: byte-identical
     for k in (k for k in a if k.endswith(".mp4")):
         got, want = frames(out / k), frames(fresh / k)
-        assert_same_frames(got, want, tol=2.0, distinct=4.0)  # up to the codec's rounding
+        assert_same_frames(got, want, tol=4.0, distinct=6.0)  # up to the codec's rounding
     assert open_dataset(out).num_episodes == episodes
 
 
