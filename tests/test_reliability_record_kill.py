@@ -81,7 +81,8 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run_small(tmp_path: Path) ->
     _kill_resume_compare(tmp_path, episodes=6, size=16, at_least=1)
 
 
-# slow: 3 runs of 12 episodes at 64 px in subprocesses.
+# slow: a larger repeat of the small variant above (3 runs of 12 episodes at 64 px in
+# subprocesses, 8-10 s here); the default run keeps the small one.
 @pytest.mark.slow
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     _kill_resume_compare(tmp_path, episodes=12, size=64, at_least=5)
