@@ -3,7 +3,6 @@ uninterrupted run file for file (sha256) and the input is byte-identical through
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -12,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
+from dataset_compare import assert_same_frames, frames, tree
 
 from cosmos_policy.engine.testing import tiny_bundle
 from cosmos_policy.label import shards
@@ -29,26 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # source frame rather than a neighbour (nothing lost, nothing shifted).
 RUN_RECORDS = {"meta/label_summary.json", "meta/info.json"}
 pytestmark = pytest.mark.timeout(600)
-
-
-def _tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _frames(path: Path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
-
-
-def _assert_same_frames(got: np.ndarray, want: np.ndarray) -> None:
-    assert got.shape == want.shape
-    g, w = got.astype(np.int16), want.astype(np.int16)
-    for i in range(len(g)):
-        own = np.abs(g[i] - w[i]).mean()
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(w) and not np.array_equal(w[j], w[i]):
-                assert own < np.abs(g[i] - w[j]).mean(), (i, j)
 
 
 def _info_without_date(root: Path) -> dict:
@@ -72,7 +50,7 @@ def _env() -> dict[str, str]:
 def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     bundle = tiny_bundle(tmp_path / "bundle")
     src = T.lerobot_dataset(tmp_path / "src", episodes=12, length=9)
-    before = _tree(src)
+    before = tree(src)
     out = tmp_path / "out"
     work = tmp_path / "out.partial"
     proc = subprocess.Popen(_label(src, out, bundle), env=_env(), stdout=subprocess.DEVNULL,
@@ -86,7 +64,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path: Path) 
     done_at_kill = shards.finished(work)
     assert 1 <= len(done_at_kill) < 12, done_at_kill  # killed mid-run, not before or after
     assert not out.exists()
-    assert _tree(src) == before
+    assert tree(src) == before
 
     resumed = subprocess.run(_label(src, out, bundle), env=_env(), capture_output=True,
                              text=True, timeout=300)
@@ -98,7 +76,7 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path: Path) 
     clean = subprocess.run(_label(src, fresh, bundle), env=_env(), capture_output=True,
                            text=True, timeout=300)
     assert clean.returncode == 0, clean.stderr
-    a, b = _tree(out), _tree(fresh)
+    a, b = tree(out), tree(fresh)
     assert set(a) == set(b)
     differ = sorted(k for k in a if a[k] != b[k])
     videos = [k for k in differ if k.endswith(".mp4")]
@@ -106,5 +84,5 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path: Path) 
     assert _info_without_date(out) == _info_without_date(fresh)
     for k in videos:
         for run in (out, fresh):
-            _assert_same_frames(_frames(run / k), _frames(src / k))
-    assert _tree(src) == before
+            assert_same_frames(frames(run / k), frames(src / k))
+    assert tree(src) == before

@@ -27,6 +27,8 @@ from typing import Any
 from tqdm import tqdm
 
 from cosmos_policy import __version__
+from cosmos_policy.data.atomic import disk_full, is_disk_full
+from cosmos_policy.data.atomic import write_text as write_atomic
 from cosmos_policy.errors import UserError
 from cosmos_policy.label import shards
 from cosmos_policy.label.assemble import assemble
@@ -136,10 +138,11 @@ def label(src: Path, out: Path, embodiment: str, *, model: str | None = None,
     work = out.with_name(out.name + ".partial")
     if restart:
         shutil.rmtree(work, ignore_errors=True)
-    resumed = shards.check_run(work, run_id)
     try:
-        return _run(src, out, work, keys, settings, ident, resumed, workers, ray_address,
-                    progress)
+        with disk_full(work, "label"):
+            resumed = shards.check_run(work, run_id)
+            return _run(src, out, work, keys, settings, ident, resumed, workers, ray_address,
+                        progress)
     except BaseException as exc:
         _after_failure(work, exc)
         raise
@@ -151,7 +154,8 @@ def _after_failure(work: Path, exc: BaseException) -> None:
     if saved == 0:  # nothing to resume from
         shutil.rmtree(work, ignore_errors=True)
         return
-    note = (f"{saved} labelled episode(s) are kept in {work}: rerun the same command to "
+    free = " after freeing space" if is_disk_full(exc) else ""
+    note = (f"{saved} labelled episode(s) are kept in {work}: rerun the same command{free} to "
             f"resume, or pass --restart to start over")
     if isinstance(exc, UserError):
         exc.args = (f"{exc}; {note}",)
@@ -209,11 +213,16 @@ def _run(src: Path, out: Path, work: Path, keys: list[str], settings: Settings,
     if not ready:
         raise UserError(f"no episode of {src} could be labelled ({len(skipped)} skipped, "
                         f"first reason: {skipped[0]['reason'] if skipped else 'none'})")
-    path, records = assemble(work, out, ready, fmt=fmt, source=src, robot_type=robot_type,
-                             provenance=provenance, skipped=skipped)
+    # Assembled inside work and moved to OUT only with its summary written: a full disk or a
+    # kill before that leaves no OUT that looks complete.
+    path, records = assemble(work, work / "complete", ready, fmt=fmt, source=src,
+                             robot_type=robot_type, provenance=provenance, skipped=skipped)
     summary = _write_summary(path / "meta" / "label_summary.json", records, skipped, reused,
                              frames, label_s, time.perf_counter() - t1)
     summary["resumed"] = resumed
+    if out.exists():  # --overwrite: the old dataset goes only now
+        shutil.rmtree(out)
+    os.replace(path, out)
     shutil.rmtree(work, ignore_errors=True)
     return summary
 
@@ -235,5 +244,5 @@ def _write_summary(path: Path, records: list[dict[str, Any]], skipped: list[dict
                "label_seconds": round(label_s, 3), "assemble_seconds": round(assemble_s, 3),
                "frames_per_second": round(frames / label_s, 2) if label_s > 0 else None}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2))
+    write_atomic(path, json.dumps(summary, indent=2))
     return summary

@@ -43,39 +43,75 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _scratch(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def stage_bundle(path: str | Path, net: WorldActionNet, domains: list[DomainSpec],
+                 extra: dict[str, Any] | None = None) -> list[Path]:
+    """Write every file of the bundle at ``path`` beside its final name (``<name>.tmp``);
+    returns them in the order to rename them, the manifest last (see :func:`save_bundle`).
+
+    All the space a checkpoint needs is taken here, before any file of the previous one is
+    replaced: a full disk stops the save with the previous bundle intact. On failure the
+    scratch files are removed.
+    """
+    root = Path(path)
+    check_domains(net.config, domains, str(root))
+    root.mkdir(parents=True, exist_ok=True)
+    staged = [_scratch(root / name) for name in (*FILES, "manifest.json")]
+    try:
+        tensors = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
+        save_file(tensors, str(staged[0]), metadata={"format": FORMAT})
+        staged[1].write_text(_json(net.config.to_dict()))
+        staged[2].write_text(_json([
+            {"index": i, "name": d.name, "aliases": list(d.aliases), "state_dim": d.state_dim,
+             "action_dim": d.action_dim} for i, d in enumerate(domains)]))
+        staged[3].write_text(_json({
+            d.name: {k: list(getattr(d, k)) for k in _STAT_KEYS} for d in domains}))
+        from cosmos_policy.models.text import text_encoder_version
+
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "versions": {"cosmos_policy": __version__, "torch": torch.__version__,
+                         "text_encoder": text_encoder_version()},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "params": sum(p.numel() for p in net.parameters()),
+            "files": {name: sha256(tmp) for name, tmp in zip(FILES, staged, strict=False)},
+            **(extra or {}),
+        }
+        staged[4].write_text(_json(manifest))
+    except BaseException:
+        discard(staged)
+        raise
+    return staged
+
+
+def commit(staged: list[Path]) -> None:
+    """Rename staged files (``<name>.tmp``) to their names, in order; renames need no space."""
+    for tmp in staged:
+        tmp.replace(tmp.with_name(tmp.name.removesuffix(".tmp")))
+
+
+def discard(staged: list[Path]) -> None:
+    """Remove staged files that were not committed."""
+    for tmp in staged:
+        tmp.unlink(missing_ok=True)
 
 
 def save_bundle(path: str | Path, net: WorldActionNet, domains: list[DomainSpec],
                 extra: dict[str, Any] | None = None) -> Path:
-    """Write ``net`` and its domain table as a bundle folder at ``path``; returns the path."""
-    root = Path(path)
-    check_domains(net.config, domains, str(root))
-    root.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    save_file(tensors, str(root / "model.safetensors"), metadata={"format": FORMAT})
-    _write_json(root / "config.json", net.config.to_dict())
-    _write_json(root / "domains.json", [
-        {"index": i, "name": d.name, "aliases": list(d.aliases), "state_dim": d.state_dim,
-         "action_dim": d.action_dim} for i, d in enumerate(domains)])
-    _write_json(root / "stats.json", {
-        d.name: {k: list(getattr(d, k)) for k in _STAT_KEYS} for d in domains})
-    from cosmos_policy.models.text import text_encoder_version
+    """Write ``net`` and its domain table as a bundle folder at ``path``; returns the path.
 
-    manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "versions": {"cosmos_policy": __version__, "torch": torch.__version__,
-                     "text_encoder": text_encoder_version()},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "params": sum(p.numel() for p in net.parameters()),
-        "files": {name: sha256(root / name) for name in FILES},
-        **(extra or {}),
-    }
-    _write_json(root / "manifest.json", manifest)
-    return root
+    Every file is written first under a scratch name, then renamed, manifest last; a full
+    disk or a crash while writing leaves the previous bundle as it was.
+    """
+    commit(stage_bundle(path, net, domains, extra))
+    return Path(path)
 
 
 def _read_json(root: Path, name: str) -> Any:

@@ -15,6 +15,7 @@ projectors of the new domains.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -30,8 +31,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
+from cosmos_policy.data.atomic import disk_full
 from cosmos_policy.errors import ConfigError, UserError
-from cosmos_policy.models.checkpoint import load_bundle, save_bundle
+from cosmos_policy.models.checkpoint import commit, discard, load_bundle, stage_bundle
 from cosmos_policy.models.config import WAMConfig
 from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
 from cosmos_policy.models.network import WorldActionNet
@@ -186,7 +188,12 @@ class Trainer:
                             "or choose a new --out folder")
         domains = None
         if state is not None or init is not None:
-            net, domains, _ = load_bundle(self.out if state is not None else init)
+            net, domains, manifest = load_bundle(self.out if state is not None else init)
+            saved_at = manifest.get("training", {}).get("step")
+            if state is not None and saved_at not in (None, state["step"]):
+                raise UserError(f"{self.out}: the last checkpoint is incomplete (weights of "
+                                f"step {saved_at}, training state of step {state['step']}; "
+                                "the run stopped while saving); start a new --out folder")
             if state is None and patch is not None and patch != net.config.patch:
                 try:
                     net = net.repatched(patch)
@@ -207,6 +214,7 @@ class Trainer:
         self.from_init = init is not None or bool(state and state.get("from_init"))
         self.ae_steps = int(state["ae_steps"]) if state else self.cfg.ae_phase(self.from_init)
         self.step = int(state["step"]) if state else 0
+        self._saved_step: int | None = self.step if state else None
         self.rng = np.random.default_rng(self.cfg.seed)
         if state:
             self.rng.bit_generator.state = state["numpy_rng"]
@@ -295,25 +303,38 @@ class Trainer:
         return grad
 
     def save(self) -> None:
-        """Write the bundle, optimizer/RNG state and ``state.json`` (last, so a crash mid-save
-        resumes from the previous complete checkpoint)."""
-        save_bundle(self.out, self.net, self.data.domains,
-                    extra={"training": {"step": self.step, "sources": [
-                        s for s in self.sources if isinstance(s, str)]}})
+        """Write the bundle, optimizer/RNG state and ``state.json``.
+
+        Every file is first written under a scratch name (``*.tmp``) and only then renamed
+        into place, bundle first and ``state.json`` last: a full disk (a clear UserError) or
+        a crash while writing leaves the previous complete checkpoint to resume from.
+        """
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        _save_optimizer(self.state_dir / "optimizer.safetensors", self._named_params(),
-                        self.opt, self.gen)
-        if self.object_head is not None:
-            save_file({k: v.contiguous() for k, v in self.object_head.state_dict().items()},
-                      str(self.state_dir / "object_head.safetensors"))
-        state = {"step": self.step, "phase": self._phase(), "from_init": self.from_init,
-                 "ae_steps": self.ae_steps, "n_old_domains": self.n_old_domains,
-                 "numpy_rng": self.rng.bit_generator.state,
-                 "sources": [s for s in self.sources if isinstance(s, str)],
-                 "train_config": json.loads(json.dumps(asdict(self.cfg)))}
-        tmp = self.state_dir / "state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
-        tmp.replace(self.state_dir / "state.json")
+        ours: list[Path] = []
+        kept = (f"the checkpoint of step {self._saved_step} is kept: rerun with --resume "
+                "after freeing space" if self._saved_step is not None else "")
+        try:
+            with disk_full(self.out, "train (saving a checkpoint)", kept):
+                ours.append(self.state_dir / "optimizer.safetensors.tmp")
+                _save_optimizer(ours[-1], self._named_params(), self.opt, self.gen)
+                if self.object_head is not None:
+                    ours.append(self.state_dir / "object_head.safetensors.tmp")
+                    head = self.object_head.state_dict()
+                    save_file({k: v.contiguous() for k, v in head.items()}, str(ours[-1]))
+                state = {"step": self.step, "phase": self._phase(), "from_init": self.from_init,
+                         "ae_steps": self.ae_steps, "n_old_domains": self.n_old_domains,
+                         "numpy_rng": self.rng.bit_generator.state,
+                         "sources": [s for s in self.sources if isinstance(s, str)],
+                         "train_config": json.loads(json.dumps(asdict(self.cfg)))}
+                ours.append(self.state_dir / "state.json.tmp")
+                ours[-1].write_text(json.dumps(state, indent=2) + "\n")
+                bundle = stage_bundle(self.out, self.net, self.data.domains, extra={
+                    "training": {"step": self.step, "sources": state["sources"]}})
+        except BaseException:
+            discard(ours)
+            raise
+        commit(bundle + ours)  # renames only; state.json last marks the checkpoint complete
+        self._saved_step = self.step
 
     # Steps ---------------------------------------------------------------------------
     def _ae_step(self) -> dict[str, float]:
@@ -396,34 +417,36 @@ class Trainer:
         t0 = time.monotonic()
         bar = tqdm(total=self.cfg.steps, initial=self.step, desc="train", unit="step")
         try:
-            while self.step < stop:
-                phase = self._phase()
-                self.net.train()
-                if self.object_head is not None:
-                    self.object_head.train()
-                m = self._ae_step() if phase == "ae" else self._wam_step()
-                self.step += 1
-                for k, v in m.items():
-                    sums.setdefault(k, []).append(v)
-                bar.update(1)
-                bar.set_postfix(phase=phase, loss=f"{m['loss']:.4f}")
-                if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
-                    row = {"step": self.step, "phase": phase,
-                           "time_s": round(time.monotonic() - t0, 2),
-                           **{k: float(np.mean(v)) for k, v in sums.items()}}
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
-                    sums = {}
-                if phase == "ae" and self._phase() == "wam":
-                    self._end_ae_phase()
-                    self.data.encode_latents(self.net.encode_frames)
-                    self.opt = self._make_optimizer()
-                    self.save()
-                elif self.step % self.cfg.ckpt_every == 0:
-                    self.save()
-            self.save()
+            with disk_full(self.out, "train"):  # metrics.jsonl, checkpoints
+                while self.step < stop:
+                    phase = self._phase()
+                    self.net.train()
+                    if self.object_head is not None:
+                        self.object_head.train()
+                    m = self._ae_step() if phase == "ae" else self._wam_step()
+                    self.step += 1
+                    for k, v in m.items():
+                        sums.setdefault(k, []).append(v)
+                    bar.update(1)
+                    bar.set_postfix(phase=phase, loss=f"{m['loss']:.4f}")
+                    if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                        row = {"step": self.step, "phase": phase,
+                               "time_s": round(time.monotonic() - t0, 2),
+                               **{k: float(np.mean(v)) for k, v in sums.items()}}
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
+                        sums = {}
+                    if phase == "ae" and self._phase() == "wam":
+                        self._end_ae_phase()
+                        self.data.encode_latents(self.net.encode_frames)
+                        self.opt = self._make_optimizer()
+                        self.save()
+                    elif self.step % self.cfg.ckpt_every == 0:
+                        self.save()
+                self.save()
         finally:
             bar.close()
-            log.close()
+            with contextlib.suppress(OSError):  # a full disk already raised its own error
+                log.close()
         self.net.eval()
         return self.out

@@ -60,13 +60,30 @@ def _env_args(f) -> dict:  # noqa: ANN001
 
 
 def load_episode(path: Path, key: str) -> Episode:
+    """One demo; a missing group or dataset, or one h5py cannot read, is a UserError naming
+    the file and the key (the labeller skips that episode and goes on)."""
+    try:
+        return _load(path, key)
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        raise UserError(f"{path.name}: data/{key} is unreadable ({type(exc).__name__}: "
+                        f"{exc})") from exc
+
+
+def _group(parent, name: str, path: Path, where: str):  # noqa: ANN001, ANN202 - h5py.Group
+    if name not in parent:
+        raise UserError(f"{path.name}: {where} has no '{name}' (expected robomimic's "
+                        "data/demo_N/obs/<camera>_image)")
+    return parent[name]
+
+
+def _load(path: Path, key: str) -> Episode:
     with _open(path) as f:
-        demo = f["data"][key]
-        obs = demo["obs"]
+        demo = _group(_group(f, "data", path, "the file"), key, path, "data")
+        obs = _group(demo, "obs", path, f"data/{key}")
         frames = {name.removesuffix(IMAGE_SUFFIX): np.asarray(obs[name][()], dtype=np.uint8)
                   for name in obs if name.endswith(IMAGE_SUFFIX)}
         if not frames:
-            raise UserError(f"{key}: no obs/<camera>_image datasets")
+            raise UserError(f"{path.name}: data/{key}/obs has no <camera>_image dataset")
         state = None
         if "robot0_joint_pos" in obs:
             q = np.asarray(obs["robot0_joint_pos"][()], np.float32)

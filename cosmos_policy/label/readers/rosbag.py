@@ -88,6 +88,28 @@ def _nearest(times: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.where(np.abs(query - left) <= np.abs(times[idx] - query), idx - 1, idx)
 
 
+def _expected(topic: str) -> tuple[str, ...] | None:
+    """The message types a topic's name promises (None: a name we do not read by)."""
+    parts = [p for p in topic.split("/") if p]
+    if parts and parts[-1] == "joint_states":
+        return (JOINTS,)
+    if parts and parts[-1] in _DROP:
+        return (IMAGE, COMPRESSED)
+    if parts and parts[-1] in ("prompt", "task"):
+        return (STRING,)
+    return None
+
+
+def _check_types(bag: Path, connections: list) -> None:  # noqa: ANN001 - rosbags Connection
+    """A topic named like a camera, the joint states or the prompt but recorded with another
+    type is refused with the topic and both types, rather than silently left out."""
+    for conn in connections:
+        want = _expected(conn.topic)
+        if want is not None and conn.msgtype not in want:
+            raise UserError(f"{bag.name}: topic {conn.topic} holds {conn.msgtype}, expected "
+                            f"{' or '.join(want)}")
+
+
 def load_episode(path: Path, key: str) -> Episode:
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
@@ -98,13 +120,18 @@ def load_episode(path: Path, key: str) -> Episode:
     task = ""
     try:
         with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+            _check_types(bag, reader.connections)
             wanted = [c for c in reader.connections
                       if c.msgtype in (IMAGE, COMPRESSED)
                       or (c.msgtype == JOINTS and c.topic.endswith("joint_states"))
                       or (c.msgtype == STRING and c.topic.rstrip("/").endswith(("prompt",
                                                                                 "task")))]
             for conn, stamp, raw in reader.messages(connections=wanted):
-                msg = reader.deserialize(raw, conn.msgtype)
+                try:
+                    msg = reader.deserialize(raw, conn.msgtype)
+                except Exception as exc:  # a payload that is not what the topic declares
+                    raise UserError(f"{bag.name}: a message on {conn.topic} does not decode as "
+                                    f"{conn.msgtype} ({type(exc).__name__}: {exc})") from exc
                 if conn.msgtype in (IMAGE, COMPRESSED):
                     images.setdefault(camera_name(conn.topic), []).append(
                         (stamp, decode_image(msg, conn.msgtype)))
