@@ -1,8 +1,15 @@
-"""A ROS 2-shaped robot on bare DDS, for the DDS server's tests (import after cyclonedds)."""
+"""A ROS 2-shaped robot on bare DDS, for the DDS server's tests (import after cyclonedds),
+and the helpers the reliability tests share: another Python process, a background feed of
+frames and joint states, and the resident memory of this process."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -10,6 +17,8 @@ from cosmos_policy.transport import msgs, naming
 from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp
 from cosmos_policy.transport.endpoints import Endpoints, make_participant
 from cosmos_policy.transport.images import rgb_to_image
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Peer:
@@ -30,10 +39,18 @@ class Peer:
 
     def send(self, t: float) -> None:
         """A joint state and one frame per camera, all stamped ``t``."""
+        self.send_joints(t)
+        self.send_frames(t)
+
+    def send_joints(self, t: float) -> None:
+        """A joint state (the home pose) stamped ``t``."""
         self.joints.write(joint_state_msg(self.names, list(self.emb.home) + [0.04], stamp=t))
-        img = np.zeros((128, 128, 3), np.uint8)
-        for w in self.cams.values():
-            w.write(rgb_to_image(img, seconds_to_stamp(t)))
+
+    def send_frames(self, t: float) -> None:
+        """One black frame per camera (its native size) stamped ``t``."""
+        for cam in self.emb.cameras:
+            img = np.zeros((cam.height, cam.width, 3), np.uint8)
+            self.cams[cam.name].write(rgb_to_image(img, seconds_to_stamp(t)))
 
     def commands(self) -> list:
         return [s for s in self.cmds.take(256) if isinstance(s, msgs.JointTrajectory)]
@@ -44,3 +61,43 @@ class Peer:
         while time.monotonic() < end:
             self.send(time.time() + offset)
             time.sleep(0.02)
+
+    def feed(self, stop: threading.Event, *, joints: bool = True, frames: bool = True,
+             period_s: float = 0.02) -> threading.Thread:
+        """A daemon thread sending joint states and/or frames every ``period_s`` (stamped
+        now) until ``stop`` is set: a robot's drivers running beside a fault."""
+        def run() -> None:
+            while not stop.is_set():
+                t = time.time()
+                if joints:
+                    self.send_joints(t)
+                if frames:
+                    self.send_frames(t)
+                time.sleep(period_s)
+
+        thread = threading.Thread(target=run, name="peer-feed", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self.participant.__del__()
+
+
+def python_process(script: str, *args: object, **popen: object) -> subprocess.Popen:
+    """``python -c script args...`` with this checkout importable, one BLAS thread, text
+    pipes (another process, as a second node on the machine would be)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)  # type: ignore[arg-type]
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory (MB) of a process (Linux ``/proc``; 0.0 where there is none)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
