@@ -101,3 +101,43 @@ def rss_mb(pid: int | str = "self") -> float:
     except OSError:
         pass
     return 0.0
+
+
+# A robot in another process that follows the server's trajectory commands at once: joint
+# states at 100 Hz (the pose last commanded, starting at home + argv[2] rad on every arm
+# joint) and black frames at 30 Hz, for argv[3] s at most. No physics, no ~/reset call (a
+# robot driver restarting on its own), so it starts in a second where sim-robot takes a few.
+TRACKING_ROBOT = """
+import sys, time
+import numpy as np
+from cosmos_policy.embodiment import load_embodiment
+from cosmos_policy.transport import msgs, naming
+from cosmos_policy.transport.convert import joint_state_msg, seconds_to_stamp
+from cosmos_policy.transport.endpoints import Endpoints, make_participant
+from cosmos_policy.transport.images import rgb_to_image
+domain, offset, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+emb = load_embodiment("franka")
+ep = Endpoints(make_participant(domain), node="tracking_robot")
+joints = ep.writer("/joint_states", msgs.JointState, naming.SENSOR_DATA)
+cams = [(ep.writer(c.topic, msgs.Image, naming.SENSOR_DATA),
+         np.zeros((c.height, c.width, 3), np.uint8)) for c in emb.cameras]
+cmds = ep.reader("/joint_trajectory_controller/joint_trajectory", msgs.JointTrajectory,
+                 naming.RELIABLE)
+names = list(emb.joints) + [emb.gripper.joints[0]]
+index = {n: i for i, n in enumerate(emb.joints)}
+q = np.asarray(emb.home, dtype=np.float64) + offset
+print("up", flush=True)
+end, next_frame = time.monotonic() + seconds, 0.0
+while time.monotonic() < end:
+    for m in cmds.take(64):
+        if isinstance(m, msgs.JointTrajectory) and m.points:
+            for n, p in zip(m.joint_names, m.points[-1].positions):
+                q[index[n]] = p
+    t = time.time()
+    joints.write(joint_state_msg(names, list(q) + [0.04], stamp=t))
+    if time.monotonic() >= next_frame:
+        for w, img in cams:
+            w.write(rgb_to_image(img, seconds_to_stamp(t)))
+        next_frame = time.monotonic() + 1 / 30
+    time.sleep(0.01)
+"""
