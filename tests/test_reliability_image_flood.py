@@ -23,8 +23,10 @@ from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
 from cosmos_policy.serve.dds_server import DdsPolicyServer  # noqa: E402
 from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
-from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
+from cosmos_policy.transport import msgs  # noqa: E402
+from cosmos_policy.transport.dds import DdsTransport, TransportConfig  # noqa: E402
 from cosmos_policy.transport.endpoints import write_loopback_config  # noqa: E402
+from cosmos_policy.transport.images import max_wire_bytes  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -176,7 +178,7 @@ def test_an_image_flood_with_bad_images_leaves_the_server_commanding(dds_env):
     assert sum(wire.get(f"{t}:bad_encoding", 0) for t in cams) > 0, wire
     assert sum(wire.get(f"{t}:bad_size", 0) for t in cams) > 0, wire
     assert not [k for k in wire if k.split(":")[-1] not in (
-        "bad_encoding", "bad_size", "out_of_order")], wire
+        "bad_encoding", "bad_size", "out_of_order", "too_large")], wire
     # Bounded: the sync keeps a few frames per camera, the readers keep the last 5 samples.
     assert frames_buffered <= server.core.sync.config.frames_kept
     assert peak - rss0 < 300, (rss0, peak)
@@ -184,3 +186,39 @@ def test_an_image_flood_with_bad_images_leaves_the_server_commanding(dds_env):
     assert after
     assert np.all(np.isfinite(last.positions))
     assert not [r for r in last.reasons if r.startswith("hold:")], last.reasons
+
+
+def test_an_image_far_larger_than_the_camera_is_refused_unread(dds_env):
+    """A 4K frame on a 128x128 camera is refused as ``too_large`` from its serialized size:
+    Python deserializing it took about 0.5 s holding the interpreter and some 200 MB (in
+    the flood of 4K frames of docs/RELIABILITY.md: commands stalled up to 1.5 s, joint
+    states went stale). The good frame after it is accepted. One process: the sample goes
+    through Cyclone's local delivery, so it arrives whatever the socket buffers."""
+    emb = load_embodiment("franka")
+    transport = DdsTransport(emb, TransportConfig(domain_id=dds_env, services=False))
+    accepted: list = []
+    transport.on_image(lambda cam, rgb, stamp: accepted.append((cam, rgb.shape)))
+    peer = Peer(dds_env, emb)
+    try:
+        big = msgs.Image(height=2160, width=3840, encoding="rgb8", step=3 * 3840,
+                         data=bytes(2160 * 3840 * 3))
+        deadline = time.monotonic() + 20
+        while not transport.rejections.counts and time.monotonic() < deadline:
+            big.header.stamp = msgs.Time(sec=int(time.time()))
+            peer.cams["front"].write(big)
+            time.sleep(0.3)  # delivered: what follows times the reading alone
+            t = time.perf_counter()
+            transport.spin_once(0.0)
+            spent = time.perf_counter() - t
+        peer.send_frames(time.time())
+        while not accepted and time.monotonic() < deadline:
+            transport.spin_once(0.2)
+        counts = dict(transport.rejections.counts)
+    finally:
+        transport.close()
+        peer.close()
+    assert counts.get(("/camera/front/image_raw", "too_large"), 0) >= 1, counts
+    assert max_wire_bytes((128, 128)) < 2160 * 3840 * 3
+    assert spent < 0.3, spent  # refused from its size: no half-second deserialization
+    assert accepted
+    assert accepted[0][1] == (128, 128, 3)

@@ -109,6 +109,69 @@ def _holding(command) -> bool:
     return any(r.startswith("hold:") for r in command.reasons)
 
 
+def test_the_loop_starts_again_from_where_a_returning_robot_is() -> None:
+    """Lockstep: a tracking arm whose joint states and frames stop for a second (the
+    watchdog holds and brakes), then come back 0.2 rad away on every joint: the next command
+    is one step from the new pose, never from where the hold left the old one, and motion
+    resumes through the ramp."""
+    from test_runtime_loop import EMB, PathModel, build, feed
+
+    from cosmos_policy.runtime import ManualClock
+
+    clock = ManualClock(0.0)
+    loop, sync, _ = build(PathModel(speed=0.3), clock)
+    state, sent, n = np.append(EMB.home, 0.0), [], EMB.n_joints
+    for k in range(450):
+        t = clock.advance(0.01) if k else 0.0
+        if k == 250:  # a robot restarted elsewhere (the gap: 150..249)
+            state = np.append(EMB.home + 0.2, 0.0)
+        if not 150 <= k < 250:
+            feed(sync, t, state, images=k % 3 == 0)
+        cmd = loop.tick(t)
+        sent.append(cmd)
+        if not 150 <= k < 250:
+            state = cmd.positions.copy()  # perfect tracking while it is there
+    gap = sent[150:250]
+    assert any("hold:stale_state" in c.reasons for c in gap[:25])
+    assert not np.any(gap[-1].velocities)  # braked to rest
+    step = np.abs(sent[250].positions[:n] - (EMB.home + 0.2))
+    dt = loop.safety.config.dt
+    assert np.all(step <= EMB.velocity_limits * dt + 1e-9), step
+    q = np.array([c.positions[:n] for c in sent[250:]])
+    assert np.all(np.abs(np.diff(q, axis=0)) <= EMB.velocity_limits * dt + 1e-9)
+    assert sent[-1].velocities[0] > 0.1  # moving again
+    assert loop.telemetry.snapshot()["counters"]["resyncs"] == 1
+
+
+def test_the_gate_sends_nothing_more_to_a_silent_robot_once_braked() -> None:
+    from cosmos_policy.runtime import SentCommand
+    from cosmos_policy.serve.dds_server import SilentRobotGate
+
+    class Wire:
+        joint_states_seen: float | None = None
+        sent: list = []
+
+        def send(self, command) -> None:
+            self.sent.append(command)
+
+    wire = Wire()
+    gate = SilentRobotGate(wire, silent_s=0.2)
+
+    def cmd(v: float, *reasons: str) -> SentCommand:
+        return SentCommand(0.0, np.zeros(8), np.full(7, v), reasons)
+
+    wire.joint_states_seen = time.monotonic() - 1.0  # silent for a second
+    for c in (cmd(0.5), cmd(0.1, "hold:stale_state"), cmd(0.0, "hold:stale_state"),
+              cmd(0.0, "hold:stale_state"), cmd(0.0, "hold:estop")):
+        gate.send(c)
+    # The braking commands and the first at rest went out; the rest were withheld.
+    assert [c.velocities[0] for c in wire.sent] == [0.5, 0.1, 0.0]
+    assert gate.withheld == 2
+    wire.joint_states_seen = time.monotonic()  # talking again (even if refused)
+    gate.send(cmd(0.0, "hold:stale_state"))
+    assert len(wire.sent) == 4
+
+
 def _check_the_stop(tap: Tap, server: DdsPolicyServer, t_kill: float, last_state: float,
                     restart: float) -> dict:
     """The checks on what the server sent between the kill and the restart; returns the

@@ -162,8 +162,8 @@ class ControlLoop:
         state = latest_state[0]
         lost_at, last_stamp = self._state_lost  # type: ignore[misc]
         off = float(np.max(np.abs(state[: self.safety.n] - self.safety.q_commanded)))
-        log.warning("joint states are back after %.2f s without: restarting from the measured "
-                    "pose, %.3f rad from the last command", now - lost_at, off)
+        log.warning("joint states are back (held %.2f s for their absence): restarting from "
+                    "the measured pose, %.3f rad from the last command", now - lost_at, off)
         self._state_lost = None
         self.safety.reset(state, now, ramp=True)
         if self.config.seed_from_state:

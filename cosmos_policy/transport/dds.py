@@ -36,7 +36,7 @@ from cosmos_policy.transport.convert import (
     prompt_from_msg,
 )
 from cosmos_policy.transport.endpoints import Endpoints, Poller, make_participant
-from cosmos_policy.transport.images import compressed_to_rgb, image_to_rgb
+from cosmos_policy.transport.images import compressed_to_rgb, image_to_rgb, max_wire_bytes
 from cosmos_policy.transport.rejection import RejectionLog, StampOrder
 from cosmos_policy.transport.services import ServiceServer
 
@@ -189,7 +189,8 @@ class DdsTransport:
                 cb(camera, rgb, stamp)
 
         reader = self.endpoints.reader(topic, msg_type, naming.SENSOR_DATA)
-        self.poller.add(reader, topic, handle)
+        # Far larger than the camera's frames: refused before Python reads it (see Poller).
+        self.poller.add(reader, topic, handle, max_wire_bytes(expected, compressed))
         self.topics[f"camera:{camera}"] = topic
 
     def _on_joint_state(self, msg: msgs.JointState) -> None:
