@@ -1,6 +1,6 @@
 """A ROS 2-shaped robot on bare DDS, for the DDS server's tests (import after cyclonedds),
 and the helpers the reliability tests share: another Python process, a background feed of
-frames and joint states, and the resident memory of this process."""
+frames and joint states, a tap on what a server sends and takes, resident memory."""
 
 from __future__ import annotations
 
@@ -81,6 +81,44 @@ class Peer:
 
     def close(self) -> None:
         self.participant.__del__()
+
+
+class Tap:
+    """On a DdsPolicyServer: every command it puts on the wire with the monotonic time it
+    left, every joint state it accepted and the time of every ``~/reset`` it served
+    (wrapped on the instances: a reset rebuilds the loop, the transport and the core stay)."""
+
+    def __init__(self, server) -> None:
+        self.sent: list[tuple[float, object]] = []
+        self.resets: list[float] = []
+        self.states: list[tuple[float, np.ndarray]] = []
+        self._lock = threading.Lock()
+        send, reset = server.transport.send, server.core.reset
+        on_state = server.core.on_joint_state
+
+        def tapped_state(state, stamp, velocities=None):
+            reason = on_state(state, stamp, velocities)
+            if reason is None:
+                self.states.append((time.monotonic(), np.array(state, dtype=np.float64)))
+            return reason
+
+        def tapped_send(command) -> None:
+            send(command)
+            with self._lock:
+                self.sent.append((time.monotonic(), command))
+
+        def tapped_reset():
+            out = reset()
+            self.resets.append(time.monotonic())
+            return out
+
+        server.transport.send = tapped_send
+        server.core.reset = tapped_reset
+        server.core.on_joint_state = tapped_state
+
+    def since(self, t: float) -> list[tuple[float, object]]:
+        with self._lock:
+            return [(s, c) for s, c in self.sent if s >= t]
 
 
 def python_process(script: str, *args: object, **popen: object) -> subprocess.Popen:

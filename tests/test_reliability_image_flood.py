@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("cyclonedds")
 
-from dds_fakes import Peer, python_process, rss_mb  # noqa: E402
+from dds_fakes import Peer, Tap, python_process, rss_mb  # noqa: E402
 
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
@@ -25,7 +25,10 @@ from cosmos_policy.serve.dds_server import DdsPolicyServer  # noqa: E402
 from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
 from cosmos_policy.transport import msgs  # noqa: E402
 from cosmos_policy.transport.dds import DdsTransport, TransportConfig  # noqa: E402
-from cosmos_policy.transport.endpoints import write_loopback_config  # noqa: E402
+from cosmos_policy.transport.endpoints import (  # noqa: E402
+    LOOPBACK_CONFIG,
+    write_loopback_config,
+)
 from cosmos_policy.transport.images import max_wire_bytes  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
@@ -222,3 +225,83 @@ def test_an_image_far_larger_than_the_camera_is_refused_unread(dds_env):
     assert spent < 0.3, spent  # refused from its size: no half-second deserialization
     assert accepted
     assert accepted[0][1] == (128, 128, 3)
+
+
+# 4K frames (25 MB each) every 20 ms, serialized once (a Python serialize takes a second).
+BIG_FLOODER = """
+import struct, sys, time
+from cyclonedds._clayer import ddspy_write
+from cosmos_policy.transport import msgs, naming
+from cosmos_policy.transport.endpoints import Endpoints, make_participant
+domain, seconds = int(sys.argv[1]), float(sys.argv[2])
+w = Endpoints(make_participant(domain), node="big_flooder").writer(
+    "/camera/front/image_raw", msgs.Image, naming.SENSOR_DATA)
+buf = bytearray(msgs.Image(height=2160, width=3840, encoding="rgb8", step=3 * 3840,
+                           data=bytes(2160 * 3840 * 3)).serialize())
+time.sleep(1.0)  # discovery
+n, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    t = time.time()
+    struct.pack_into("<iI", buf, 4, int(t), int((t % 1) * 1e9))
+    ddspy_write(w._ref, bytes(buf))
+    n += 1
+    time.sleep(0.02)
+print(n, flush=True)
+"""
+
+
+def test_a_flood_of_4k_frames_does_not_stall_the_commands(tmp_path, monkeypatch):
+    """4K frames at a 128x128 camera for 3 s, with socket buffers large enough for some to
+    arrive whole (the default loopback configuration drops nearly all of them): refused
+    unread, the commands keep their period. Before: each one that arrived held the
+    interpreter about 0.5 s while Python deserialized it, so commands stopped for up to
+    1.5 s and the joint states, waiting behind it, went stale (2.75 s of holds)."""
+    config = tmp_path / "cyclonedds.xml"
+    config.write_text(LOOPBACK_CONFIG.replace("</Domain>", "<Internal><SocketReceiveBufferSize "
+                                              'min="default" max="64MB"/></Internal></Domain>'))
+    monkeypatch.setenv("CYCLONEDDS_URI", config.as_uri())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    domain = random.SystemRandom().randint(100, 230)
+    emb = load_embodiment("franka")
+    proj = default_projector(emb)
+    server = DdsPolicyServer(emb, RandomWalkModel(emb, proj, seed=0),
+                             TransportConfig(domain_id=domain),
+                             NodeConfig(prompt="reach the red cube"), projector=proj).start()
+    tap = Tap(server)
+    peer = Peer(domain, emb)
+    stop = threading.Event()
+    try:
+        deadline = time.monotonic() + 30
+        while not peer.commands() and time.monotonic() < deadline:
+            peer.drive(0.1)
+        feed = peer.feed(stop, period_s=1 / 30)
+        rss0 = rss_mb()
+        flooder = python_process(BIG_FLOODER, domain, 3.0)
+        time.sleep(1.2)
+        t0, peak = time.monotonic(), rss0
+        while flooder.poll() is None and time.monotonic() - t0 < 60:
+            peak = max(peak, rss_mb())
+            time.sleep(0.05)
+        t1 = time.monotonic()
+        out, err = flooder.communicate(timeout=30)
+        stop.set()
+        feed.join(5)
+        wire = server.core.diagnostics()["rejections"]["wire"]
+    finally:
+        stop.set()
+        server.close()
+        peer.close()
+    assert flooder.returncode == 0, err
+    sent = [s for s, _ in tap.since(t0) if s < t1]
+    gaps = np.diff(sent)
+    refused = wire.get("/camera/front/image_raw:too_large", 0)
+    arrived = refused + wire.get("/camera/front/image_raw:bad_size", 0)
+    print(f"4K flood: {out.strip()} written, {refused} refused as too_large; commands "
+          f"{len(sent) / (t1 - t0):.1f} Hz, largest gap {gaps.max() * 1000:.0f} ms, p99 "
+          f"{np.percentile(gaps, 99) * 1000:.0f} ms; RSS {rss0:.0f} MB, peak {peak:.0f} MB")
+    if not arrived:
+        pytest.skip("no 4K frame reached the server whole on this machine's sockets")
+    assert refused == arrived, wire  # every one refused unread
+    assert gaps.max() < 0.5, gaps.max()
+    # Bounded: the reader keeps its last 5 samples serialized (5 x 25 MB), nothing more.
+    assert peak - rss0 < 500, (rss0, peak)

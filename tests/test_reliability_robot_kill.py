@@ -16,7 +16,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -24,7 +23,7 @@ import pytest
 
 pytest.importorskip("cyclonedds")
 
-from dds_fakes import ROOT, TRACKING_ROBOT, python_process  # noqa: E402
+from dds_fakes import ROOT, TRACKING_ROBOT, Tap, python_process  # noqa: E402
 
 from cosmos_policy.embodiment import load_embodiment  # noqa: E402
 from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
@@ -45,44 +44,6 @@ def dds_env(tmp_path_factory):
         mp.setenv("OMP_NUM_THREADS", "1")
         mp.setenv("MUJOCO_GL", "egl")
         yield random.SystemRandom().randint(100, 230)
-
-
-class Tap:
-    """Every command the server puts on the wire, with the monotonic time it left, and the
-    monotonic time of every ``~/reset`` it served (wrapped on the instances: a reset
-    rebuilds the loop, the transport and the core stay)."""
-
-    def __init__(self, server: DdsPolicyServer) -> None:
-        self.sent: list[tuple[float, object]] = []
-        self.resets: list[float] = []
-        self.states: list[tuple[float, np.ndarray]] = []
-        self._lock = threading.Lock()
-        send, reset = server.transport.send, server.core.reset
-        on_state = server.core.on_joint_state
-
-        def tapped_state(state, stamp, velocities=None):
-            reason = on_state(state, stamp, velocities)
-            if reason is None:
-                self.states.append((time.monotonic(), np.array(state, dtype=np.float64)))
-            return reason
-
-        def tapped_send(command) -> None:
-            send(command)
-            with self._lock:
-                self.sent.append((time.monotonic(), command))
-
-        def tapped_reset():
-            out = reset()
-            self.resets.append(time.monotonic())
-            return out
-
-        server.transport.send = tapped_send
-        server.core.reset = tapped_reset
-        server.core.on_joint_state = tapped_state
-
-    def since(self, t: float) -> list[tuple[float, object]]:
-        with self._lock:
-            return [(s, c) for s, c in self.sent if s >= t]
 
 
 def _robot(domain: int, log, seed: int) -> subprocess.Popen:
