@@ -14,7 +14,7 @@ back the control loop starts again from the pose they measure (``runtime/loop.py
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,14 +27,19 @@ from cosmos_policy.transport.dds import DdsTransport, TransportConfig
 
 
 class SilentRobotGate:
-    """The core's view of the transport: passes commands and diagnostics on, except
-    the hold commands after the arm came to rest while the robot is silent (see the module
-    docstring); ``withheld`` counts those."""
+    """The core's view of the transport: passes commands and diagnostics on, except hold
+    commands at rest to a robot that is gone (see the module docstring): from the second
+    such command after its joint states fell silent until one it sends is accepted and
+    fresh again (a restarted driver whose first states are refused gets nothing either);
+    ``withheld`` counts them. ``state_fresh()``: whether the newest accepted joint state
+    is fresh."""
 
-    def __init__(self, transport: DdsTransport, silent_s: float) -> None:
-        self.transport, self.silent_s = transport, float(silent_s)
+    def __init__(self, transport: DdsTransport, silent_s: float,
+                 state_fresh: Callable[[], bool]) -> None:
+        self.transport, self.silent_s, self.state_fresh = transport, float(silent_s), state_fresh
         self.withheld = 0
         self._rested = False  # the last command sent held the arm at rest
+        self._gone = False  # withholding: the robot went silent, no fresh state since
 
     def robot_silent(self) -> bool:
         """No joint-state sample (accepted or refused) for ``silent_s``."""
@@ -44,9 +49,12 @@ class SilentRobotGate:
     def send(self, command: Any) -> None:
         resting = any(r.startswith("hold:") for r in command.reasons) \
             and not np.any(command.velocities)
-        if resting and self._rested and self.robot_silent():
+        if resting and ((self._gone and not self.state_fresh())
+                        or (self._rested and self.robot_silent())):
+            self._gone = True
             self.withheld += 1
             return
+        self._gone = False
         self.transport.send(command)
         self._rested = resting
 
@@ -76,7 +84,7 @@ class DdsPolicyServer(TransportServer):
             self.recorder = McapRecorder(record)
             tap_dds_transport(self.transport, self.recorder)
         cfg = node_config or NodeConfig()
-        self.gate = SilentRobotGate(self.transport, cfg.max_state_age_s)
+        self.gate = SilentRobotGate(self.transport, cfg.max_state_age_s, self._state_fresh)
         try:
             self.core = PolicyNodeCore(embodiment, model, self.gate, cfg,
                                        projector=projector, clock=clock)  # type: ignore[arg-type]
@@ -87,6 +95,11 @@ class DdsPolicyServer(TransportServer):
             raise
         attach(self.core, self.transport)
         self.core.telemetry.gauge("commands_withheld", lambda: self.gate.withheld)
+
+    def _state_fresh(self) -> bool:
+        latest = self.core.sync.latest_state()
+        return latest is not None and self.core.loop.watchdog.state_fresh(
+            self.core.clock.now(), latest[1])
 
     def close(self) -> None:
         super().close()
