@@ -5,10 +5,12 @@ transport drops the copy its second prompt reader gets).
 
 A robot that goes silent (no ``/joint_states`` sample at all, not even a refused one, for
 the watchdog's ``max_state_age_s``: its driver killed or its link down) is braked to rest by
-the hold and then sent nothing more until it talks again: the commands that would follow
-target a robot that is not there, and a restarted driver would take the first of them as
-its target before the server had seen where the new robot is. When its joint states come
-back the control loop starts again from the pose they measure (``runtime/loop.py``).
+the hold and then sent nothing more until one of its joint states is accepted and fresh
+again: the commands that would follow target a robot that is not there, and a restarted
+driver would take the first of them as its target before the server had seen where the new
+robot is. Then the control loop starts again from the pose measured (``runtime/loop.py``).
+A robot that keeps talking while every state it sends is refused (a NaN storm) keeps
+getting the hold, as before.
 """
 
 from __future__ import annotations
