@@ -6,17 +6,26 @@ The loop never waits for the model: inference runs in an
 :class:`~cosmos_policy.runtime.worker.InferenceRunner`. On its own thread it sleeps until
 each deadline; a tick that ends after the next deadline counts the missed periods as
 ``deadline_misses`` and skips them (no bursts of catch-up commands).
+
+Joint states that stop (a robot driver killed, a link down) make the watchdog hold within
+``max_state_age_s``: the safety layer brakes at its acceleration bound. When they come back
+the robot may be elsewhere (a restarted driver, an arm moved by hand), so the loop starts
+again from the pose measured, at rest, through the resume ramp, and drops chunks planned from
+observations before that; it never continues from where the last command left the arm.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from cosmos_policy.runtime.clock import Clock
 from cosmos_policy.runtime.postprocess import ActionProcessor
@@ -27,6 +36,7 @@ from cosmos_policy.runtime.telemetry import Telemetry
 from cosmos_policy.runtime.worker import InferenceRunner
 
 Subscriber = Callable[[SentCommand], None]
+log = logging.getLogger("cosmos_policy.runtime")
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,9 @@ class ControlLoop:
         self._obs_time: float | None = None
         self._last_chunk: float | None = None
         self._started = False
+        # (now, newest state stamp) when the watchdog first held for stale joint states
+        self._state_lost: tuple[float, float] | None = None
+        self._stale_before = -math.inf  # chunks of observations up to this stamp are stale
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.telemetry.gauge("chunk_queue_depth", lambda: self.scheduler.depth)
@@ -103,6 +116,9 @@ class ControlLoop:
                 self.telemetry.count("waiting_for_state")
                 return None
             self._start(latest_state[0], now)
+        elif self._state_lost is not None and latest_state is not None \
+                and self.watchdog.state_fresh(now, latest_state[1]):
+            self._resync(latest_state, now)
         t1 = time.perf_counter()
         action = self.scheduler.action_at(now)
         t2 = time.perf_counter()
@@ -117,6 +133,8 @@ class ControlLoop:
         hold = hold or self.watchdog.check(
             now, self._obs_time, None if latest_state is None else latest_state[1],
             self._last_chunk, self.scheduler.plan_end())
+        if hold == "stale_state" and self._state_lost is None:
+            self._state_lost = (now, -math.inf if latest_state is None else latest_state[1])
         cmd = self.safety.send(target, now, hold)
         t4 = time.perf_counter()
         for callback in self._subscribers:
@@ -138,8 +156,29 @@ class ControlLoop:
             self.scheduler.seed(self.processor.current_action(state), now)
         self._started = True
 
+    def _resync(self, latest_state: tuple[np.ndarray, float], now: float) -> None:
+        """Joint states are back after the watchdog held for their absence: start again from
+        the measured pose, at rest, as at the start (see the module docstring)."""
+        state = latest_state[0]
+        lost_at, last_stamp = self._state_lost  # type: ignore[misc]
+        off = float(np.max(np.abs(state[: self.safety.n] - self.safety.q_commanded)))
+        log.warning("joint states are back (held %.2f s for their absence): restarting from "
+                    "the measured pose, %.3f rad from the last command", now - lost_at, off)
+        self._state_lost = None
+        self.safety.reset(state, now, ramp=True)
+        if self.config.seed_from_state:
+            self.scheduler.seed(self.processor.current_action(state), now)
+        # Observations up to the last state before the gap show the arm where it was; any
+        # later one holds a state from after the gap (the sync pairs frames within its
+        # tolerance, far less than the watchdog's bound).
+        self._stale_before = last_stamp
+        self.telemetry.count("resyncs")
+
     def _take_chunks(self, now: float) -> None:
         for result in self.inference.poll(now):
+            if result.chunk.timestamp <= self._stale_before:
+                self.telemetry.count("chunks_before_resync")
+                continue
             try:
                 actions = self.processor.to_absolute(result.chunk.actions, result.state)
             except Exception:  # e.g. a delta chunk of the wrong width

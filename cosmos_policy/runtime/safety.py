@@ -148,12 +148,15 @@ class SafetyLayer:
         self.last: SentCommand | None = None
 
     # ------------------------------------------------------------------ state
-    def reset(self, state: np.ndarray, now: float) -> None:
-        """Start from the measured state (n + 1,) at rest; clears holds (not the e-stop)."""
+    def reset(self, state: np.ndarray, now: float, *, ramp: bool = False) -> None:
+        """Start from the measured state (n + 1,) at rest; clears holds (not the e-stop).
+
+        ramp: leave through the resume ramp, as after a hold (a robot that came back).
+        """
         state = np.asarray(state, dtype=np.float64)
         self._q, self._v, self._g = state[: self.n].copy(), np.zeros(self.n), float(state[-1])
         self._margin = self._workspace_margin(self._q, self._v)
-        self._holding, self._resume_from = False, None
+        self._holding, self._resume_from = ramp, None
         self.last = SentCommand(now, state.copy(), np.zeros(self.n), ("reset",))
 
     def estop(self) -> None:
@@ -314,10 +317,14 @@ class Watchdog:
     def __init__(self, config: WatchdogConfig | None = None) -> None:
         self.config = config or WatchdogConfig()
 
+    def state_fresh(self, now: float, state_time: float | None) -> bool:
+        """Whether a joint state stamped ``state_time`` is recent enough at ``now``."""
+        return state_time is not None and now - state_time <= self.config.max_state_age_s
+
     def check(self, now: float, observation_time: float | None, state_time: float | None,
               last_chunk_time: float | None, plan_end: float) -> str | None:
         cfg = self.config
-        if state_time is None or now - state_time > cfg.max_state_age_s:
+        if not self.state_fresh(now, state_time):
             return "stale_state"
         if observation_time is None or now - observation_time > cfg.max_observation_age_s:
             return "stale_observation"

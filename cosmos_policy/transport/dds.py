@@ -13,6 +13,7 @@ Transport contract: ``observations() -> Observation | None``, callbacks ``on_ima
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from cosmos_policy.transport.convert import (
     prompt_from_msg,
 )
 from cosmos_policy.transport.endpoints import Endpoints, Poller, make_participant
-from cosmos_policy.transport.images import compressed_to_rgb, image_to_rgb
+from cosmos_policy.transport.images import compressed_to_rgb, image_to_rgb, max_wire_bytes
 from cosmos_policy.transport.rejection import RejectionLog, StampOrder
 from cosmos_policy.transport.services import ServiceServer
 
@@ -125,6 +126,9 @@ class DdsTransport:
         self._lock = threading.Lock()
         self._frames: dict[str, tuple[np.ndarray, float]] = {}
         self._reading: JointReading | None = None
+        # monotonic time the last /joint_states sample arrived, refused or not: whether the
+        # robot side is still talking at all (None: never)
+        self.joint_states_seen: float | None = None
         self._prompt: str | None = None
         self._recent_prompts: deque[tuple[int, int]] = deque(maxlen=16)
         self._image_cbs: list[Callable[[str, np.ndarray, float], None]] = []
@@ -185,10 +189,12 @@ class DdsTransport:
                 cb(camera, rgb, stamp)
 
         reader = self.endpoints.reader(topic, msg_type, naming.SENSOR_DATA)
-        self.poller.add(reader, topic, handle)
+        # Far larger than the camera's frames: refused before Python reads it (see Poller).
+        self.poller.add(reader, topic, handle, max_wire_bytes(expected, compressed))
         self.topics[f"camera:{camera}"] = topic
 
     def _on_joint_state(self, msg: msgs.JointState) -> None:
+        self.joint_states_seen = time.monotonic()
         reading = self.joints.decode(msg)
         if reading is None:
             return

@@ -4,7 +4,10 @@
 at a time (so one malformed sample costs only itself) and hands each to its handler. A
 handler that raises :class:`WireRejection` is counted and logged (throttled); anything
 else raised by a handler is logged with its traceback and the poller keeps running, so
-bad input never stops the node.
+bad input never stops the node. A route may bound the serialized size of its samples: a
+larger one is refused (``too_large``) before Python deserializes it, which for a 4K image
+would hold the interpreter (and so the control loop) for about half a second and take
+some 200 MB.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cyclonedds.core import DDSException, ReadCondition, SampleState, WaitSet
+from cyclonedds.core import (
+    DDSException,
+    InstanceState,
+    ReadCondition,
+    SampleState,
+    ViewState,
+    WaitSet,
+)
 from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
@@ -29,6 +39,12 @@ from cosmos_policy.transport.rejection import RejectionLog, WireRejection
 from cosmos_policy.transport.xtypes import CREATION_LOCK, without_type_information
 
 log = logging.getLogger("cosmos_policy.transport")
+
+try:  # cyclonedds' take, before it deserializes (DataReader.take does both)
+    from cyclonedds._clayer import ddspy_take as _take_serialized
+except ImportError:  # pragma: no cover - another cyclonedds layout: no size bound
+    _take_serialized = None
+_ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any
 
 # Cyclone DDS on the loopback interface only, unicast discovery: for tests and benchmarks that
 # run several participants on one machine without touching (or being seen by) the network.
@@ -125,6 +141,30 @@ class _Route:
     condition: ReadCondition
     name: str
     handler: Callable[[Any], None]
+    max_bytes: int | None = None
+
+
+def take_one(reader: DataReader, max_bytes: int | None = None) -> list[Any]:
+    """``reader.take(1)``, refusing a sample whose serialized form exceeds ``max_bytes``
+    (:class:`WireRejection` ``too_large``, taken off the reader, never deserialized)."""
+    if max_bytes is None or _take_serialized is None:
+        return reader.take(1)
+    taken = _take_serialized(reader._ref, _ANY_STATE, 1)  # noqa: SLF001
+    if isinstance(taken, int):
+        raise DDSException(taken, f"Occurred while taking data in {reader!r}")
+    data_type = reader._topic.data_type  # noqa: SLF001
+    samples: list[Any] = []
+    for data, info in taken:
+        if not info.valid_data:
+            samples.append(InvalidSample(data_type.deserialize_key(data), info))
+            continue
+        if len(data) > max_bytes:
+            raise WireRejection("too_large", f"{len(data)} bytes serialized, at most "
+                                f"{max_bytes} expected on this topic")
+        sample = data_type.deserialize(data)
+        sample.sample_info = info
+        samples.append(sample)
+    return samples
 
 
 class Poller:
@@ -140,11 +180,13 @@ class Poller:
         self._stop = threading.Event()
         self.handler_errors = 0
 
-    def add(self, reader: DataReader, name: str, handler: Callable[[Any], None]) -> None:
-        """Route samples of ``reader`` (logged as ``name``) to ``handler(sample)``."""
+    def add(self, reader: DataReader, name: str, handler: Callable[[Any], None],
+            max_bytes: int | None = None) -> None:
+        """Route samples of ``reader`` (logged as ``name``) to ``handler(sample)``; samples
+        over ``max_bytes`` serialized are refused unread (``too_large``)."""
         condition = ReadCondition(reader, SampleState.NotRead)
         self._waitset.attach(condition)
-        self._routes.append(_Route(reader, condition, name, handler))
+        self._routes.append(_Route(reader, condition, name, handler, max_bytes))
 
     def spin_once(self, timeout_s: float = 0.1) -> int:
         """Wait up to ``timeout_s`` for data, then dispatch what is there; returns how many."""
@@ -153,7 +195,10 @@ class Poller:
         for route in self._routes:
             for _ in range(self.max_per_reader):
                 try:
-                    samples = route.reader.take(1)
+                    samples = take_one(route.reader, route.max_bytes)
+                except WireRejection as rejection:  # too large to be worth reading
+                    self.rejections.record(route.name, rejection)
+                    continue
                 except Exception as exc:  # a sample that does not deserialize
                     self.rejections.record(route.name, WireRejection("malformed", repr(exc)))
                     continue
@@ -196,4 +241,4 @@ class Poller:
             self._thread = None
 
 
-__all__ = ["Endpoints", "Poller", "make_participant"]
+__all__ = ["Endpoints", "Poller", "make_participant", "take_one"]

@@ -31,6 +31,17 @@ ENCODINGS: dict[str, tuple[int, tuple[int, ...] | None]] = {
 }
 MAX_SIDE = 8192  # pixels; larger images are refused before any copy
 MAX_COMPRESSED_BYTES = 64 * 1024 * 1024
+_MSG_SLACK = 64 * 1024  # header, frame id, encoding or format strings
+
+
+def max_wire_bytes(expected: tuple[int, int] | None, compressed: bool = False) -> int:
+    """A bound on the serialized size of an image message worth reading, for a camera of
+    (H, W) ``expected`` (None: any size up to MAX_SIDE): 4 bytes a pixel (the widest
+    encoding), rows padded to twice their width at most; a compressed image is no larger
+    than that either, nor than MAX_COMPRESSED_BYTES."""
+    h, w = expected if expected is not None else (MAX_SIDE, MAX_SIDE)
+    raw = 2 * int(h) * int(w) * 4 + _MSG_SLACK
+    return min(raw, MAX_COMPRESSED_BYTES + _MSG_SLACK) if compressed else raw
 
 
 def _check_size(height: int, width: int, expected: tuple[int, int] | None) -> None:
@@ -161,6 +172,6 @@ def rgb_to_compressed(rgb: np.ndarray, fmt: str = "jpeg", stamp: msgs.Time | Non
 
 
 __all__ = [
-    "ENCODINGS", "MAX_SIDE", "compressed_to_rgb", "image_to_rgb", "rgb_to_compressed",
-    "rgb_to_image",
+    "ENCODINGS", "MAX_SIDE", "compressed_to_rgb", "image_to_rgb", "max_wire_bytes",
+    "rgb_to_compressed", "rgb_to_image",
 ]
