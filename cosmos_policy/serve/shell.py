@@ -75,8 +75,9 @@ class SilentRobotGate:
     """The core's view of the transport: passes commands and diagnostics on, except hold
     commands at rest to a robot that is gone (see the module docstring): from the second
     such command after its joint states fell silent until one it sends is accepted and
-    fresh again (a restarted driver whose first states are refused gets nothing either);
-    ``withheld`` counts them.
+    fresh again (a restarted driver whose first states are refused gets nothing either) and
+    the loop has seen it (a hold for ``stale_state`` computed just before the state came
+    still holds the old pose); ``withheld`` counts them.
 
     transport: any shell's transport (``DdsTransport``, ``RosTransport``); it must keep
     ``joint_states_seen``, the monotonic time of its last ``/joint_states`` sample, accepted
@@ -98,7 +99,10 @@ class SilentRobotGate:
     def send(self, command: Any) -> None:
         resting = any(r.startswith("hold:") for r in command.reasons) \
             and not np.any(command.velocities)
-        if resting and ((self._gone and not self.state_fresh())
+        # A hold for stale joint states was computed before the loop saw a fresh one: it
+        # holds the old pose even when a state of the returning robot arrived in between.
+        if resting and ((self._gone and ("hold:stale_state" in command.reasons
+                                         or not self.state_fresh()))
                         or (self._rested and self.robot_silent())):
             self._gone = True
             self.withheld += 1
