@@ -3,9 +3,14 @@
 :func:`build_core` is the whole shell, shared by ``cosmos-policy serve --transport ros``
 (:class:`RosPolicyServer`) and the lifecycle node in ``ros2_ws/src/cosmos_policy_ros``: the
 core, wired to the transport by :func:`cosmos_policy.serve.shell.attach` as the bare-DDS
-server's is. :class:`CameraToCommand` adds one figure to the telemetry:
-``camera_to_command``, the wall time from the oldest camera stamp of an observation to the
-first command computed from its chunk being handed to rclpy.
+server's is, with the same :class:`~cosmos_policy.serve.shell.SilentRobotGate` between the
+core and the transport: once the hold has braked a robot whose ``/joint_states`` fell silent
+(its driver killed, its link down), nothing more is sent until one of its joint states is
+accepted and fresh again, since a restarted driver (a ros2_control hardware interface
+coming back) would otherwise take the stale hold as its target at once; the count is the
+gauge ``commands_withheld`` in ``/diagnostics``. :class:`CameraToCommand` adds one figure
+to the telemetry: ``camera_to_command``, the wall time from the oldest camera stamp of an
+observation to the first command computed from its chunk being handed to rclpy.
 """
 
 from __future__ import annotations
@@ -16,7 +21,12 @@ from typing import Any
 
 from cosmos_policy.embodiment import Embodiment
 from cosmos_policy.serve.node_core import NodeConfig, PolicyNodeCore, WallClock
-from cosmos_policy.serve.shell import TransportServer, attach
+from cosmos_policy.serve.shell import (
+    SilentRobotGate,
+    TransportServer,
+    attach,
+    newest_state_fresh,
+)
 from cosmos_policy.spec import ActionChunk, Observation, WorldActionModel
 from cosmos_policy.transport.dds import TransportConfig
 from cosmos_policy.transport.ros import RosTransport
@@ -77,14 +87,25 @@ class CameraToCommand:
 def build_core(embodiment: Embodiment, model: WorldActionModel, transport: Any,
                config: NodeConfig | None = None, *,
                projector: object | None = None) -> PolicyNodeCore:
-    """The core behind ``transport``, timed by :class:`CameraToCommand` and wired by
-    :func:`attach`: what both rclpy shells (this server and the lifecycle node) run."""
-    probe = CameraToCommand(model, transport)
+    """The core behind ``transport``, timed by :class:`CameraToCommand`, its commands gated
+    by a :class:`SilentRobotGate` (``gate_of(core)``) and wired by :func:`attach`: what both
+    rclpy shells (this server and the lifecycle node) run."""
+    config = config or NodeConfig()
+    # The gate is under the probe: the probe times what the core hands on, the gate needs
+    # the transport itself (joint_states_seen).
+    gate = SilentRobotGate(transport, config.max_state_age_s, lambda: newest_state_fresh(core))
+    probe = CameraToCommand(model, gate)
     core = PolicyNodeCore(embodiment, probe, probe, config,  # type: ignore[arg-type]
                           projector=projector)
     probe.core = core
     attach(core, transport)
+    core.telemetry.gauge("commands_withheld", lambda: gate.withheld)
     return core
+
+
+def gate_of(core: PolicyNodeCore) -> SilentRobotGate:
+    """The :class:`SilentRobotGate` of a core made by :func:`build_core`."""
+    return core.transport.inner_transport  # type: ignore[attr-defined,no-any-return]
 
 
 class RosPolicyServer(TransportServer):
@@ -111,6 +132,7 @@ class RosPolicyServer(TransportServer):
                 tap_ros_transport(self.transport, self.recorder)
             self.core = build_core(embodiment, model, self.transport, node_config,
                                    projector=projector)
+            self.gate = gate_of(self.core)
         except Exception:
             self.transport.close()
             if self.recorder is not None:
@@ -123,4 +145,5 @@ class RosPolicyServer(TransportServer):
             self.recorder.close()
 
 
-__all__ = ["CameraToCommand", "RosPolicyServer", "attach", "build_core"]
+__all__ = ["CameraToCommand", "RosPolicyServer", "SilentRobotGate", "attach", "build_core",
+           "gate_of"]

@@ -12,6 +12,15 @@ Header stamps: the transport's per-topic order check is bounded by the core's cl
 ahead is refused as ``future_stamp`` (logged, counted) instead of becoming a watermark that
 makes every later message ``out_of_order``; a clock that jumps back is recovered from by
 itself. :class:`TransportServer` is the start / wait / close of a shell that owns both.
+
+A robot that goes silent (no ``/joint_states`` sample at all, not even a refused one, for
+the watchdog's ``max_state_age_s``: its driver killed or its link down) is braked to rest by
+the hold and then sent nothing more until one of its joint states is accepted and fresh
+again (:class:`SilentRobotGate`, between every shell's core and its transport): the commands
+that would follow target a robot that is not there, and a restarted driver would take the
+first of them as its target before the server had seen where the new robot is. Then the
+control loop starts again from the pose measured (``runtime/loop.py``). A robot that keeps
+talking while every state it sends is refused (a NaN storm) keeps getting the hold.
 """
 
 from __future__ import annotations
@@ -19,7 +28,11 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 from cosmos_policy.serve.node_core import PolicyNodeCore
 from cosmos_policy.transport.rejection import StampOrder, WireRejection
@@ -56,6 +69,61 @@ class BoundedStampOrder(StampOrder):
             self._accepted.clear()
         else:
             self._accepted.pop(stream, None)
+
+
+class SilentRobotGate:
+    """The core's view of the transport: passes commands and diagnostics on, except hold
+    commands at rest to a robot that is gone (see the module docstring): from the second
+    such command after its joint states fell silent until one it sends is accepted and
+    fresh again (a restarted driver whose first states are refused gets nothing either) and
+    the loop has seen it (a hold for ``stale_state`` computed just before the state came
+    still holds the old pose); ``withheld`` counts them.
+
+    transport: any shell's transport (``DdsTransport``, ``RosTransport``); it must keep
+    ``joint_states_seen``, the monotonic time of its last ``/joint_states`` sample, accepted
+    or refused (None: never). ``state_fresh()``: whether the newest accepted joint state is
+    fresh (:func:`newest_state_fresh`)."""
+
+    def __init__(self, transport: Any, silent_s: float,
+                 state_fresh: Callable[[], bool]) -> None:
+        self.transport, self.silent_s, self.state_fresh = transport, float(silent_s), state_fresh
+        self.withheld = 0
+        self._rested = False  # the last command sent held the arm at rest
+        self._gone = False  # withholding: the robot went silent, no fresh state since
+
+    def robot_silent(self) -> bool:
+        """No joint-state sample (accepted or refused) for ``silent_s``."""
+        seen = self.transport.joint_states_seen
+        return seen is None or time.monotonic() - seen > self.silent_s
+
+    def send(self, command: Any) -> None:
+        resting = any(r.startswith("hold:") for r in command.reasons) \
+            and not np.any(command.velocities)
+        # A hold for stale joint states was computed before the loop saw a fresh one: it
+        # holds the old pose even when a state of the returning robot arrived in between.
+        if resting and ((self._gone and ("hold:stale_state" in command.reasons
+                                         or not self.state_fresh()))
+                        or (self._rested and self.robot_silent())):
+            self._gone = True
+            self.withheld += 1
+            return
+        self._gone = False
+        self.transport.send(command)
+        self._rested = resting
+
+    def publish_diagnostics(self, telemetry: Mapping[str, Any], level: int = 0,
+                            message: str = "", stamp: float = 0.0) -> None:
+        self.transport.publish_diagnostics(telemetry, level, message, stamp)
+
+    def __getattr__(self, name: str) -> Any:  # the rest is the transport's (on_image, ...)
+        return getattr(self.transport, name)
+
+
+def newest_state_fresh(core: PolicyNodeCore) -> bool:
+    """Whether the newest joint state ``core`` accepted is fresh by its watchdog (looked up
+    on each call: a reset rebuilds the loop)."""
+    latest = core.sync.latest_state()
+    return latest is not None and core.loop.watchdog.state_fresh(core.clock.now(), latest[1])
 
 
 def attach(core: PolicyNodeCore, transport: Any) -> None:
@@ -131,4 +199,5 @@ class TransportServer:
         self.close()
 
 
-__all__ = ["BoundedStampOrder", "TransportServer", "attach"]
+__all__ = ["BoundedStampOrder", "SilentRobotGate", "TransportServer", "attach",
+           "newest_state_fresh"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -171,6 +172,9 @@ class RosTransport:
         self.rejections = RejectionLog()
         self.stamps = StampOrder()
         self.joints = JointStateDecoder(emb, self.stamps)
+        # monotonic time the last /joint_states sample arrived, refused or not: whether the
+        # robot side is still talking at all (None: never), for the shells' SilentRobotGate
+        self.joint_states_seen: float | None = None
         self._image_cbs: list[Callable[[str, np.ndarray, float], Any]] = []
         self._state_cbs: list[Callable[[JointReading], Any]] = []
         self._prompt_cbs: list[Callable[[str], Any]] = []
@@ -238,6 +242,7 @@ class RosTransport:
             cb(camera, rgb, stamp)
 
     def _on_joint_state(self, msg: Any) -> None:
+        self.joint_states_seen = time.monotonic()  # before the checks: a refusal counts too
         reading = self.joints.decode(msg)
         if reading is not None:
             for cb in list(self._state_cbs):

@@ -10,6 +10,13 @@ latched until ``~/reset``), ``~/reset`` (Trigger: a new episode, then the e-stop
 released). The prompt is taken from volatile and transient-local publishers alike (a
 latched prompt that reaches both subscriptions is handled once). Bad input is counted and
 logged (throttled) with what was wrong, and dropped; the core holds.
+
+A robot that goes silent (no ``/joint_states`` sample at all, even a refused one, for the
+watchdog's bound: its driver killed or its link down) is braked to rest by the hold and then
+sent nothing more until one of its joint states is accepted and fresh again: a restarted
+ros2_control driver would otherwise take the stale hold as its target at once. That is
+``build_core``'s ``SilentRobotGate`` (``cosmos_policy.serve.shell``); the gauge
+``commands_withheld`` in ``/diagnostics`` counts what it held back.
 """
 
 from __future__ import annotations
