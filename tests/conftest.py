@@ -76,3 +76,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(pytest.mark.skip(reason="no CUDA GPU here"))
+
+
+@pytest.fixture(scope="module")
+def dds_env(tmp_path_factory: pytest.TempPathFactory):
+    """A loopback-only Cyclone DDS for a module's tests (modules that use it skip first where
+    cyclonedds is missing); yields a random domain id: a fixed one collides with parallel
+    runs."""
+    import random
+
+    from cosmos_policy.transport.endpoints import write_loopback_config
+
+    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CYCLONEDDS_URI", path.as_uri())
+        mp.setenv("OMP_NUM_THREADS", "1")
+        mp.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
+        yield random.SystemRandom().randint(100, 230)

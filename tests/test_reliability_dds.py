@@ -4,7 +4,6 @@ make every later one ``out_of_order`` until a restart. Loopback, random private 
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 import threading
@@ -25,23 +24,11 @@ from cosmos_policy.serve.dds_server import BoundedStampOrder, DdsPolicyServer  #
 from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
 from cosmos_policy.transport.convert import seconds_to_stamp  # noqa: E402
 from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
-from cosmos_policy.transport.endpoints import (  # noqa: E402
-    write_loopback_config,
-)
 from cosmos_policy.transport.images import rgb_to_image  # noqa: E402
 from cosmos_policy.transport.rejection import WireRejection  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def dds_env(tmp_path_factory):
-    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CYCLONEDDS_URI", path.as_uri())
-        mp.setenv("OMP_NUM_THREADS", "1")
-        yield random.SystemRandom().randint(100, 230)
 
 
 def test_bounded_stamp_order_refuses_the_future_and_forgets_on_a_jump_back() -> None:

@@ -27,7 +27,6 @@ from cosmos_policy.transport import msgs  # noqa: E402
 from cosmos_policy.transport.dds import DdsTransport, TransportConfig  # noqa: E402
 from cosmos_policy.transport.endpoints import (  # noqa: E402
     LOOPBACK_CONFIG,
-    write_loopback_config,
 )
 from cosmos_policy.transport.images import max_wire_bytes  # noqa: E402
 
@@ -106,15 +105,6 @@ while time.monotonic() - start < seconds and n < rate * seconds:
 print(json.dumps({"written": sum(counts.values()), "seconds": time.monotonic() - start,
                   **counts}), flush=True)
 """
-
-
-@pytest.fixture(scope="module")
-def dds_env(tmp_path_factory):
-    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CYCLONEDDS_URI", path.as_uri())
-        mp.setenv("OMP_NUM_THREADS", "1")
-        yield random.SystemRandom().randint(100, 230)
 
 
 def _holds(server) -> int:

@@ -12,7 +12,6 @@ new robot is, never from where it held the old one."""
 
 from __future__ import annotations
 
-import random
 import signal
 import subprocess
 import sys
@@ -30,20 +29,9 @@ from cosmos_policy.policy.stand_ins import RandomWalkModel  # noqa: E402
 from cosmos_policy.serve.dds_server import DdsPolicyServer  # noqa: E402
 from cosmos_policy.serve.node_core import NodeConfig, default_projector  # noqa: E402
 from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
-from cosmos_policy.transport.endpoints import write_loopback_config  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 HOLD_BOUND_S = 0.5  # issue #25: hold within 0.5 s of the robot going away
-
-
-@pytest.fixture(scope="module")
-def dds_env(tmp_path_factory):
-    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CYCLONEDDS_URI", path.as_uri())
-        mp.setenv("OMP_NUM_THREADS", "1")
-        mp.setenv("MUJOCO_GL", "egl")
-        yield random.SystemRandom().randint(100, 230)
 
 
 def _robot(domain: int, log, seed: int) -> subprocess.Popen:

@@ -36,21 +36,11 @@ from cosmos_policy.transport.dds import TransportConfig  # noqa: E402
 from cosmos_policy.transport.endpoints import (  # noqa: E402
     Endpoints,
     make_participant,
-    write_loopback_config,
 )
 from cosmos_policy.transport.images import rgb_to_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(150)
-
-
-@pytest.fixture(scope="module")
-def dds_env(tmp_path_factory):
-    path = write_loopback_config(tmp_path_factory.mktemp("dds"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CYCLONEDDS_URI", path.as_uri())
-        mp.setenv("OMP_NUM_THREADS", "1")
-        yield random.SystemRandom().randint(100, 230)  # a fixed id collides with parallel runs
 
 
 def _cli(*args: str) -> list[str]:
