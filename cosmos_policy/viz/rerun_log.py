@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,10 @@ class RerunRecorder:
         self.joint_names = [str(j) for j in joint_names]
         self.dropped = 0
         self.errors = 0
+        # The writer's footprint (benchmarks/viz_jitter.py): wall seconds inside rerun calls
+        # and the writer thread's CPU seconds, set when it ends.
+        self.busy_s = 0.0
+        self.writer_cpu_s = 0.0
         self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._drain, name="rerun-writer", daemon=True)
         self._thread.start()
@@ -137,11 +142,14 @@ class RerunRecorder:
         while True:
             item = self._queue.get()
             if item is None:
+                self.writer_cpu_s = time.thread_time()
                 return
+            t0 = time.perf_counter()
             try:
                 self._write(item)
             except Exception:  # a viewer problem must not end the episode
                 self.errors += 1
+            self.busy_s += time.perf_counter() - t0
 
     def _write(self, item: tuple) -> None:
         rr, rec = self._rr, self.rec
