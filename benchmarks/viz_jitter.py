@@ -74,6 +74,8 @@ def run(projector, seconds: float, rrd: Path | None) -> dict:
             "writer_busy_ms_per_s": None if recorder is None else recorder.busy_s / wall * 1e3,
             "writer_cpu_ms_per_s": (None if recorder is None
                                     else recorder.writer_cpu_s / wall * 1e3),
+            "writer_longest_burst_ms": (None if recorder is None
+                                        else recorder.longest_burst_s * 1e3),
             "load_average": os.getloadavg()}
 
 
@@ -104,7 +106,8 @@ def _writer(r: dict) -> str:
     """``busy/cpu`` ms per second of recording, or ``-`` with recording off."""
     if not r["recording"]:
         return "-"
-    return f"{r['writer_busy_ms_per_s']:.0f}/{r['writer_cpu_ms_per_s']:.0f}"
+    return (f"{r['writer_busy_ms_per_s']:.0f}/{r['writer_cpu_ms_per_s']:.0f}/"
+            f"{r['writer_longest_burst_ms']:.1f}")
 
 
 def main() -> None:
@@ -129,18 +132,19 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"{'recording':10s} {'late p50':>9s} {'late p99':>9s} {'late max':>9s} "
-          f"{'|dT-10ms| p99':>14s} {'misses':>7s} {'dropped':>8s} {'writer ms/s':>12s} "
+          f"{'|dT-10ms| p99':>14s} {'misses':>7s} {'dropped':>8s} {'writer':>14s} "
           f"{'load1':>6s}")
     for r in runs:
         print(f"{'on' if r['recording'] else 'off':10s} {r['start_lateness_p50_ms']:9.3f} "
               f"{r['start_lateness_p99_ms']:9.3f} {r['start_lateness_max_ms']:9.3f} "
               f"{r['interval_dev_p99_ms']:14.3f} {r['deadline_misses']:7d} "
-              f"{str(r['recorder_dropped']):>8s} {_writer(r):>12s} "
+              f"{str(r['recorder_dropped']):>8s} {_writer(r):>14s} "
               f"{r['load_average'][0]:6.2f}")
     print(f"\ncontrol-thread cost per tick with recording on (RerunRecorder.command): "
           f"p50 {producer['p50_us']:.1f} us, p99 {producer['p99_us']:.1f} us, "
           f"max {producer['max_us']:.1f} us; load average {os.getloadavg()[0]:.2f} on "
           f"{os.cpu_count()} cores")
+    print("writer: busy / CPU ms per s of recording / longest stretch without a sleep, ms")
     print(f"wrote {args.out}")
 
 

@@ -81,7 +81,43 @@ def open_recording(recording_id: str, *, path: str | Path | None = None,
 # (~25) instead of one ``rec.log`` per value (~20 per 10 ms tick): the writer's share of
 # the GIL drops by an order of magnitude (docs/VIZ.md, "Off the control thread"), and a
 # live viewer still sees the plots advance smoothly.
-FLUSH_S = 0.08
+FLUSH_S = 0.1
+# A flush is ~25 calls of ~70 us, pure Python mostly: ~2 ms holding the GIL, long enough
+# that the loop thread, waking for its tick, would wait for it (CPython hands the GIL over
+# on request only after the 5 ms switch interval). So the writer sleeps YIELD_S whenever it
+# has worked BURST_S since its last sleep: a sleep releases the GIL and a waiting thread
+# takes it (``time.sleep(0)`` would not do: the writer takes it back first).
+BURST_S = 0.0003
+YIELD_S = 0.0002
+
+
+class _Pacer:
+    """Sleeps the writer briefly after each rerun call once it has worked BURST_S; counts
+    the time slept (not busy) and the longest stretch without a sleep."""
+
+    def __init__(self) -> None:
+        self.since = time.perf_counter()
+        self.slept_s = 0.0
+        self.longest_s = 0.0
+
+    def start(self) -> None:
+        self.since = time.perf_counter()
+
+    def end(self) -> None:
+        """The writer goes to wait: the stretch ends here."""
+        self.longest_s = max(self.longest_s, time.perf_counter() - self.since)
+
+    def step(self) -> None:
+        now = time.perf_counter()
+        worked = now - self.since
+        if worked >= BURST_S:
+            self.longest_s = max(self.longest_s, worked)
+            time.sleep(YIELD_S)
+            self.since = time.perf_counter()
+            self.slept_s += self.since - now
+
+
+_COLOR_MODELS = {3: "RGB", 4: "RGBA"}  # channels of an (H, W, C) uint8 frame
 
 
 class _Batch:
@@ -92,6 +128,20 @@ class _Batch:
         self.scalars: dict[str, tuple[list[float], list[float]]] = {}
         self.vectors: dict[tuple[str, ...], tuple[list[float], list[np.ndarray]]] = {}
         self.texts: dict[str, tuple[list[float], list[str]]] = {}
+        self.images: dict[tuple[str, tuple[int, ...]], tuple[list[float], list[np.ndarray]]] = {}
+
+    def image(self, path: str, t: float, image: np.ndarray) -> bool:
+        """Keep an 8-bit L/RGB/RGBA frame; False for another kind (log it as it comes)."""
+        shape = image.shape
+        if image.dtype != np.uint8 or not (len(shape) == 2 or (
+                len(shape) == 3 and shape[2] in _COLOR_MODELS)):
+            return False
+        rows = self.images.get((path, shape))
+        if rows is None:
+            rows = self.images[(path, shape)] = ([], [])
+        rows[0].append(t)
+        rows[1].append(image)
+        return True
 
     def scalar(self, path: str, t: float, value: float) -> None:
         rows = self.scalars.get(path)
@@ -114,26 +164,35 @@ class _Batch:
         rows[0].append(t)
         rows[1].append(text)
 
-    def flush(self, rr: Any, rec: Any) -> None:
+    def flush(self, rr: Any, rec: Any, pacer: _Pacer) -> None:
         """Send every entity's rows as one column on ``TIMELINE`` and forget them."""
-        scalars, vectors, texts = self.scalars, self.vectors, self.texts
-        self.scalars, self.vectors, self.texts = {}, {}, {}
+        scalars, vectors, texts, images = self.scalars, self.vectors, self.texts, self.images
+        self.scalars, self.vectors, self.texts, self.images = {}, {}, {}, {}
 
         def send(path: str, times: Any, columns: Any) -> None:
-            rec.send_columns(path, indexes=[rr.TimeColumn(TIMELINE, duration=times)],
-                             columns=columns)
+            rec.send_columns(path, indexes=[times], columns=columns)
+            pacer.step()
+
+        def timeline(times: list[float]) -> Any:
+            return rr.TimeColumn(TIMELINE, duration=np.array(times, np.float64))
 
         for paths, (times, rows) in vectors.items():
             table = np.array(rows, np.float64)  # (rows, entities)
-            t = np.array(times, np.float64)
+            t = timeline(times)  # one time column for the command's entities
             for j, path in enumerate(paths):
                 send(path, t, rr.Scalars.columns(scalars=table[:, j]))
         for path, (times, values) in scalars.items():
-            send(path, np.array(times, np.float64),
-                 rr.Scalars.columns(scalars=np.array(values, np.float64)))
+            send(path, timeline(times), rr.Scalars.columns(scalars=np.array(values, np.float64)))
         for path, (times, text) in texts.items():
-            send(path, np.array(times, np.float64),
+            send(path, timeline(times),
                  rr.TextLog.columns(text=text, level=["WARN"] * len(text)))
+        for (path, shape), (times, frames) in images.items():
+            # The components rr.Image(frame) logs: the pixels and their format.
+            fmt = rr.components.ImageFormat(
+                width=shape[1], height=shape[0], channel_datatype="U8",
+                color_model="L" if len(shape) == 2 else _COLOR_MODELS[shape[2]])
+            send(path, timeline(times), rr.Image.columns(
+                buffer=[f.ravel() for f in frames], format=[fmt] * len(frames)))
 
 
 class RerunRecorder:
@@ -158,6 +217,7 @@ class RerunRecorder:
         # and the writer thread's CPU seconds, set when it ends.
         self.busy_s = 0.0
         self.writer_cpu_s = 0.0
+        self._pacer = _Pacer()
         self._queue: queue.Queue[tuple] = queue.Queue(maxsize=max_queue)
         self._closing = threading.Event()
         self._path_cache: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
@@ -202,23 +262,31 @@ class RerunRecorder:
     def _drain(self) -> None:
         """The writer thread: every FLUSH_S (and at close) takes what is queued, batches
         the per-tick rows and sends them as columns."""
-        batch = _Batch()
+        batch, pacer = _Batch(), self._pacer
         while True:
             # One wake-up per FLUSH_S rather than one per item: the writer takes the GIL
             # ~12 times a second, not ~200 (a wait with a timeout releases it).
             closing = self._closing.wait(FLUSH_S)
-            t0 = time.perf_counter()
+            t0, slept0 = time.perf_counter(), pacer.slept_s
+            pacer.start()
             for _ in range(self._queue.qsize()):  # what is queued now, not what comes next
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 self._guard(self._write, item, batch)
-            self._guard(batch.flush, self._rr, self.rec)
-            self.busy_s += time.perf_counter() - t0
+                pacer.step()
+            self._guard(batch.flush, self._rr, self.rec, pacer)
+            pacer.end()
+            self.busy_s += time.perf_counter() - t0 - (pacer.slept_s - slept0)
             if closing and self._queue.empty():
                 self.writer_cpu_s = time.thread_time()
                 return
+
+    @property
+    def longest_burst_s(self) -> float:
+        """The writer's longest stretch of work between two sleeps (GIL held, mostly)."""
+        return self._pacer.longest_s
 
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         try:
@@ -227,8 +295,9 @@ class RerunRecorder:
             self.errors += 1
 
     def _write(self, item: tuple, batch: _Batch) -> None:
-        """Per-tick scalars and safety texts go into ``batch`` (sent as columns by its
-        flush); images, chunks and custom writes are logged at once."""
+        """Per-tick scalars, safety texts and camera frames go into ``batch`` (sent as
+        columns by its flush); chunks (a Tensor takes no batch) and custom writes are
+        logged at once."""
         rr, rec = self._rr, self.rec
         kind, t = item[0], item[1]
         if kind == "command":
@@ -252,6 +321,8 @@ class RerunRecorder:
             _, _, path, times, values = item
             rec.send_columns(path, indexes=[rr.TimeColumn(TIMELINE, duration=times)],
                              columns=rr.Scalars.columns(scalars=values))
+            return
+        if kind == "image" and batch.image(f"camera/{item[2]}", t, item[3]):
             return
         rec.set_time(TIMELINE, duration=t)
         if kind == "image":
