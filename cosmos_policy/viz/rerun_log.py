@@ -195,6 +195,19 @@ class _Batch:
                 buffer=[f.ravel() for f in frames], format=[fmt] * len(frames)))
 
 
+def _warm_up(rr: Any) -> None:
+    """Build (and drop) one of each column and archetype the writer sends: rerun imports
+    their modules on first use, tens of ms holding the GIL (viz_jitter's first run showed
+    a 70 ms stretch); here that happens on the caller's thread, before the loop starts."""
+    one = np.zeros(1)
+    rr.TimeColumn(TIMELINE, duration=one)
+    rr.Scalars.columns(scalars=one)
+    rr.TextLog.columns(text=["x"], level=["WARN"])
+    fmt = rr.components.ImageFormat(width=1, height=1, color_model="RGB", channel_datatype="U8")
+    rr.Image.columns(buffer=[np.zeros(3, np.uint8)], format=[fmt])
+    rr.Tensor(np.zeros((1, 1)), dim_names=["step", "action"])
+
+
 class RerunRecorder:
     """One recording (an episode) to a ``.rrd`` file and/or a running viewer (``connect``,
     e.g. ``rerun+http://127.0.0.1:9876/proxy``).
@@ -221,6 +234,7 @@ class RerunRecorder:
         self._queue: queue.Queue[tuple] = queue.Queue(maxsize=max_queue)
         self._closing = threading.Event()
         self._path_cache: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        _warm_up(self._rr)
         self._thread = threading.Thread(target=self._drain, name="rerun-writer", daemon=True)
         self._thread.start()
 
