@@ -205,7 +205,9 @@ def test_writer_batches_per_tick_rows_and_close_flushes_them(tmp_path):
     n, state = 150, np.linspace(0.0, 0.7, len(FRANKA))
     for k in range(n):
         reasons = ("velocity",) if k % 3 == 0 else ()
-        recorder.command(SentCommand(k * 0.01, state + k, state[:-1], reasons), state - k, 2)
+        # at k / 300 s: nanoseconds that round up (2/300 s -> 6_666_667 ns), as per-item
+        # logs put them; truncating them would shift rows by 1 ns
+        recorder.command(SentCommand(k / 300, state + k, state[:-1], reasons), state - k, 2)
     recorder.close()  # at once: the last batch is still on the writer when close comes
     recorder.rec = rec
     assert recorder.errors == recorder.dropped == 0
@@ -219,7 +221,8 @@ def test_writer_batches_per_tick_rows_and_close_flushes_them(tmp_path):
     for path in ("/safety/modified", "/watchdog/holding", "/chunk/queue_depth"):
         assert rows[path] == n, path
     assert rows["/safety/reasons"] == n // 3
-    assert sorted(times["/joints/commanded/joint1"]) == [k * 10_000_000 for k in range(n)]
+    expected = [round(k / 300 * 1e9) for k in range(n)]
+    assert sorted(times["/joints/commanded/joint1"]) == expected
     values = {}
     for chunk in reader.stream():
         if chunk.entity_path == "/joints/measured/joint7":
@@ -227,4 +230,4 @@ def test_writer_batches_per_tick_rows_and_close_flushes_them(tmp_path):
             ts = batch.column("sim_time").cast("int64").to_pylist()
             vs = batch.column("Scalars:scalars").to_pylist()
             values.update(zip(ts, (v[0] for v in vs), strict=True))
-    assert values[10_000_000 * 5] == pytest.approx(state[6] - 5)
+    assert values[expected[5]] == pytest.approx(state[6] - 5)

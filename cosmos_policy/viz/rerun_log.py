@@ -174,7 +174,10 @@ class _Batch:
             pacer.step()
 
         def timeline(times: list[float]) -> Any:
-            return rr.TimeColumn(TIMELINE, duration=np.array(times, np.float64))
+            # Nanoseconds rounded as ``set_time(duration=t)`` rounds them (TimeColumn would
+            # truncate float seconds): a row lands where a per-item log put it.
+            ns = np.round(np.array(times, np.float64) * 1e9).astype(np.int64)
+            return rr.TimeColumn(TIMELINE, duration=ns.astype("timedelta64[ns]"))
 
         for paths, (times, rows) in vectors.items():
             table = np.array(rows, np.float64)  # (rows, entities)
