@@ -3,7 +3,10 @@
 The control loop's subscribers (and the simulator's camera hook) only copy a few arrays
 into a bounded queue; encoding and writing happen on the writer thread, so a 100 Hz loop
 pays microseconds per tick (benchmarks/viz_jitter.py). A full queue drops the item and
-counts it (``dropped``) instead of blocking the loop.
+counts it (``dropped``) instead of blocking the loop. The writer keeps its share of the GIL
+small: it wakes every ``FLUSH_S``, batches the per-tick rows and frames per entity and sends
+each as one column, and sleeps briefly between calls (docs/VIZ.md, "Off the control
+thread").
 
 Entity paths (docs/VIZ.md), all on one timeline, ``sim_time`` (seconds of loop time)::
 
