@@ -182,3 +182,52 @@ def test_eval_several_episodes_one_recording_file_each(tmp_path):
         [rec] = reader.recordings()
         assert rec.recording_id == f"reach-franka-seed{seed}"
         assert rows["/joints/commanded/joint1"] > 0
+
+
+def test_writer_batches_per_tick_rows_and_close_flushes_them(tmp_path):
+    """The writer sends per-tick scalars as columns (not one ``log`` per value), and what
+    it batched when ``close`` comes is written: every tick's row, at its time."""
+    pytest.importorskip("rerun")
+    from cosmos_policy.runtime import SentCommand
+    from cosmos_policy.viz.rerun_log import RerunRecorder
+
+    rrd = tmp_path / "batch.rrd"
+    recorder = RerunRecorder("batch", FRANKA, path=rrd)
+    calls: Counter[str] = Counter()
+    rec = recorder.rec
+
+    class Spy:  # counts the writer's calls into the recording stream
+        def __getattr__(self, name):
+            calls[name] += 1
+            return getattr(rec, name)
+
+    recorder.rec = Spy()
+    n, state = 150, np.linspace(0.0, 0.7, len(FRANKA))
+    for k in range(n):
+        reasons = ("velocity",) if k % 3 == 0 else ()
+        # at k / 300 s: nanoseconds that round up (2/300 s -> 6_666_667 ns), as per-item
+        # logs put them; truncating them would shift rows by 1 ns
+        recorder.command(SentCommand(k / 300, state + k, state[:-1], reasons), state - k, 2)
+    recorder.close()  # at once: the last batch is still on the writer when close comes
+    recorder.rec = rec
+    assert recorder.errors == recorder.dropped == 0
+    assert calls["log"] == 0  # no per-value log: scalars and texts went as columns
+    per_flush = 2 * len(FRANKA) + 4  # the entities of a command
+    assert 0 < calls["send_columns"] <= per_flush * (1 + n // 8)
+
+    reader, rows, times, timelines = _read(rrd)
+    for j in FRANKA:
+        assert rows[f"/joints/commanded/{j}"] == rows[f"/joints/measured/{j}"] == n
+    for path in ("/safety/modified", "/watchdog/holding", "/chunk/queue_depth"):
+        assert rows[path] == n, path
+    assert rows["/safety/reasons"] == n // 3
+    expected = [round(k / 300 * 1e9) for k in range(n)]
+    assert sorted(times["/joints/commanded/joint1"]) == expected
+    values = {}
+    for chunk in reader.stream():
+        if chunk.entity_path == "/joints/measured/joint7":
+            batch = chunk.to_record_batch()
+            ts = batch.column("sim_time").cast("int64").to_pylist()
+            vs = batch.column("Scalars:scalars").to_pylist()
+            values.update(zip(ts, (v[0] for v in vs), strict=True))
+    assert values[expected[5]] == pytest.approx(state[6] - 5)

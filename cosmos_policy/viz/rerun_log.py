@@ -3,7 +3,10 @@
 The control loop's subscribers (and the simulator's camera hook) only copy a few arrays
 into a bounded queue; encoding and writing happen on the writer thread, so a 100 Hz loop
 pays microseconds per tick (benchmarks/viz_jitter.py). A full queue drops the item and
-counts it (``dropped``) instead of blocking the loop.
+counts it (``dropped``) instead of blocking the loop. The writer keeps its share of the GIL
+small: it wakes every ``FLUSH_S``, batches the per-tick rows and frames per entity and sends
+each as one column, and sleeps briefly between calls (docs/VIZ.md, "Off the control
+thread").
 
 Entity paths (docs/VIZ.md), all on one timeline, ``sim_time`` (seconds of loop time)::
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ import numpy as np
 
 from cosmos_policy.errors import UserError
 from cosmos_policy.runtime.safety import SentCommand
+from cosmos_policy.viz.rerun_batch import Batch, Pacer, warm_up
 
 TIMELINE = "sim_time"
 APPLICATION_ID = "cosmos-policy"
@@ -76,6 +81,13 @@ def open_recording(recording_id: str, *, path: str | Path | None = None,
     return rec
 
 
+# How often the writer sends what it batched. Each flush is one ``send_columns`` per entity
+# (~30) instead of one ``rec.log`` per value (~20 per 10 ms tick): the writer's time in
+# rerun calls drops ~3x (benchmarks/viz_jitter.py), and a live viewer still sees the
+# plots advance in 100 ms steps.
+FLUSH_S = 0.1
+
+
 class RerunRecorder:
     """One recording (an episode) to a ``.rrd`` file and/or a running viewer (``connect``,
     e.g. ``rerun+http://127.0.0.1:9876/proxy``).
@@ -94,7 +106,15 @@ class RerunRecorder:
         self.joint_names = [str(j) for j in joint_names]
         self.dropped = 0
         self.errors = 0
-        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=max_queue)
+        # The writer's footprint (benchmarks/viz_jitter.py): wall seconds inside rerun calls
+        # and the writer thread's CPU seconds, set when it ends.
+        self.busy_s = 0.0
+        self.writer_cpu_s = 0.0
+        self._pacer = Pacer()
+        self._queue: queue.Queue[tuple] = queue.Queue(maxsize=max_queue)
+        self._closing = threading.Event()
+        self._path_cache: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        warm_up(self._rr, TIMELINE)
         self._thread = threading.Thread(target=self._drain, name="rerun-writer", daemon=True)
         self._thread.start()
 
@@ -134,57 +154,93 @@ class RerunRecorder:
 
     # ------------------------------------------------------------------ writer
     def _drain(self) -> None:
+        """The writer thread: every FLUSH_S (and at close) takes what is queued, batches
+        the per-tick rows and sends them as columns."""
+        batch, pacer = Batch(TIMELINE), self._pacer
         while True:
-            item = self._queue.get()
-            if item is None:
+            # One wake-up per FLUSH_S rather than one per item: the writer takes the GIL
+            # ~12 times a second, not ~200 (a wait with a timeout releases it).
+            closing = self._closing.wait(FLUSH_S)
+            t0, slept0 = time.perf_counter(), pacer.slept_s
+            pacer.start()
+            for _ in range(self._queue.qsize()):  # what is queued now, not what comes next
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._guard(self._write, item, batch)
+                pacer.step()
+            self._guard(batch.flush, self._rr, self.rec, pacer)
+            pacer.end()
+            self.busy_s += time.perf_counter() - t0 - (pacer.slept_s - slept0)
+            if closing and self._queue.empty():
+                self.writer_cpu_s = time.thread_time()
                 return
-            try:
-                self._write(item)
-            except Exception:  # a viewer problem must not end the episode
-                self.errors += 1
 
-    def _write(self, item: tuple) -> None:
+    @property
+    def longest_burst_s(self) -> float:
+        """The writer's longest stretch of work between two sleeps (GIL held, mostly)."""
+        return self._pacer.longest_s
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # a viewer problem must not end the episode
+            self.errors += 1
+
+    def _write(self, item: tuple, batch: Batch) -> None:
+        """Per-tick scalars, safety texts and camera frames go into ``batch`` (sent as
+        columns by its flush); chunks (a Tensor takes no batch) and custom writes are
+        logged at once."""
         rr, rec = self._rr, self.rec
         kind, t = item[0], item[1]
+        if kind == "command":
+            _, _, positions, reasons, measured, depth = item
+            paths = self._paths(len(positions))
+            batch.vector(paths[0], t, positions)
+            if measured is not None:
+                batch.vector(paths[1][:len(measured)], t, measured[:len(positions)])
+            batch.scalar("safety/modified", t, float(bool(reasons)))
+            if reasons:
+                batch.text("safety/reasons", t, ", ".join(reasons))
+            batch.scalar("watchdog/holding", t,
+                         float(any(r in WATCHDOG_REASONS for r in reasons)))
+            if depth is not None:
+                batch.scalar("chunk/queue_depth", t, float(depth))
+            return
+        if kind == "scalar":
+            batch.scalar(item[2], t, item[3])
+            return
         if kind == "series":
             _, _, path, times, values = item
             rec.send_columns(path, indexes=[rr.TimeColumn(TIMELINE, duration=times)],
                              columns=rr.Scalars.columns(scalars=values))
             return
+        if kind == "image" and batch.image(f"camera/{item[2]}", t, item[3]):
+            return
         rec.set_time(TIMELINE, duration=t)
-        if kind == "command":
-            _, _, positions, reasons, measured, depth = item
-            names = self._names(len(positions))
-            for name, value in zip(names, positions, strict=False):
-                rec.log(f"joints/commanded/{name}", rr.Scalars(value))
-            if measured is not None:
-                for name, value in zip(names, measured, strict=False):
-                    rec.log(f"joints/measured/{name}", rr.Scalars(float(value)))
-            rec.log("safety/modified", rr.Scalars(float(bool(reasons))))
-            if reasons:
-                rec.log("safety/reasons", rr.TextLog(", ".join(reasons), level="WARN"))
-            rec.log("watchdog/holding",
-                    rr.Scalars(float(any(r in WATCHDOG_REASONS for r in reasons))))
-            if depth is not None:
-                rec.log("chunk/queue_depth", rr.Scalars(float(depth)))
-        elif kind == "image":
+        if kind == "image":
             rec.log(f"camera/{item[2]}", rr.Image(item[3]))
         elif kind == "chunk":
             rec.log("chunk/actions", rr.Tensor(item[2], dim_names=["step", "action"]))
-            rec.log("chunk/latency_ms", rr.Scalars(item[3] * 1e3))
-        elif kind == "scalar":
-            rec.log(item[2], rr.Scalars(item[3]))
+            batch.scalar("chunk/latency_ms", t, item[3] * 1e3)
         elif kind == "custom":
             item[2](rr, rec)
 
-    def _names(self, n: int) -> list[str]:
-        if len(self.joint_names) == n:
-            return self.joint_names
-        return [f"j{i}" for i in range(n)]
+    def _paths(self, n: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The commanded and measured entity paths of an ``n``-entry command (cached)."""
+        paths = self._path_cache.get(n)
+        if paths is None:
+            names = self.joint_names if len(self.joint_names) == n else [
+                f"j{i}" for i in range(n)]
+            paths = (tuple(f"joints/commanded/{j}" for j in names),
+                     tuple(f"joints/measured/{j}" for j in names))
+            self._path_cache[n] = paths
+        return paths
 
     def close(self) -> None:
         """Write what is queued, flush the sinks and stop the writer."""
-        self._queue.put(None)
+        self._closing.set()
         self._thread.join()
         self.rec.flush()
         self.rec.disconnect()  # closes the file with its footer (the index readers use)
