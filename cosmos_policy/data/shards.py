@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cosmos_policy.data.atomic import temp_path, write_text
 from cosmos_policy.errors import UserError
 
 DONE = "DONE"
@@ -52,9 +53,7 @@ def check_run(work: Path, identity: dict[str, Any], restart_flag: str = "--resta
                             "settings")
         return True
     episodes_dir(work).mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(RUN + ".tmp")
-    tmp.write_text(json.dumps(identity, indent=2))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(identity, indent=2))
     return False
 
 
@@ -71,7 +70,7 @@ def write_shard(work: Path, name: str, arrays: dict[str, np.ndarray],
     """Write one shard atomically (``arrays`` in ``file``, zip-deflated if ``compress``, and
     ``meta`` as JSON); returns its folder."""
     final = episodes_dir(work) / shard_name(name)
-    tmp = final.with_name(final.name + ".tmp")
+    tmp = temp_path(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:

@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cosmos_policy import __version__
+from cosmos_policy.data.atomic import temp_path
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.config import DomainSpec, WAMConfig, check_domains
 from cosmos_policy.models.network import WorldActionNet
@@ -47,10 +48,6 @@ def _json(data: Any) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-def _scratch(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
 def stage_bundle(path: str | Path, net: WorldActionNet, domains: list[DomainSpec],
                  extra: dict[str, Any] | None = None) -> list[Path]:
     """Write every file of the bundle at ``path`` beside its final name (``<name>.tmp``);
@@ -63,7 +60,7 @@ def stage_bundle(path: str | Path, net: WorldActionNet, domains: list[DomainSpec
     root = Path(path)
     check_domains(net.config, domains, str(root))
     root.mkdir(parents=True, exist_ok=True)
-    staged = [_scratch(root / name) for name in (*FILES, "manifest.json")]
+    staged = [temp_path(root / name) for name in (*FILES, "manifest.json")]
     try:
         tensors = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
         save_file(tensors, str(staged[0]), metadata={"format": FORMAT})

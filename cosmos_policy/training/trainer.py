@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from cosmos_policy.data.atomic import disk_full
+from cosmos_policy.data.atomic import disk_full, temp_path
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.checkpoint import commit, discard, load_bundle, stage_bundle
 from cosmos_policy.models.config import WAMConfig
@@ -315,10 +315,10 @@ class Trainer:
                 "after freeing space" if self._saved_step is not None else "")
         try:
             with disk_full(self.out, "train (saving a checkpoint)", kept):
-                ours.append(self.state_dir / "optimizer.safetensors.tmp")
+                ours.append(temp_path(self.state_dir / "optimizer.safetensors"))
                 _save_optimizer(ours[-1], self._named_params(), self.opt, self.gen)
                 if self.object_head is not None:
-                    ours.append(self.state_dir / "object_head.safetensors.tmp")
+                    ours.append(temp_path(self.state_dir / "object_head.safetensors"))
                     head = self.object_head.state_dict()
                     save_file({k: v.contiguous() for k, v in head.items()}, str(ours[-1]))
                 state = {"step": self.step, "phase": self._phase(), "from_init": self.from_init,
@@ -326,7 +326,7 @@ class Trainer:
                          "numpy_rng": self.rng.bit_generator.state,
                          "sources": [s for s in self.sources if isinstance(s, str)],
                          "train_config": json.loads(json.dumps(asdict(self.cfg)))}
-                ours.append(self.state_dir / "state.json.tmp")
+                ours.append(temp_path(self.state_dir / "state.json"))
                 ours[-1].write_text(json.dumps(state, indent=2) + "\n")
                 bundle = stage_bundle(self.out, self.net, self.data.domains, extra={
                     "training": {"step": self.step, "sources": state["sources"]}})
