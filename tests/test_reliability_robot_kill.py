@@ -92,43 +92,6 @@ def test_the_loop_starts_again_from_where_a_returning_robot_is() -> None:
     assert loop.telemetry.snapshot()["counters"]["resyncs"] == 1
 
 
-def test_the_gate_sends_nothing_more_to_a_silent_robot_once_braked() -> None:
-    from cosmos_policy.runtime import SentCommand
-    from cosmos_policy.serve.dds_server import SilentRobotGate
-
-    class Wire:
-        joint_states_seen: float | None = None
-        sent: list = []
-
-        def send(self, command) -> None:
-            self.sent.append(command)
-
-    wire, fresh = Wire(), [False]
-    gate = SilentRobotGate(wire, silent_s=0.2, state_fresh=lambda: fresh[0])
-
-    def cmd(v: float, *reasons: str) -> SentCommand:
-        return SentCommand(0.0, np.zeros(8), np.full(7, v), reasons)
-
-    wire.joint_states_seen = time.monotonic() - 1.0  # silent for a second
-    for c in (cmd(0.5), cmd(0.1, "hold:stale_state"), cmd(0.0, "hold:stale_state"),
-              cmd(0.0, "hold:stale_state"), cmd(0.0, "hold:estop")):
-        gate.send(c)
-    # The braking commands and the first at rest went out; the rest were withheld.
-    assert [c.velocities[0] for c in wire.sent] == [0.5, 0.1, 0.0]
-    assert gate.withheld == 2
-    wire.joint_states_seen = time.monotonic()  # talking again, but refused: still gone
-    gate.send(cmd(0.0, "hold:stale_state"))
-    assert len(wire.sent) == 3
-    fresh[0] = True  # a state accepted: holds reach the robot again
-    gate.send(cmd(0.0, "hold:estop"))
-    assert len(wire.sent) == 4
-    # A robot that keeps talking (a NaN storm: every state refused) keeps getting holds.
-    for _ in range(3):
-        fresh[0] = False
-        gate.send(cmd(0.0, "hold:stale_state"))
-    assert len(wire.sent) == 7
-
-
 def _check_the_stop(tap: Tap, server: DdsPolicyServer, t_kill: float, last_state: float,
                     restart: float) -> dict:
     """The checks on what the server sent between the kill and the restart; returns the

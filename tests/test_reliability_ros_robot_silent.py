@@ -228,43 +228,6 @@ def _wait_for_motion(shell: Shell, since: float, seconds: float, timeout_s: floa
                          f"{[c.reasons for _, c in shell.since(since)[-3:]]}")
 
 
-def test_a_hold_computed_before_the_robot_came_back_is_not_sent() -> None:
-    """The race the rclpy test once hit: the loop computes a hold for stale joint states (at
-    the old pose), the returning robot's first state is accepted before that hold reaches
-    the gate; the gate must not send it (the driver would take the old pose as its target)
-    but the next command, computed from the new state."""
-    from cosmos_policy.runtime import SentCommand
-    from cosmos_policy.serve.shell import SilentRobotGate
-
-    class Wire:
-        joint_states_seen: float | None = None
-
-        def __init__(self) -> None:
-            self.sent: list = []
-
-        def send(self, command) -> None:
-            self.sent.append(command)
-
-    wire, fresh = Wire(), [False]
-    gate = SilentRobotGate(wire, silent_s=0.2, state_fresh=lambda: fresh[0])
-
-    def cmd(v: float, *reasons: str) -> SentCommand:
-        return SentCommand(0.0, np.zeros(8), np.full(7, v), reasons)
-
-    wire.joint_states_seen = time.monotonic() - 1.0  # silent for a second
-    for c in (cmd(0.1, "hold:stale_state"), cmd(0.0, "hold:stale_state"),
-              cmd(0.0, "hold:stale_state")):
-        gate.send(c)
-    assert len(wire.sent) == 2  # braked, at rest, ...
-    assert gate.withheld == 1  # ... then withheld
-    wire.joint_states_seen, fresh[0] = time.monotonic(), True  # the robot is back ...
-    gate.send(cmd(0.0, "hold:stale_state"))  # ... after this hold was computed
-    assert len(wire.sent) == 2
-    assert gate.withheld == 2
-    gate.send(cmd(0.0, "hold:stale_observation"))  # from the new state: frames not yet back
-    assert len(wire.sent) == 3
-
-
 @pytest.mark.ros
 @pytest.mark.parametrize("kind", ["server", "lifecycle"])
 def test_a_silent_robot_is_braked_then_sent_nothing_until_it_talks_again(kind, monkeypatch):
