@@ -99,3 +99,38 @@ def test_rounds_grow_the_data_fine_tune_and_write_the_table(bundle: Path,
     assert "reach/franka (validation)" in table[0]
     saved = json.loads((tmp_path / "dagger/dagger.json").read_text())
     assert len(saved["rounds"]) == 3
+
+
+def test_a_campaign_resumes_in_parallel_with_the_training_recipe(bundle: Path,
+                                                                  tmp_path: Path) -> None:
+    from cosmos_policy.sim.dagger import _train_config
+
+    cfg = DaggerConfig(tasks=("reach",), embodiments=("franka", "ur5e"), model=str(bundle),
+                       rounds=1, episodes=1, train_steps=2, batch=2, val_episodes=1,
+                       val_max_steps=2, max_steps=4, image_size=32, workers=2,
+                       object_weight=5.0, early_fraction=0.3, paraphrase_prob=0.5)
+    train = _train_config(cfg, 1)
+    assert (train.object_weight, train.early_fraction, train.paraphrase_prob) == (5.0, 0.3, 0.5)
+    assert train.prompt_variants  # the suite's training templates, as `train` passes them
+    out = tmp_path / "campaign"
+    first = run_dagger(cfg, out)
+    # rolled out in two processes: both cells written, in cell order
+    assert first[1]["rollout_success"].keys() == {"reach/franka", "reach/ur5e"}
+    assert first[1]["episodes_added"] == 2
+    # a later round begun and cut short (a crash) leaves a folder the table never names
+    (out / "round-2" / "data-reach-franka").mkdir(parents=True)
+    (out / "round-2" / "junk").write_text("half a round")
+    more = DaggerConfig(**{**cfg.__dict__, "rounds": 2})
+    lines: list[str] = []
+    rows = run_dagger(more, out, resume=True, progress=lines.append)
+    assert lines[0].startswith("resuming after round 1")
+    assert not any(line.startswith("validation") and "(" + str(bundle) in line for line in lines)
+    assert rows[:2] == json.loads(json.dumps(first))  # rounds 0 and 1 kept, not re-run
+    assert [r["round"] for r in rows] == [0, 1, 2]
+    assert rows[2]["aggregated_episodes"] == 4
+    assert not (out / "round-2" / "junk").exists()
+    info = json.loads((out / "round-2/data-reach-ur5e/meta/info.json").read_text())
+    assert info["cosmos_policy"]["policy"] == rows[1]["model"]
+    assert "[" in (out / "dagger.md").read_text().splitlines()[2]  # Wilson intervals
+    with pytest.raises(UserError, match="other settings.*lr"):
+        run_dagger(DaggerConfig(**{**more.__dict__, "lr": 1e-3}), out, resume=True)

@@ -30,7 +30,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=32, help="examples per step")
     parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
     parser.add_argument("--object-weight", type=float, default=0.0,
-                        help="weight of the auxiliary object loss (as train)")
+                        help="weight of the auxiliary object loss (as train; the shipped "
+                        "model's recipe: 5)")
+    parser.add_argument("--early-fraction", type=float, default=0.0,
+                        help="share of examples from the first frames of episodes (as train; "
+                        "the shipped model's recipe: 0.3)")
+    parser.add_argument("--paraphrase-prob", type=float, default=0.0, metavar="P",
+                        help="probability of rewording a prompt with the suite's training "
+                        "templates (as train; the shipped model's recipe: 0.5)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes: rollout cells and validation episodes in parallel")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with the campaign in --out (same options; --rounds may "
+                        "grow) after a crash or to add rounds")
     parser.add_argument("--val-episodes", type=int, default=20,
                         help="validation episodes per task and arm, every round (0: none)")
     parser.add_argument("--val-seed", type=int, default=None,
@@ -60,19 +72,22 @@ def run(args: argparse.Namespace) -> int:
     for d in args.demos:
         if not d.is_dir():
             raise UserError(f"dataset {d} is not a folder; pass LeRobot v3 dataset roots")
-    if (args.out / "dagger.json").exists():
-        raise UserError(f"{args.out} already holds a DAgger campaign; choose another --out")
+    if (args.out / "dagger.json").exists() and not args.resume:
+        raise UserError(f"{args.out} already holds a DAgger campaign; choose another --out "
+                        "or go on with it with --resume")
     cfg = DaggerConfig(tasks=tasks, embodiments=embodiments, model=str(args.model),
                        demos=tuple(str(d) for d in args.demos), rounds=args.rounds,
                        episodes=args.episodes,
                        seed=DAGGER_SEED_START if args.seed is None else args.seed,
                        train_steps=args.train_steps, batch=args.batch, lr=args.lr,
-                       object_weight=args.object_weight, val_episodes=args.val_episodes,
+                       object_weight=args.object_weight, early_fraction=args.early_fraction,
+                       paraphrase_prob=args.paraphrase_prob, workers=args.workers,
+                       val_episodes=args.val_episodes,
                        val_seed=args.val_seed, val_max_steps=args.val_max_steps,
                        backend=args.backend, image_size=args.image_size,
                        latency_s=args.latency_ms / 1e3)
-    rows = run_dagger(cfg, args.out, progress=lambda line: print(line, file=sys.stderr,
-                                                                  flush=True))
+    rows = run_dagger(cfg, args.out, resume=args.resume,
+                      progress=lambda line: print(line, file=sys.stderr, flush=True))
     print((args.out / "dagger.md").read_text(), end="")
     print(f"{len(rows) - 1} rounds; table: {args.out / 'dagger.md'}, last model: "
           f"{rows[-1]['model']}")
