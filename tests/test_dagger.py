@@ -134,3 +134,65 @@ def test_a_campaign_resumes_in_parallel_with_the_training_recipe(bundle: Path,
     assert "[" in (out / "dagger.md").read_text().splitlines()[2]  # Wilson intervals
     with pytest.raises(UserError, match="other settings.*lr"):
         run_dagger(DaggerConfig(**{**more.__dict__, "lr": 1e-3}), out, resume=True)
+
+
+def test_every_frame_holds_the_experts_own_chunk_and_the_rollout_is_untouched(
+        bundle: Path, tmp_path: Path) -> None:
+    from cosmos_policy.data.layout import CHUNK_KEY
+
+    kw = {"image_size": 32, "max_steps": 12}
+    plain = rollout_dataset(str(bundle), "push", "franka", SEEDS[:1], tmp_path / "plain", **kw)
+    stats = rollout_dataset(str(bundle), "push", "franka", SEEDS[:1], tmp_path / "chunks",
+                            chunk=4, **kw)
+    assert stats.frames == plain.frames == 12
+    a, b = open_dataset(tmp_path / "plain").episode(0), open_dataset(tmp_path / "chunks").episode(0)
+    # the expert's look-ahead put the simulator back exactly: the same policy path and labels
+    np.testing.assert_array_equal(np.asarray(a["observation.state"]),
+                                  np.asarray(b["observation.state"]))
+    np.testing.assert_array_equal(np.asarray(a["action"]), np.asarray(b["action"]))
+    chunks = np.asarray(b[CHUNK_KEY]).reshape(12, 4, 10)
+    np.testing.assert_array_equal(chunks[:, 0], np.asarray(b["action"]))
+    # the expert drives on: its commanded tcp moves at most its top speed per step ...
+    from cosmos_policy.sim.experts import ExpertConfig
+
+    step = np.linalg.norm(np.diff(chunks[:, :, :3], axis=1), axis=2)
+    assert step.max() <= ExpertConfig().fast / 10 + 1e-4, step.max()  # 10 Hz
+    assert step.max() > 0.002, step.max()
+    # ... and its chunk is not the labels of the states the (random) policy went on to
+    path = np.asarray(b["action"])
+    gap = [np.linalg.norm(chunks[t, 3, :3] - path[t + 3, :3]) for t in range(12 - 3)]
+    assert max(gap) > 0.005, gap
+
+
+def test_expert_chunks_are_the_policy_targets_of_dagger_frames_only(bundle: Path,
+                                                                     tmp_path: Path) -> None:
+    from cosmos_policy.data.layout import CHUNK_KEY
+    from cosmos_policy.models.flow import Mode
+    from cosmos_policy.training.trainer import TrainConfig, Trainer
+
+    rollout_dataset(str(bundle), "reach", "franka", SEEDS[:1], tmp_path / "dagger",
+                    image_size=32, max_steps=6, chunk=8)
+    rollout_dataset(str(bundle), "reach", "franka", SEEDS[1:], tmp_path / "plain",
+                    image_size=32, max_steps=6)
+    trainer = Trainer([str(tmp_path / "dagger"), str(tmp_path / "plain")], tmp_path / "m",
+                      cfg=TrainConfig(steps=1, batch=64, mode_probs=(0.0, 0.5, 0.5)),
+                      init=str(bundle))
+    data = trainer.data
+    for ep in data.episodes:
+        ep.latents = np.zeros((len(ep.frames), 1), np.float16)
+    batch = data.sample(np.random.default_rng(0), 64)
+    d = data.domains[0]
+    own = np.asarray(open_dataset(tmp_path / "dagger").episode(0)[CHUNK_KEY]).reshape(6, 8, 10)
+    k = trainer.net.config.chunk  # a longer stored chunk is cut to the model's
+    assert k < 8
+    expected = (own[:, :k] - np.asarray(d.action_mean)) / np.asarray(d.action_std)
+    assert 0 < batch["policy_only"].sum() < 64
+    got = batch["actions"].numpy()[batch["policy_only"], :, :10]
+    assert all(any(np.allclose(g, e, atol=1e-5) for e in expected) for g in got)
+    plain = batch["actions"].numpy()[~batch["policy_only"], :, :10]
+    assert not any(np.allclose(g, e, atol=1e-5) for g in plain for e in expected)
+    # the trainer never draws dynamics modes for them
+    flow, b = trainer._wam_batch()  # noqa: SLF001
+    mode = flow.mode.numpy()
+    assert (mode[b["policy_only"]] == Mode.POLICY).all()
+    assert (mode[~b["policy_only"]] != Mode.POLICY).all()

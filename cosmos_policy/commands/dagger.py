@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "templates (as train; the shipped model's recipe: 0.5)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes: rollout cells and validation episodes in parallel")
+    parser.add_argument("--per-step-labels", action="store_true",
+                        help="train on the expert's label of each visited state only, its chunk "
+                        "taken from the labels of the states the policy went on to (the "
+                        "first campaigns; default: the expert's own chunk from every state)")
     parser.add_argument("--resume", action="store_true",
                         help="go on with the campaign in --out (same options; --rounds may "
                         "grow) after a crash or to add rounds")
@@ -82,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                        train_steps=args.train_steps, batch=args.batch, lr=args.lr,
                        object_weight=args.object_weight, early_fraction=args.early_fraction,
                        paraphrase_prob=args.paraphrase_prob, workers=args.workers,
+                       expert_chunks=not args.per_step_labels,
                        val_episodes=args.val_episodes,
                        val_seed=args.val_seed, val_max_steps=args.val_max_steps,
                        backend=args.backend, image_size=args.image_size,

@@ -58,6 +58,11 @@ def camera_feature(height: int, width: int, fps: int, codec: str = "h264") -> di
                      "video.fps": fps, "video.channels": 3, "has_audio": False}}
 
 
+# The expert's own action chunk from each frame, flattened (chunk * action_dim), written by
+# DAgger rollouts (cosmos_policy/sim/dagger.py) and the training target of those frames.
+CHUNK_KEY = "action.chunk"
+
+
 def vector_feature(names: list[str], dtype: str = "float32") -> dict[str, Any]:
     """Feature entry of a per-frame vector (D,) with one name per dimension; D = 1 is a
     scalar per frame (e.g. a labeller's confidence)."""

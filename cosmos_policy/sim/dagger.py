@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from cosmos_policy.data.layout import CHUNK_KEY
 from cosmos_policy.errors import UserError
+
+# An expert's fields that point at shared objects (the env, its scene, compiled models):
+# never copied or restored by LabelTap._expert_chunk.
+_SHARED_EXPERT_FIELDS = frozenset({"env", "scene", "cfg", "_fk", "_projector", "kin"})
 
 # Rollout seeds start here by default: inside the training split, above every range that
 # docs/train_default.sh records demonstrations on (1000-47000).
@@ -66,13 +71,19 @@ class LabelTap:
     """Taps an :class:`Evaluator`'s env: at the first command of every policy step it keeps
     the frames the evaluator rendered for the policy, the proprioception and objects, and the
     expert's label from that state. ``on_frame(env, label, command)`` (tests) sees each label
-    with the env before the step and the joint command (n + 1,) the policy's runtime sent."""
+    with the env before the step and the joint command (n + 1,) the policy's runtime sent.
+
+    ``chunk`` > 1 also keeps the expert's own chunk from that state (``action.chunk``): the
+    expert drives the simulator ``chunk - 1`` more steps from the visited state, and the
+    simulator and the expert are put back exactly as they were. The labels of the next
+    visited states are no substitute: they follow the policy's path, not the expert's."""
 
     def __init__(self, evaluator: Any, features: dict[str, Any], cameras: list[str],
                  read_objects: Callable[[], np.ndarray] | None,
-                 on_frame: Callable[..., None] | None = None) -> None:
+                 on_frame: Callable[..., None] | None = None, chunk: int = 1) -> None:
         from cosmos_policy.sim.experts import make_expert
 
+        self.chunk = chunk
         self.env = evaluator.env
         self.scene = self.env.scene
         self.expert = make_expert(self.env)
@@ -101,6 +112,8 @@ class LabelTap:
                    "state": np.append(s.arm_q(), s.gripper_opening()).astype(np.float32),
                    "ee_pose": _pose9(s)}
             label = np.asarray(self.expert.label(obs), dtype=np.float32)
+            if self.chunk > 1:
+                self.rows[CHUNK_KEY].append(self._expert_chunk(label).reshape(-1))
             for c in self.cameras:
                 self.rows[f"observation.images.{c}"].append(self._frames[c])
             self.rows["observation.state"].append(obs["state"])
@@ -112,6 +125,33 @@ class LabelTap:
                 self.on_frame(self.env, label, np.append(q, gripper))
             self._frames = None
         return self._step(q, gripper, duration_s)
+
+    def _expert_chunk(self, label: np.ndarray) -> np.ndarray:
+        """(chunk, action_dim): ``label``, then the expert's next actions as it drives on from
+        this state; the simulator, the env's last targets and the expert are restored."""
+        import copy
+
+        import mujoco
+
+        s, env = self.scene, self.env
+        saved = mujoco.MjData(s.model)
+        mujoco.mj_copyData(saved, s.model, s.data)
+        q_target, expert_state = env._q_target.copy(), copy.deepcopy(  # noqa: SLF001
+            {k: v for k, v in vars(self.expert).items() if k not in _SHARED_EXPERT_FIELDS})
+        out = [label]
+        try:
+            for _ in range(self.chunk - 1):
+                target = (out[-1] if env.action_mode == "joint"
+                          else self.expert._to_joint(out[-1]))  # noqa: SLF001 - expert's IK
+                lim = env.embodiment.position_limits
+                env._q_target = np.clip(target[:-1], lim[:, 0], lim[:, 1])  # noqa: SLF001
+                s.step(env._q_target, float(target[-1]))  # noqa: SLF001
+                out.append(np.asarray(self.expert.act(None), dtype=np.float32))
+        finally:
+            mujoco.mj_copyData(s.data, s.model, saved)
+            env._q_target = q_target  # noqa: SLF001
+            vars(self.expert).update(expert_state)
+        return np.stack(out)
 
 
 def _pose9(scene: Any) -> np.ndarray:
@@ -145,10 +185,13 @@ def _evaluator(model: str, task: str, embodiment: str, *, backend: str, image_si
 
 def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int], out: Path, *,
                     backend: str = "torch", image_size: int = 128, latency_s: float = 0.05,
-                    max_steps: int | None = None, on_frame: Callable[..., None] | None = None
-                    ) -> RolloutStats:
+                    max_steps: int | None = None, on_frame: Callable[..., None] | None = None,
+                    chunk: int = 1) -> RolloutStats:
     """Roll ``model`` out on ``seeds`` (training split) and write the expert-labelled states
-    as a LeRobot v3 dataset at ``out`` (every episode, won or lost: DAgger labels them all)."""
+    as a LeRobot v3 dataset at ``out`` (every episode, won or lost: DAgger labels them all).
+    ``chunk`` > 1: every frame also holds the expert's own ``chunk`` actions from that state
+    (``action.chunk``, see :class:`LabelTap`)."""
+    from cosmos_policy.data.layout import vector_feature
     from cosmos_policy.data.lerobot import LeRobotWriter
     from cosmos_policy.sim.suite import load_suite
 
@@ -161,7 +204,11 @@ def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int]
     stats = RolloutStats(task, ev.emb.name)
     try:
         features, cameras, read_objects = dataset_features(ev.env)
-        tap = LabelTap(ev, features, cameras, read_objects, on_frame)
+        if chunk > 1:
+            names = features["action"]["names"]
+            features[CHUNK_KEY] = vector_feature([f"{n}@{k}" for k in range(chunk)
+                                                  for n in names])
+        tap = LabelTap(ev, features, cameras, read_objects, on_frame, chunk=chunk)
         fps = int(round(ev.emb.control_rate_hz))
         provenance = {"task": task, "embodiment": ev.emb.name, "source": "dagger",
                       "policy": str(model), "seeds": stats.seeds}
@@ -250,6 +297,7 @@ class DaggerConfig:
     early_fraction: float = 0.0
     paraphrase_prob: float = 0.0
     workers: int = 1
+    expert_chunks: bool = True
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.episodes < 1 or self.train_steps < 1 or self.batch < 1:
@@ -288,7 +336,8 @@ def _rollouts(cfg: DaggerConfig, model: str, seeds: list[int], round_dir: Path,
     from multiprocessing import get_context
 
     kwargs = {"backend": cfg.backend, "image_size": cfg.image_size,
-              "latency_s": cfg.latency_s, "max_steps": cfg.max_steps}
+              "latency_s": cfg.latency_s, "max_steps": cfg.max_steps,
+              "chunk": _model_chunk(model) if cfg.expert_chunks else 1}
     jobs = [(model, task, emb, seeds, str(round_dir / f"data-{task}-{emb}"), kwargs)
             for task, emb in _cells(cfg)]
     if cfg.workers == 1 or len(jobs) == 1:
@@ -299,6 +348,17 @@ def _rollouts(cfg: DaggerConfig, model: str, seeds: list[int], round_dir: Path,
     with ProcessPoolExecutor(min(cfg.workers, len(jobs)),
                              mp_context=get_context("spawn")) as pool:
         return list(pool.map(_rollout_cell, jobs))
+
+
+def _model_chunk(model: str) -> int:
+    """The action chunk length of the bundle ``model`` fine-tunes (its config.json)."""
+    from cosmos_policy.models.config import WAMConfig
+
+    path = Path(_bundle_path(model)) / "config.json"
+    try:
+        return int(json.loads(path.read_text()).get("chunk", WAMConfig().chunk))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read the model's chunk length ({exc})") from None
 
 
 def _train_config(cfg: DaggerConfig, r: int) -> Any:

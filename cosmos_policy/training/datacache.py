@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from cosmos_policy.data.layout import CHUNK_KEY
 from cosmos_policy.errors import UserError
 from cosmos_policy.models.autoencoder import frames_to_tensor, resize_frames
 from cosmos_policy.models.config import STD_FLOOR, DomainSpec, WAMConfig
@@ -51,6 +52,10 @@ class Episode:
     domain: int
     latents: np.ndarray | None = None  # float16 (L, V, C, s, s), after the AE phase
     objects: np.ndarray | None = None  # float32 (L, layout.objects_dim); NaN: not recorded
+    # float32 (L, K, action_dim): the expert's own chunk from each frame (DAgger data). Such
+    # an episode trains the policy mode only: its frames follow the policy's commands, not
+    # the actions stored, so they are no example of dynamics.
+    chunks: np.ndarray | None = None
 
 
 def _prompt_of(ep: dict[str, Any], ds: DatasetLike) -> str:
@@ -107,8 +112,15 @@ def read_episodes(source: str | Path | DatasetLike, config: WAMConfig,
             raise UserError(f"{name}: episode {i} has {len(frames)} frames, {len(state)} "
                             f"states and {len(action)} actions; they must match (>= 2)")
         objects = _objects_of(ep.get(OBJECTS_KEY), len(frames), layout)
+        chunks = None
+        if CHUNK_KEY in ep:
+            flat = np.asarray(ep[CHUNK_KEY], dtype=np.float32)
+            if flat.ndim != 2 or len(flat) != len(action) or flat.shape[1] % action.shape[1]:
+                raise UserError(f"{name}: episode {i}: {CHUNK_KEY} of shape {flat.shape} is "
+                                f"no whole number of {action.shape[1]}-wide actions per frame")
+            chunks = flat.reshape(len(flat), -1, action.shape[1])
         out.append({"frames": frames, "state": state, "action": action,
-                    "prompt": _prompt_of(ep, ds), "objects": objects})
+                    "prompt": _prompt_of(ep, ds), "objects": objects, "chunks": chunks})
     return str(robot_type), out
 
 
@@ -195,7 +207,7 @@ class TrainingData:
                                     f"{e['state'].shape[1]}/{e['action'].shape[1]} differ "
                                     f"from the domain's {d.state_dim}/{d.action_dim}")
                 episodes.append(Episode(e["frames"], e["state"], e["action"], e["prompt"], idx,
-                                        objects=e.get("objects")))
+                                        objects=e.get("objects"), chunks=e.get("chunks")))
         return cls(episodes, table, config, layout)
 
     @property
@@ -239,7 +251,7 @@ class TrainingData:
             picks[early, 0] = eps
             picks[early, 1] = (rng.random(len(early)) * lens).astype(picks.dtype)
         lat, fut, st, act, amask, dom, prompts = [], [], [], [], [], [], []
-        obj, omask = [], []
+        obj, omask, policy_only = [], [], []
         for e, t in picks:
             ep = self.episodes[e]
             d = self.domains[ep.domain]
@@ -248,9 +260,14 @@ class TrainingData:
             fut.append(ep.latents[min(t + c.horizon, n_steps - 1)])
             s = np.zeros(c.max_state_dim, np.float32)
             s[: d.state_dim] = (ep.state[t] - d.state_mean) / d.state_std
-            steps = np.minimum(np.arange(t, t + c.chunk), n_steps - 1)
+            if ep.chunks is not None:  # the expert's own chunk from this frame
+                own = ep.chunks[t]
+                target = own[np.minimum(np.arange(c.chunk), len(own) - 1)]
+            else:
+                target = ep.action[np.minimum(np.arange(t, t + c.chunk), n_steps - 1)]
+            policy_only.append(ep.chunks is not None)
             a = np.zeros((c.chunk, c.max_action_dim), np.float32)
-            a[:, : d.action_dim] = (ep.action[steps] - d.action_mean) / d.action_std
+            a[:, : d.action_dim] = (target - d.action_mean) / d.action_std
             m = np.zeros(c.max_action_dim, np.float32)
             m[: d.action_dim] = 1.0
             st.append(s)
@@ -272,4 +289,4 @@ class TrainingData:
         return {"latents": f32(lat), "future": f32(fut), "state": f32(st), "actions": f32(act),
                 "action_mask": f32(amask), "domain": torch.tensor(dom, dtype=torch.long),
                 "prompts": prompts, "objects": f32(obj),
-                "objects_mask": f32(omask)}
+                "objects_mask": f32(omask), "policy_only": np.asarray(policy_only, bool)}

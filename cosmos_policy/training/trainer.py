@@ -365,6 +365,7 @@ class Trainer:
                             for p, sw in zip(b["prompts"], swap, strict=True)]
         probs = np.asarray(self.cfg.mode_probs, dtype=np.float64)
         mode = self.rng.choice(3, size=self.cfg.batch, p=probs / probs.sum())
+        mode[b["policy_only"]] = Mode.POLICY  # DAgger frames: expert actions, policy's path
         drop = self.rng.random(self.cfg.batch) < self.cfg.prompt_dropout
         prompts = ["" if m == Mode.INVERSE or dr else p
                    for p, m, dr in zip(b["prompts"], mode, drop, strict=True)]
