@@ -29,15 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fine-tuning steps per round (default 300)")
     parser.add_argument("--batch", type=int, default=32, help="examples per step")
     parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
-    parser.add_argument("--object-weight", type=float, default=0.0,
-                        help="weight of the auxiliary object loss (as train; the shipped "
-                        "model's recipe: 5)")
-    parser.add_argument("--early-fraction", type=float, default=0.0,
-                        help="share of examples from the first frames of episodes (as train; "
-                        "the shipped model's recipe: 0.3)")
-    parser.add_argument("--paraphrase-prob", type=float, default=0.0, metavar="P",
-                        help="probability of rewording a prompt with the suite's training "
-                        "templates (as train; the shipped model's recipe: 0.5)")
+    options.add_training_recipe(parser)  # each round's fine-tune, as `train`
     parser.add_argument("--workers", type=int, default=1,
                         help="processes: rollout cells and validation episodes in parallel")
     parser.add_argument("--per-step-labels", action="store_true",

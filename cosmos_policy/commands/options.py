@@ -152,3 +152,17 @@ def one_out(args: argparse.Namespace) -> Path:
     if out is None:
         raise UserError("pass --out DIR, the dataset folder to create")
     return Path(out)
+
+
+def add_training_recipe(parser: argparse.ArgumentParser) -> None:
+    """The fine-tune recipe options ``train`` and ``dagger`` share (the shipped model learnt
+    with ``--object-weight 5 --early-fraction 0.3 --paraphrase-prob 0.5``)."""
+    parser.add_argument("--early-fraction", type=float, default=0.0,
+                        help="share of examples from the first --early-steps frames of episodes")
+    parser.add_argument("--object-weight", type=float, default=0.0,
+                        help="weight of the auxiliary cube-position loss on datasets that "
+                             "record observation.environment_state (0: off)")
+    parser.add_argument("--paraphrase-prob", type=float, default=0.0, metavar="P",
+                        help="put another wording of a recorded prompt in its place with "
+                        "probability P (the suite's `training` templates; never evaluation's "
+                        "paraphrases)")

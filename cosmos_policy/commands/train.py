@@ -30,19 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train only the new embodiments' projectors (needs --init)")
     parser.add_argument("--mode-probs", default="0.5,0.25,0.25",
                         help="policy,forward,inverse shares of the examples")
-    parser.add_argument("--early-fraction", type=float, default=0.0,
-                        help="share of examples from the first --early-steps frames of episodes")
+    options.add_training_recipe(parser)
     parser.add_argument("--early-steps", type=int, default=8)
     parser.add_argument("--until", type=int, default=None, metavar="STEP",
                         help="stop after this step, leaving a resumable checkpoint (the "
                              "learning-rate schedule still spans --train-steps)")
-    parser.add_argument("--object-weight", type=float, default=0.0,
-                        help="weight of the auxiliary cube-position loss on datasets that "
-                             "record observation.environment_state (0: off)")
-    parser.add_argument("--paraphrase-prob", type=float, default=0.0, metavar="P",
-                        help="put another wording of a recorded prompt in its place with "
-                        "probability P (the suite's `training` templates; never evaluation's "
-                        "paraphrases)")
     parser.add_argument("--suite", type=Path, default=None,
                         help="suite YAML with the task layout: cube colours, recorded fixtures "
                         "and training templates (default: the shipped tabletop suite)")
