@@ -32,10 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_training_recipe(parser)  # each round's fine-tune, as `train`
     parser.add_argument("--workers", type=int, default=1,
                         help="processes: rollout cells and validation episodes in parallel")
-    parser.add_argument("--per-step-labels", action="store_true",
-                        help="train on the expert's label of each visited state only, its chunk "
-                        "taken from the labels of the states the policy went on to (the "
-                        "first campaigns; default: the expert's own chunk from every state)")
+    parser.add_argument("--expert-chunks", action="store_true",
+                        help="label every visited state with the expert's own chunk from it "
+                        "(the expert drives on in the simulator, which is then restored) and "
+                        "train those frames in policy mode only; default: the expert's label "
+                        "of each state, a frame's chunk from the labels of the states the "
+                        "policy went on to (docs/DAGGER.md compares the two)")
     parser.add_argument("--resume", action="store_true",
                         help="go on with the campaign in --out (same options; --rounds may "
                         "grow) after a crash or to add rounds")
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                        train_steps=args.train_steps, batch=args.batch, lr=args.lr,
                        object_weight=args.object_weight, early_fraction=args.early_fraction,
                        paraphrase_prob=args.paraphrase_prob, workers=args.workers,
-                       expert_chunks=not args.per_step_labels,
+                       expert_chunks=args.expert_chunks,
                        val_episodes=args.val_episodes,
                        val_seed=args.val_seed, val_max_steps=args.val_max_steps,
                        backend=args.backend, image_size=args.image_size,

@@ -273,7 +273,9 @@ class DaggerConfig:
     object_weight: each round's fine-tune (``cosmos-policy train --init``). val_episodes:
     validation episodes per cell per round (0: none). backend: the rollouts' and
     validation's (torch needs no engine export). max_steps / val_max_steps: policy steps per
-    rollout / validation episode (None: the task's)."""
+    rollout / validation episode (None: the task's). expert_chunks: label every visited
+    state with the expert's own chunk (``action.chunk``, trained in policy mode only) instead
+    of its one-step label. workers: processes for rollout cells and validation episodes."""
 
     tasks: tuple[str, ...]
     embodiments: tuple[str, ...]
@@ -297,7 +299,7 @@ class DaggerConfig:
     early_fraction: float = 0.0
     paraphrase_prob: float = 0.0
     workers: int = 1
-    expert_chunks: bool = True
+    expert_chunks: bool = False
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.episodes < 1 or self.train_steps < 1 or self.batch < 1:
