@@ -97,7 +97,7 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     on a resume, since attempt k is seed ``seed + k`` whatever came before it.
     """
     from cosmos_policy.sim import make_env
-    from cosmos_policy.sim.dagger import dataset_features
+    from cosmos_policy.sim.dagger_rollouts import dataset_features
     from cosmos_policy.sim.tasks import make_task
 
     if episodes < 1:

@@ -59,7 +59,7 @@ def camera_feature(height: int, width: int, fps: int, codec: str = "h264") -> di
 
 
 # The expert's own action chunk from each frame, flattened (chunk * action_dim), written by
-# DAgger rollouts (cosmos_policy/sim/dagger.py) and the training target of those frames.
+# DAgger rollouts (cosmos_policy/sim/dagger_rollouts.py) and the training target of those frames.
 CHUNK_KEY = "action.chunk"
 
 
