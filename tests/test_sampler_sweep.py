@@ -3,29 +3,17 @@ and a sweep killed between cells resumes without running them again."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
 from cosmos_policy.engine.testing import tiny_bundle
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("sampler_sweep",
-                                                  ROOT / "benchmarks/sampler_sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up while it is built
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    return load_benchmark("sampler_sweep")
 
 
 def test_each_setting_reaches_the_evaluator_and_resume_skips_done_cells(sweep, tmp_path,

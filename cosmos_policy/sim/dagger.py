@@ -134,7 +134,7 @@ def _rollouts(cfg: DaggerConfig, model: str, seeds: list[int], round_dir: Path,
 
     kwargs = {"backend": cfg.backend, "image_size": cfg.image_size,
               "latency_s": cfg.latency_s, "max_steps": cfg.max_steps,
-              "chunk": _model_chunk(model) if cfg.expert_chunks else 1}
+              "chunk": model_chunk(model) if cfg.expert_chunks else 1}
     jobs = [(model, task, emb, seeds, str(round_dir / f"data-{task}-{emb}"), kwargs)
             for task, emb in _cells(cfg)]
     if cfg.workers == 1 or len(jobs) == 1:
@@ -147,7 +147,7 @@ def _rollouts(cfg: DaggerConfig, model: str, seeds: list[int], round_dir: Path,
         return list(pool.map(_rollout_cell, jobs))
 
 
-def _model_chunk(model: str) -> int:
+def model_chunk(model: str) -> int:
     """The action chunk length of the bundle ``model`` fine-tunes (its config.json)."""
     from cosmos_policy.models.config import WAMConfig
 

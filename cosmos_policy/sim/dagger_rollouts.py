@@ -164,8 +164,10 @@ class RolloutStats:
     seeds: list[int] = field(default_factory=list)
 
 
-def _evaluator(model: str, task: str, embodiment: str, *, backend: str, image_size: int,
-               seed: int, latency_s: float, max_steps: int | None) -> Any:
+def lockstep_evaluator(model: str, task: str, embodiment: str, *, backend: str,
+                       image_size: int, seed: int, latency_s: float,
+                       max_steps: int | None) -> Any:
+    """An :class:`Evaluator` of ``model`` in lockstep, no videos (one episode per call)."""
     from cosmos_policy.sim.evaluate import EvalConfig, Evaluator
 
     return Evaluator(EvalConfig(task=task, embodiment=embodiment, episodes=1, seed=seed,
@@ -190,7 +192,7 @@ def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int]
     if report.split != "training":
         raise UserError(f"DAgger rolls out on training seeds only; seeds {min(seeds)}-"
                         f"{max(seeds)} lie in {report.split}: use --seed {DAGGER_SEED_START}")
-    ev = _evaluator(model, task, embodiment, backend=backend, image_size=image_size,
+    ev = lockstep_evaluator(model, task, embodiment, backend=backend, image_size=image_size,
                     seed=min(seeds), latency_s=latency_s, max_steps=max_steps)
     stats = RolloutStats(task, ev.emb.name)
     try:

@@ -1,0 +1,54 @@
+"""benchmarks/carry_probe.py: which frames count as carrying, and the direction it scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from benchmark_modules import load_benchmark
+
+HALF = 0.02
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return load_benchmark("carry_probe")
+
+
+def frame(tcp, cube, plate=(0.6, 0.2, 0.0), policy_end=None, expert_end=None):
+    def chunk(end):
+        return None if end is None else [list(tcp), list(end)]
+    return {"tcp": tcp, "cube": cube, "plate": plate,
+            "policy_chunk": chunk(policy_end), "expert_chunk": chunk(expert_end)}
+
+
+def test_only_held_lifted_frames_away_from_the_plate_count(probe):
+    held = (0.4, 0.0, 0.12)
+    frames = [
+        frame(held, (0.4, 0.0, 0.10), policy_end=(0.5, 0.1, 0.12), expert_end=(0.5, 0.1, 0.1)),
+        frame(held, (0.4, 0.0, HALF), policy_end=(0.5, 0.1, 0.1), expert_end=(0.5, 0.1, 0.1)),
+        frame(held, (0.3, 0.0, 0.10), policy_end=(0.5, 0.1, 0.1), expert_end=(0.5, 0.1, 0.1)),
+        frame((0.59, 0.2, 0.12), (0.59, 0.2, 0.10), policy_end=(0.6, 0.2, 0.1),
+              expert_end=(0.6, 0.2, 0.1)),
+        frame(held, (0.4, 0.0, 0.10), policy_end=None, expert_end=(0.5, 0.1, 0.1)),
+    ]
+    rows = probe.carry_frames(frames, HALF)
+    assert len(rows) == 1  # resting cube, cube not in the hand, at the plate, no chunk: out
+    assert rows[0]["policy_cos"] == pytest.approx(1.0)
+    assert rows[0]["policy_xy_m"] == pytest.approx(np.hypot(0.1, 0.1))
+    assert rows[0]["policy_dz_m"] == pytest.approx(0.0)
+    assert rows[0]["expert_dz_m"] == pytest.approx(-0.02)
+
+
+def test_a_chunk_away_from_the_plate_scores_against_it(probe):
+    held, cube = (0.4, 0.0, 0.12), (0.4, 0.0, 0.10)
+    frames = [frame(held, cube, policy_end=(0.3, -0.1, 0.12), expert_end=(0.5, 0.1, 0.12)),
+              frame(held, cube, policy_end=(0.5, -0.1, 0.12), expert_end=(0.5, 0.1, 0.12)),
+              frame(held, cube, policy_end=(0.4, 0.0, 0.12), expert_end=(0.5, 0.1, 0.12))]
+    rows = probe.carry_frames(frames, HALF)
+    assert [round(r["policy_cos"], 6) for r in rows] == [-1.0, 0.0, 0.0]
+    summary = probe.summarise(rows)
+    assert summary["frames"] == 3
+    assert summary["policy"]["towards_share"] == 0.0
+    assert summary["expert"]["towards_share"] == 1.0
+    assert summary["expert"]["xy_median_cm"] == pytest.approx(100 * np.hypot(0.1, 0.1))
+    assert "| default | 3 | 0% (expert 100%)" in probe.table({"default": {"summary": summary}})
