@@ -43,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="policy steps per episode (default: the task's limit)")
     options.add_out(parser, "report folder (default outputs/eval/<task>-<embodiment>)")
     parser.add_argument("--videos", type=int, default=3, help="episodes recorded as mp4")
-    parser.add_argument("--noise-scale", type=float, default=1.0, metavar="S",
-                        help="scale of the sampler's initial noise, 0 to 1 (default 1: sampled "
-                        "action chunks; 0: the deterministic path)")
+    parser.add_argument("--noise-scale", type=float, default=None, metavar="S",
+                        help="scale of the sampler's initial noise, 0 to 1 (1: sampled action "
+                        "chunks; 0: the deterministic path; default: the model's own, "
+                        "sampler.noise_scale of its manifest, else 1)")
     options.add_steps(parser, old=("--flow-steps",))
     cosmos3_arguments(parser)
     parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--episodes must be at least 1")
     if args.latency_ms < 0 or args.videos < 0 or args.image_size < 8:
         raise UserError("--latency-ms and --videos must be >= 0, --image-size >= 8")
-    check_noise_scale(args.noise_scale, "--noise-scale")
+    if args.noise_scale is not None:
+        check_noise_scale(args.noise_scale, "--noise-scale")
     if not 1 <= args.steps <= 1000:
         raise UserError(f"{options.spelled(args, 'steps', '--steps')} must be between 1 and "
                         f"1000, got {args.steps}")

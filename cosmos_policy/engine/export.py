@@ -18,7 +18,7 @@ from cosmos_policy import __version__
 from cosmos_policy.engine.graphs import GRAPHS, graph_io, graph_modules, random_feeds
 from cosmos_policy.engine.manifest import EngineManifest, EngineRequest, write_manifest
 from cosmos_policy.errors import UserError
-from cosmos_policy.models.checkpoint import load_bundle, sha256
+from cosmos_policy.models.checkpoint import load_bundle, sampler_noise_scale, sha256
 from cosmos_policy.models.domains import resolve_domain
 
 OPSET = 17
@@ -102,6 +102,7 @@ def export_engine(bundle: str | Path, request: EngineRequest, out: str | Path, *
         backend=request.backend, precision=request.precision, opset=opset,
         embodiment=request.embodiment, domain_index=domain_index,
         domain=domains[domain_index], config=c, batch=request.batch, steps=steps,
+        noise_scale=sampler_noise_scale(bundle_manifest, str(bundle / "manifest.json")),
         model={"path": str(bundle.resolve()), "sha256": sha256(bundle / "manifest.json"),
                "weights_sha256": bundle_manifest["files"]["model.safetensors"]},
         graphs=graphs, plans=plans, target=target, versions=package_versions(),

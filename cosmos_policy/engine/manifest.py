@@ -79,6 +79,7 @@ class EngineManifest:
     key: dict[str, Any] = field(default_factory=dict)     # the engine-cache key built for
     verification: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    noise_scale: float = 1.0  # the bundle's sampler.noise_scale (1.0: engines built before it)
 
     # Shapes ---------------------------------------------------------------------------
     @property

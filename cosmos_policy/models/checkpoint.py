@@ -142,6 +142,19 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def sampler_noise_scale(manifest: dict[str, Any], source: str) -> float:
+    """The initial-noise scale a bundle's policy samples with unless told otherwise:
+    ``manifest.json``'s ``sampler.noise_scale`` (chosen on validation seeds for that model,
+    docs/MODEL.md), 1.0 when the bundle names none."""
+    sampler = manifest.get("sampler", {})
+    if not isinstance(sampler, dict):
+        raise ConfigError(source, "sampler", "an object such as {\"noise_scale\": 0.5}", sampler)
+    value = sampler.get("noise_scale", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(source, "sampler.noise_scale", "a number in [0, 1]", value)
+    return float(value)
+
+
 def load_bundle(path: str | Path) -> tuple[WorldActionNet, list[DomainSpec], dict[str, Any]]:
     """Load and check a bundle; returns (network in eval mode, domain table, manifest)."""
     root = Path(path)

@@ -12,7 +12,7 @@ import numpy as np
 from cosmos_policy.embodiment import Embodiment, available_embodiments, load_embodiment
 from cosmos_policy.engine.backends import NetBackend, make_backend
 from cosmos_policy.engine.manifest import EngineRequest, read_manifest
-from cosmos_policy.models.checkpoint import default_model_path, load_bundle
+from cosmos_policy.models.checkpoint import default_model_path, load_bundle, sampler_noise_scale
 from cosmos_policy.models.config import DomainSpec
 from cosmos_policy.models.domains import resolve_domain
 from cosmos_policy.models.network import WorldActionNet
@@ -46,10 +46,14 @@ class CompactWAM(Policy):
 
 
 def load_model(path: str | Path | None = None, embodiment: Embodiment | str | None = None,
-               **kwargs: Any) -> CompactWAM:
-    """Load a bundle (default: the shipped ``engines/default``) as a torch :class:`Policy`."""
-    net, domains, _ = load_bundle(default_model_path() if path is None else path)
-    return CompactWAM(net, domains, embodiment, **kwargs)
+               *, noise_scale: float | None = None, **kwargs: Any) -> CompactWAM:
+    """Load a bundle (default: the shipped ``engines/default``) as a torch :class:`Policy`.
+    noise_scale: None samples with the bundle's own (:func:`sampler_noise_scale`)."""
+    root = Path(default_model_path() if path is None else path)
+    net, domains, manifest = load_bundle(root)
+    if noise_scale is None:
+        noise_scale = sampler_noise_scale(manifest, str(root / "manifest.json"))
+    return CompactWAM(net, domains, embodiment, noise_scale=noise_scale, **kwargs)
 
 
 class EngineModel(Policy):
@@ -63,9 +67,11 @@ class EngineModel(Policy):
     def __init__(self, root: str | Path, backend: str = "auto", *,
                  request: EngineRequest | None = None, steps: int | None = None, seed: int = 0,
                  dt: float | None = None, return_future_frames: bool = False,
-                 prompts: Any = None, noise_scale: float = 1.0) -> None:
+                 prompts: Any = None, noise_scale: float | None = None) -> None:
         self.root = Path(root)
         self.manifest = m = read_manifest(self.root, request)
+        if noise_scale is None:  # as the bundle it was built from samples
+            noise_scale = m.noise_scale
         emb = load_embodiment(m.embodiment) if m.embodiment in available_embodiments() else None
         super().__init__(make_backend(backend, self.root, m), m.config, m.domain,
                          batch=m.batch, steps=m.steps if steps is None else steps, seed=seed,

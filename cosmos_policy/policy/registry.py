@@ -147,6 +147,21 @@ def refuse_backend(backend: str, what: str, valid: Sequence[str]) -> None:
     raise UserError(f"--backend {backend}: not usable for {what}; valid: {', '.join(valid)}")
 
 
+def model_noise_scale(name: str | Path | None) -> float | None:
+    """The initial-noise scale a compact bundle or engine samples with unless told otherwise
+    (its manifest's; 1.0 when it names none); None for the other kinds."""
+    ref = find_model(name if name is not None else "default")
+    if ref.kind == "bundle" and ref.path is not None:
+        from cosmos_policy.models.checkpoint import read_manifest, sampler_noise_scale
+
+        return sampler_noise_scale(read_manifest(ref.path), str(ref.path / "manifest.json"))
+    if ref.kind == "engine" and ref.path is not None:
+        from cosmos_policy.engine.manifest import read_manifest as read_engine_manifest
+
+        return read_engine_manifest(ref.path, verify_hashes=False).noise_scale
+    return None
+
+
 def default_embodiment(name: str | Path | None) -> str:
     """The embodiment a command uses without ``--embodiment``: the model's domain when it
     has exactly one, else :data:`DEFAULT_EMBODIMENT` (franka)."""
@@ -166,7 +181,7 @@ def default_embodiment(name: str | Path | None) -> str:
 
 def load_model(name: str | Path | None, embodiment: Embodiment | str, *,
                backend: str = "auto", seed: int = 0, projector: object | None = None,
-               cosmos3: Any = None, steps: int | None = None, noise_scale: float = 1.0,
+               cosmos3: Any = None, steps: int | None = None, noise_scale: float | None = None,
                runs_on: Sequence[str] | None = None,
                factories: Mapping[str, Factory] | None = None) -> WorldActionModel:
     """The :class:`~cosmos_policy.spec.WorldActionModel` a ``--model`` / ``--backend`` pair
@@ -176,7 +191,8 @@ def load_model(name: str | Path | None, embodiment: Embodiment | str, *,
     (``random`` builds one when None). cosmos3: the
     :class:`~cosmos_policy.models.cosmos3_use.Cosmos3Options` of a Cosmos 3 folder.
     steps / noise_scale: the compact model's Euler steps (default 10; an engine folder's own
-    by default) and initial-noise scale.
+    by default) and initial-noise scale (default: the bundle's or engine's own, 1.0 unless
+    its manifest names one).
     runs_on: the backends the caller can drive; ``auto`` then means the first of them.
     factories: models only the caller can build (``oracle``: the sim layer's expert).
     """

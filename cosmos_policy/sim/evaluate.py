@@ -54,7 +54,8 @@ class EvalConfig:
     lockstep: reproducible inline inference charged ``lockstep_latency_s`` of simulated time.
     blending: ``rtc`` or ``ensemble``. image_size: rendered camera frames (pixels, square).
     max_steps: policy steps per episode (None: the task's limit). videos: episodes recorded.
-    noise_scale: the compact model's initial-noise scale (1: sampled, 0: deterministic).
+    noise_scale: the compact model's initial-noise scale (1: sampled, 0: deterministic; None:
+    the model's own, its manifest's ``sampler.noise_scale``).
     flow_steps: the compact model's Euler steps per sample.
     """
 
@@ -73,7 +74,7 @@ class EvalConfig:
     videos: int = 3
     workspace: bool = True
     cosmos3: Any = None  # Cosmos3Options when ``model`` is a Cosmos 3 checkpoint folder
-    noise_scale: float = 1.0
+    noise_scale: float | None = None
     flow_steps: int = 10
     rerun: str | None = None  # a .rrd file per episode (docs/VIZ.md)
     rerun_connect: str | None = None  # a running Rerun viewer's address
@@ -336,8 +337,13 @@ def _side_by_side(images: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def config_dict(config: EvalConfig) -> dict[str, Any]:
-    """The config as JSON-ready data."""
-    return asdict(config)
+    """The config as JSON-ready data; ``noise_scale`` the one the model samples with."""
+    d = asdict(config)
+    if config.noise_scale is None and config.model not in ("oracle", "random"):
+        from cosmos_policy.policy.registry import model_noise_scale
+
+        d["noise_scale"] = model_noise_scale(config.model)
+    return d
 
 
 def check_seeds(config: EvalConfig) -> None:

@@ -187,8 +187,12 @@ class Trainer:
             raise UserError(f"{self.out} already holds a model; pass --resume to continue it "
                             "or choose a new --out folder")
         domains = None
+        # the sampler the model was chosen with (manifest ``sampler``): a fine-tune keeps its
+        # parent's until it is chosen again on validation (docs/MODEL.md)
+        self.sampler: dict[str, Any] | None = None
         if state is not None or init is not None:
             net, domains, manifest = load_bundle(self.out if state is not None else init)
+            self.sampler = manifest.get("sampler")
             saved_at = manifest.get("training", {}).get("step")
             if state is not None and saved_at not in (None, state["step"]):
                 raise UserError(f"{self.out}: the last checkpoint is incomplete (weights of "
@@ -328,8 +332,11 @@ class Trainer:
                          "train_config": json.loads(json.dumps(asdict(self.cfg)))}
                 ours.append(temp_path(self.state_dir / "state.json"))
                 ours[-1].write_text(json.dumps(state, indent=2) + "\n")
-                bundle = stage_bundle(self.out, self.net, self.data.domains, extra={
-                    "training": {"step": self.step, "sources": state["sources"]}})
+                extra: dict[str, Any] = {
+                    "training": {"step": self.step, "sources": state["sources"]}}
+                if self.sampler is not None:
+                    extra["sampler"] = self.sampler
+                bundle = stage_bundle(self.out, self.net, self.data.domains, extra=extra)
         except BaseException:
             discard(ours)
             raise
