@@ -12,8 +12,10 @@ that state (:class:`~cosmos_policy.sim.dagger_rollouts.LabelTap`, the simulator 
 after the look-ahead, so the rollout is the model's alone). Per model: the cosine between the
 chunk's x/y move and the direction to the plate (median, and the share of frames above 0.7,
 i.e. within 45 degrees), the x/y length of the move and its height change, for the model and
-for the expert. Rows of different models share seeds and layouts, not states: each model
-visits its own. Writes JSON after every episode (``--out``) and prints a Markdown table.
+for the expert, and in how many episodes the model carried the cube at all. Rows of
+different models share seeds and layouts, not states: each model visits its own. The model
+samples with its own noise scale (its manifest's). Writes JSON after every episode
+(``--out``) and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -119,15 +121,17 @@ def probe_model(model: str, embodiment: str, seeds: list[int], on_episode) -> No
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    lines = ["| model | carrying frames | towards plate (cos > 0.7) | cos median | x/y move cm "
-             "| height change cm |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | episodes carrying | carrying frames | towards plate (cos > 0.7) "
+             "| cos median | x/y move cm | height change cm |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for model, res in results.items():
-        s = res["summary"]
+        s, eps = res["summary"], res.get("episodes", [])
+        carrying = f"{sum(e['carry_frames'] > 0 for e in eps)}/{len(eps)}"
         if not s["frames"]:
-            lines.append(f"| {model} | 0 | - | - | - | - |")
+            lines.append(f"| {model} | {carrying} | 0 | - | - | - | - |")
             continue
         p, e = s["policy"], s["expert"]
-        lines.append(f"| {model} | {s['frames']} | {p['towards_share']:.0%} (expert "
+        lines.append(f"| {model} | {carrying} | {s['frames']} | {p['towards_share']:.0%} (expert "
                      f"{e['towards_share']:.0%}) | {p['cos_median']:.2f} ({e['cos_median']:.2f}) "
                      f"| {p['xy_median_cm']:.1f} ({e['xy_median_cm']:.1f}) | "
                      f"{p['dz_median_cm']:.1f} ({e['dz_median_cm']:.1f}) |")

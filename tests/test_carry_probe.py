@@ -51,4 +51,6 @@ def test_a_chunk_away_from_the_plate_scores_against_it(probe):
     assert summary["policy"]["towards_share"] == 0.0
     assert summary["expert"]["towards_share"] == 1.0
     assert summary["expert"]["xy_median_cm"] == pytest.approx(100 * np.hypot(0.1, 0.1))
-    assert "| default | 3 | 0% (expert 100%)" in probe.table({"default": {"summary": summary}})
+    episodes = [{"carry_frames": 3}, {"carry_frames": 0}]
+    row = probe.table({"default": {"summary": summary, "episodes": episodes}})
+    assert "| default | 1/2 | 3 | 0% (expert 100%)" in row

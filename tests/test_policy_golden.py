@@ -42,7 +42,8 @@ def _obs() -> tuple[Observation, dict[str, np.ndarray]]:
 
 def _torch_outputs() -> dict[str, np.ndarray]:
     o, frames = _obs()
-    m = load_model(None, "franka", seed=0, return_future_frames=True)
+    # the full-scale sampler, whatever the shipped manifest's sampler.noise_scale is
+    m = load_model(None, "franka", seed=0, return_future_frames=True, noise_scale=1.0)
     c1, c2 = m.policy(o), m.policy(o)
     out = {"torch_policy": c1.actions, "torch_policy_second": c2.actions,
            "torch_future_front": c1.future_frames["front"]}
@@ -57,7 +58,8 @@ def _torch_outputs() -> dict[str, np.ndarray]:
 
 def _ort_outputs(engine: Path) -> dict[str, np.ndarray]:
     o, frames = _obs()
-    e = EngineModel(engine, "onnxruntime-cpu", seed=0, return_future_frames=True)
+    e = EngineModel(engine, "onnxruntime-cpu", seed=0, return_future_frames=True,
+                    noise_scale=1.0)
     c1, c2 = e.policy(o), e.policy(o)
     out = {"ort_policy": c1.actions, "ort_policy_second": c2.actions,
            "ort_future_front": c1.future_frames["front"]}
