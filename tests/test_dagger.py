@@ -196,3 +196,63 @@ def test_expert_chunks_are_the_policy_targets_of_dagger_frames_only(bundle: Path
     mode = flow.mode.numpy()
     assert (mode[b["policy_only"]] == Mode.POLICY).all()
     assert (mode[~b["policy_only"]] != Mode.POLICY).all()
+
+
+def test_tolerant_labels_reach_the_expert_that_labels_the_rollouts(
+        bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``labels="tolerant"``: the rollouts are labelled by a tolerant expert, every stored
+    label is its answer from that state, and the dataset says so; an unknown name is refused
+    before any rollout."""
+    from cosmos_policy.sim import dagger_rollouts
+    from cosmos_policy.sim.experts import label_config
+
+    configs = []
+
+    class Tap(dagger_rollouts.LabelTap):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            configs.append(self.expert.cfg)
+
+    monkeypatch.setattr(dagger_rollouts, "LabelTap", Tap)
+
+    visited: list[tuple] = []
+
+    def on_frame(env, label: np.ndarray, command: np.ndarray) -> None:  # noqa: ANN001
+        d = env.scene.data
+        visited.append((d.qpos.copy(), d.qvel.copy(), d.ctrl.copy(), env._q_target.copy(),  # noqa: SLF001
+                        label.copy()))
+
+    rollout_dataset(str(bundle), "push", "franka", SEEDS[:1], tmp_path / "data",
+                    image_size=32, max_steps=8, on_frame=on_frame, labels="tolerant")
+    assert configs == [label_config("tolerant")] != [label_config("strict")]
+    info = json.loads((tmp_path / "data/meta/info.json").read_text())
+    assert info["cosmos_policy"]["labels"] == "tolerant"
+    twin = make_env("push", "franka", cameras=())
+    try:
+        tolerant = make_expert(twin, label_config("tolerant"))
+        for qpos, qvel, ctrl, q_target, label in visited:
+            twin.reset(seed=SEEDS[0])
+            d = twin.unwrapped.scene.data
+            d.qpos[:], d.qvel[:], d.ctrl[:] = qpos, qvel, ctrl
+            twin.unwrapped._q_target = q_target  # noqa: SLF001
+            mujoco.mj_forward(twin.unwrapped.scene.model, d)
+            tolerant.reset()
+            np.testing.assert_allclose(tolerant.label(None), label, atol=1e-3)
+    finally:
+        twin.close()
+    with pytest.raises(UserError, match="label tolerance"):
+        DaggerConfig(tasks=("push",), embodiments=("franka",), labels="loose")
+
+
+def test_a_campaign_from_before_the_label_setting_resumes(bundle: Path, tmp_path: Path) -> None:
+    """A dagger.json written before ``labels`` existed ran with strict labels: it resumes with
+    them and is refused with tolerant ones."""
+    from cosmos_policy.sim.dagger import _resumable_rows
+
+    cfg = DaggerConfig(tasks=("reach",), embodiments=("franka",), model=str(bundle))
+    saved = json.loads(json.dumps(cfg.__dict__, default=str))
+    del saved["labels"]
+    (tmp_path / "dagger.json").write_text(json.dumps({"config": saved, "rounds": [{"round": 0}]}))
+    assert _resumable_rows(tmp_path, cfg) == [{"round": 0}]
+    with pytest.raises(UserError, match="other settings.*labels"):
+        _resumable_rows(tmp_path, DaggerConfig(**{**cfg.__dict__, "labels": "tolerant"}))

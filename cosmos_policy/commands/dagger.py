@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "train those frames in policy mode only; default: the expert's label "
                         "of each state, a frame's chunk from the labels of the states the "
                         "policy went on to (docs/DAGGER.md compares the two)")
+    parser.add_argument("--labels", default="strict", choices=("strict", "tolerant"),
+                        help="strict (default): a visited state counts as the expert's "
+                        "manoeuvre under way only where the expert itself would be; tolerant: "
+                        "within the offsets its manoeuvre survives (a push 3 cm off the line, "
+                        "a grasp 2 cm off the cube), labelled as going on, corrected, instead "
+                        "of starting over (docs/DAGGER.md)")
     parser.add_argument("--resume", action="store_true",
                         help="go on with the campaign in --out (same options; --rounds may "
                         "grow) after a crash or to add rounds")
@@ -80,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                        train_steps=args.train_steps, batch=args.batch, lr=args.lr,
                        object_weight=args.object_weight, early_fraction=args.early_fraction,
                        paraphrase_prob=args.paraphrase_prob, workers=args.workers,
-                       expert_chunks=args.expert_chunks,
+                       expert_chunks=args.expert_chunks, labels=args.labels,
                        val_episodes=args.val_episodes,
                        val_seed=args.val_seed, val_max_steps=args.val_max_steps,
                        backend=args.backend, image_size=args.image_size,

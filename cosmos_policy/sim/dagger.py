@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,10 @@ class DaggerConfig:
     validation's (torch needs no engine export). max_steps / val_max_steps: policy steps per
     rollout / validation episode (None: the task's). expert_chunks: label every visited
     state with the expert's own chunk (``action.chunk``, trained in policy mode only) instead
-    of its one-step label. workers: processes for rollout cells and validation episodes."""
+    of its one-step label. labels: ``strict`` or ``tolerant``, how far off its own path the
+    expert still labels a state as its manoeuvre going on
+    (:func:`~cosmos_policy.sim.experts.label_config`). workers: processes for rollout cells
+    and validation episodes."""
 
     tasks: tuple[str, ...]
     embodiments: tuple[str, ...]
@@ -95,8 +98,12 @@ class DaggerConfig:
     paraphrase_prob: float = 0.0
     workers: int = 1
     expert_chunks: bool = False
+    labels: str = "strict"
 
     def __post_init__(self) -> None:
+        from cosmos_policy.sim.experts import label_config
+
+        label_config(self.labels)  # an unknown name is refused here, before any rollout
         if self.rounds < 1 or self.episodes < 1 or self.train_steps < 1 or self.batch < 1:
             raise UserError("--rounds, --episodes, --train-steps and --batch must be >= 1")
         if self.val_episodes < 0:
@@ -134,7 +141,7 @@ def _rollouts(cfg: DaggerConfig, model: str, seeds: list[int], round_dir: Path,
 
     kwargs = {"backend": cfg.backend, "image_size": cfg.image_size,
               "latency_s": cfg.latency_s, "max_steps": cfg.max_steps,
-              "chunk": model_chunk(model) if cfg.expert_chunks else 1}
+              "chunk": model_chunk(model) if cfg.expert_chunks else 1, "labels": cfg.labels}
     jobs = [(model, task, emb, seeds, str(round_dir / f"data-{task}-{emb}"), kwargs)
             for task, emb in _cells(cfg)]
     if cfg.workers == 1 or len(jobs) == 1:
@@ -265,6 +272,9 @@ def _resumable_rows(out: Path, cfg: DaggerConfig) -> list[dict[str, Any]]:
     round count and worker count may differ: more rounds extend a finished campaign)."""
     saved = json.loads((out / "dagger.json").read_text())
     ours = json.loads(json.dumps(asdict(cfg), default=str))
+    # a campaign from before a setting existed ran with its default
+    defaults = {f.name: f.default for f in fields(DaggerConfig) if f.default is not MISSING}
+    saved["config"] = json.loads(json.dumps(defaults, default=str)) | saved["config"]
     free = {"rounds", "workers"}
     differ = sorted(k for k in ours if k not in free and saved["config"].get(k) != ours[k])
     if differ:

@@ -67,17 +67,20 @@ class LabelTap:
     ``chunk`` > 1 also keeps the expert's own chunk from that state (``action.chunk``): the
     expert drives the simulator ``chunk - 1`` more steps from the visited state, and the
     simulator and the expert are put back exactly as they were. The labels of the next
-    visited states are no substitute: they follow the policy's path, not the expert's."""
+    visited states are no substitute: they follow the policy's path, not the expert's.
+    ``labels``: how far off its own path the expert still counts a state as its manoeuvre
+    under way (:func:`~cosmos_policy.sim.experts.label_config`)."""
 
     def __init__(self, evaluator: Any, features: dict[str, Any], cameras: list[str],
                  read_objects: Callable[[], np.ndarray] | None,
-                 on_frame: Callable[..., None] | None = None, chunk: int = 1) -> None:
-        from cosmos_policy.sim.experts import make_expert
+                 on_frame: Callable[..., None] | None = None, chunk: int = 1,
+                 labels: str = "strict") -> None:
+        from cosmos_policy.sim.experts import label_config, make_expert
 
         self.chunk = chunk
         self.env = evaluator.env
         self.scene = self.env.scene
-        self.expert = make_expert(self.env)
+        self.expert = make_expert(self.env, label_config(labels))
         self.features, self.cameras, self.read_objects = features, cameras, read_objects
         self.on_frame = on_frame
         self._render, self._step = self.scene.render, self.env.step_joint_targets
@@ -179,11 +182,12 @@ def lockstep_evaluator(model: str, task: str, embodiment: str, *, backend: str,
 def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int], out: Path, *,
                     backend: str = "torch", image_size: int = 128, latency_s: float = 0.05,
                     max_steps: int | None = None, on_frame: Callable[..., None] | None = None,
-                    chunk: int = 1) -> RolloutStats:
+                    chunk: int = 1, labels: str = "strict") -> RolloutStats:
     """Roll ``model`` out on ``seeds`` (training split) and write the expert-labelled states
     as a LeRobot v3 dataset at ``out`` (every episode, won or lost: DAgger labels them all).
     ``chunk`` > 1: every frame also holds the expert's own ``chunk`` actions from that state
-    (``action.chunk``, see :class:`LabelTap`)."""
+    (``action.chunk``, see :class:`LabelTap`). ``labels``: ``strict`` or ``tolerant``
+    (:func:`~cosmos_policy.sim.experts.label_config`)."""
     from cosmos_policy.data.layout import vector_feature
     from cosmos_policy.data.lerobot import LeRobotWriter
     from cosmos_policy.sim.suite import load_suite
@@ -201,10 +205,10 @@ def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int]
             names = features["action"]["names"]
             features[CHUNK_KEY] = vector_feature([f"{n}@{k}" for k in range(chunk)
                                                   for n in names])
-        tap = LabelTap(ev, features, cameras, read_objects, on_frame, chunk=chunk)
+        tap = LabelTap(ev, features, cameras, read_objects, on_frame, chunk=chunk, labels=labels)
         fps = int(round(ev.emb.control_rate_hz))
         provenance = {"task": task, "embodiment": ev.emb.name, "source": "dagger",
-                      "policy": str(model), "seeds": stats.seeds}
+                      "policy": str(model), "seeds": stats.seeds, "labels": labels}
         with LeRobotWriter(out, fps=fps, robot_type=ev.emb.robot_type, features=features,
                            extra_info={"cosmos_policy": provenance}) as writer:
             for seed in seeds:
