@@ -8,9 +8,10 @@ no video decoded:
 
 * pick_place: the 12 frames before each first lift of the named cube (its centre more than
   3 cm above the table: a grasp that worked). Share of those frames whose label rises more
-  than 1 cm above the tool, and whose label opens the jaws. In demonstrations that window is
-  the expert's own descend and close; in DAgger data it is the policy's, and a label that
-  rises there tells the policy to give up a grasp that was about to work.
+  than 1 cm above the tool, whose label opens the jaws, and whose label does both (gives the
+  grasp up: rising with closed jaws is lifting it). In demonstrations that window is the
+  expert's own descend, close and start of the lift; in DAgger data it is the policy's, and a
+  label that rises open there tells the policy to give up a grasp that was about to work.
 * push: the frames where the cube moves more than 2 mm towards the region in one step (a
   push under way). Share whose label rises more than 1 cm (lift to re-align).
 
@@ -36,7 +37,7 @@ PUSH_STEP_M = 0.002
 def pick_window(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray,
                 episode: np.ndarray) -> dict[str, Any]:
     """Labels in the ``BEFORE`` frames before each episode's first lift."""
-    rise, opened, lifts = [], [], 0
+    rise, opened, give_up, lifts = [], [], [], 0
     for e in np.unique(episode):
         idx = np.flatnonzero(episode == e)
         up = np.flatnonzero(cube[idx, 2] > LIFTED_Z)
@@ -44,11 +45,14 @@ def pick_window(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray,
             continue
         lifts += 1
         w = idx[max(0, up[0] - BEFORE): up[0]]
-        rise.extend(action[w, 2] - tcp[w, 2] > RISE_M)
-        opened.extend(action[w, -1] < 0.5)
+        up_w, open_w = action[w, 2] - tcp[w, 2] > RISE_M, action[w, -1] < 0.5
+        rise.extend(up_w)
+        opened.extend(open_w)
+        give_up.extend(up_w & open_w)
+    share = lambda v: float(np.mean(v)) if v else None  # noqa: E731
     return {"episodes": int(len(np.unique(episode))), "lifts": lifts, "frames": len(rise),
-            "rise_share": float(np.mean(rise)) if rise else None,
-            "open_share": float(np.mean(opened)) if opened else None}
+            "rise_share": share(rise), "open_share": share(opened),
+            "give_up_share": share(give_up)}
 
 
 def push_frames(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray, region: np.ndarray,
@@ -91,13 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("outputs/label_audit.json"))
     a = p.parse_args(argv)
     rows = [audit(d) for d in a.datasets]
-    print("| dataset | task | labels | episodes | frames | label rises > 1 cm | label opens |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| dataset | task | labels | episodes | frames | label rises > 1 cm | label opens "
+          "| rises open |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
         print(f"| {'/'.join(Path(r['dataset']).parts[-3:])} | {r['task']} | "
               f"{r['labels']} | {r['episodes']} | {r['frames']} | {pct(r.get('rise_share'))} "
-              f"| {pct(r.get('open_share'))} |")
+              f"| {pct(r.get('open_share'))} | {pct(r.get('give_up_share'))} |")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     write_text(a.out, json.dumps(rows, indent=1) + "\n")
     return 0

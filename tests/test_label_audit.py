@@ -30,6 +30,11 @@ def test_pick_window_counts_labels_that_rise_before_a_grasp_that_worked() -> Non
     assert (row["episodes"], row["lifts"], row["frames"]) == (3, 2, 2 * audit.BEFORE)
     assert row["rise_share"] == 0.5
     assert row["open_share"] == 0.0
+    assert row["give_up_share"] == 0.0  # rising closed is lifting, not giving up
+    a1[:, -1] = 0.0  # the first episode's labels rise open
+    row = audit.pick_window(np.concatenate([a1, a2, a3]), np.concatenate([t1, t2, t3]),
+                            np.concatenate([c1, c2, c3]), ep)
+    assert row["give_up_share"] == 0.5
 
 
 def test_push_frames_are_the_steps_that_move_the_cube_towards_the_region() -> None:
