@@ -34,6 +34,11 @@ BEFORE = 12       # frames before a lift
 PUSH_STEP_M = 0.002
 
 
+def _share(flags: list[bool]) -> float | None:
+    """The share of True among ``flags`` (None: no frame to count)."""
+    return float(np.mean(flags)) if flags else None
+
+
 def pick_window(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray,
                 episode: np.ndarray) -> dict[str, Any]:
     """Labels in the ``BEFORE`` frames before each episode's first lift."""
@@ -49,10 +54,9 @@ def pick_window(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray,
         rise.extend(up_w)
         opened.extend(open_w)
         give_up.extend(up_w & open_w)
-    share = lambda v: float(np.mean(v)) if v else None  # noqa: E731
     return {"episodes": int(len(np.unique(episode))), "lifts": lifts, "frames": len(rise),
-            "rise_share": share(rise), "open_share": share(opened),
-            "give_up_share": share(give_up)}
+            "rise_share": _share(rise), "open_share": _share(opened),
+            "give_up_share": _share(give_up)}
 
 
 def push_frames(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray, region: np.ndarray,
@@ -65,7 +69,7 @@ def push_frames(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray, region: n
         w = idx[:-1][dist[:-1] - dist[1:] > PUSH_STEP_M]
         rise.extend(action[w, 2] - tcp[w, 2] > RISE_M)
     return {"episodes": int(len(np.unique(episode))), "frames": len(rise),
-            "rise_share": float(np.mean(rise)) if rise else None}
+            "rise_share": _share(rise)}
 
 
 def audit(root: Path) -> dict[str, Any]:
@@ -98,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| dataset | task | labels | episodes | frames | label rises > 1 cm | label opens "
           "| rises open |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
     for r in rows:
-        pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
         print(f"| {'/'.join(Path(r['dataset']).parts[-3:])} | {r['task']} | "
               f"{r['labels']} | {r['episodes']} | {r['frames']} | {pct(r.get('rise_share'))} "
               f"| {pct(r.get('open_share'))} | {pct(r.get('give_up_share'))} |")
