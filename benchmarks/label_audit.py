@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,18 @@ def push_frames(action: np.ndarray, tcp: np.ndarray, cube: np.ndarray, region: n
             "rise_share": _share(rise)}
 
 
+def task_of(info: dict[str, Any], root: Path) -> str:
+    """The task a recording's provenance names (``record`` and ``dagger`` both write it); a
+    folder without it is refused rather than guessed from its name."""
+    from cosmos_policy.errors import UserError
+
+    task = info.get("task")
+    if not isinstance(task, str) or not task:
+        raise UserError(f"{root}: meta/info.json names no task (cosmos_policy.task); audit "
+                        "recordings written by `cosmos-policy record` or `dagger`")
+    return task
+
+
 def audit(root: Path) -> dict[str, Any]:
     from cosmos_policy.data.lerobot_reader import open_dataset
 
@@ -81,7 +94,7 @@ def audit(root: Path) -> dict[str, Any]:
     action, tcp = cols["action"], cols["observation.ee_pose"][:, :3]
     objects, episode = cols["observation.environment_state"], cols["episode_index"]
     info = ds.info.get("cosmos_policy", {})
-    task = info.get("task") or ("push" if "push" in root.name else "pick_place")
+    task = task_of(info, root)
     out = {"dataset": str(root), "task": task, "source": info.get("source", "demonstrations"),
            "labels": info.get("labels", "strict") if info.get("source") == "dagger" else "-"}
     if task == "pick_place":
@@ -98,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("datasets", nargs="+", type=Path)
     p.add_argument("--out", type=Path, default=Path("outputs/label_audit.json"))
     a = p.parse_args(argv)
-    rows = [audit(d) for d in a.datasets]
+    from cosmos_policy.errors import UserError
+
+    try:
+        rows = [audit(d) for d in a.datasets]
+    except UserError as exc:
+        print(f"label_audit: {exc}", file=sys.stderr)
+        return 2
     print("| dataset | task | labels | episodes | frames | label rises > 1 cm | label opens "
           "| rises open |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -48,3 +48,14 @@ def test_push_frames_are_the_steps_that_move_the_cube_towards_the_region() -> No
     row = audit.push_frames(action, tcp, cube, region, np.zeros(n, int))
     assert row["frames"] == n - 10  # frames 9..18 precede a step of the cube
     assert row["rise_share"] == 0.5
+
+
+def test_a_recording_without_a_task_is_refused_not_guessed_from_its_folder() -> None:
+    from pathlib import Path
+
+    import pytest
+    from cosmos_policy.errors import UserError
+
+    assert audit.task_of({"task": "push"}, Path("x/pick_place")) == "push"
+    with pytest.raises(UserError, match="names no task"):
+        audit.task_of({"source": "dagger"}, Path("data-push-franka"))
