@@ -54,6 +54,7 @@ def test_a_recording_without_a_task_is_refused_not_guessed_from_its_folder() -> 
     from pathlib import Path
 
     import pytest
+
     from cosmos_policy.errors import UserError
 
     assert audit.task_of({"task": "push"}, Path("x/pick_place")) == "push"
