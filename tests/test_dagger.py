@@ -256,3 +256,17 @@ def test_a_campaign_from_before_the_label_setting_resumes(bundle: Path, tmp_path
     assert _resumable_rows(tmp_path, cfg) == [{"round": 0}]
     with pytest.raises(UserError, match="other settings.*labels"):
         _resumable_rows(tmp_path, DaggerConfig(**{**cfg.__dict__, "labels": "tolerant"}))
+
+
+def test_the_cli_offers_exactly_the_experts_label_modes() -> None:
+    """``--labels`` keeps its choices literal so the parser does not import the simulator;
+    they must stay the ones :func:`experts.label_config` accepts."""
+    import argparse
+
+    from cosmos_policy.commands import dagger as dagger_cmd
+    from cosmos_policy.sim import experts
+
+    parser = argparse.ArgumentParser()
+    dagger_cmd.add_arguments(parser)
+    (action,) = [a for a in parser._actions if a.dest == "labels"]
+    assert tuple(action.choices) == experts.LABELS

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "train those frames in policy mode only; default: the expert's label "
                         "of each state, a frame's chunk from the labels of the states the "
                         "policy went on to (docs/DAGGER.md compares the two)")
+    # literal, so the parser does not import the simulator: tests/test_dagger.py holds it to
+    # experts.LABELS
     parser.add_argument("--labels", default="strict", choices=("strict", "tolerant"),
                         help="strict (default): a visited state counts as the expert's "
                         "manoeuvre under way only where the expert itself would be; tolerant: "
