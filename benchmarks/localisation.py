@@ -18,7 +18,12 @@ every run, on the same held-out episodes (scripted expert, seeds from 5000: trai
   recording holds them (recorded since 2026-12-02) and the head was trained to read them.
 
 Reports medians over frames, and over each episode's first frame alone (where only the
-images and the prompt say where the cube is). Writes JSON (default
+images and the prompt say where the cube is). On pick_place it also reads the carry on the
+expert's own states: at every frame where the named cube is held, lifted and away from the
+plate (``carry_probe.py``'s test), the policy chunk's x/y move against the direction to the
+plate beside the expert's recorded next actions. ``carry_probe.py`` asks the same on the
+states the policy visits; the two apart tell a carry the model never learnt from one it
+loses when it drifts. Writes JSON (default
 outputs/localisation.json). A run without an object head reports the policy part only.
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,9 +41,13 @@ from torch import nn
 
 from cosmos_policy.commands.record import record
 from cosmos_policy.models.checkpoint import load_bundle
-from cosmos_policy.models.flow import Mode, sample
+from cosmos_policy.models.flow import Mode
 from cosmos_policy.models.text import PromptEncoder
 from cosmos_policy.training.datacache import TrainingData
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from carry_probe import carry_frames, summarise  # noqa: E402  (a sibling benchmark)
+
 from cosmos_policy.training.layout import load_layout
 from cosmos_policy.training.objects import load_object_head
 
@@ -47,6 +57,28 @@ def _object_head(run: Path, d_model: int) -> nn.Module | None:
     if not path.is_file():
         return None
     return load_object_head(path, d_model, load_layout().objects_dim).eval()
+
+
+def policy_chunks(net: nn.Module, kv: torch.Tensor, key_bias: torch.Tensor,
+                  domain: torch.Tensor, action_mask: np.ndarray, gen: torch.Generator,
+                  steps: int = 10) -> torch.Tensor:
+    """The policy's normalised chunks on the sampler's deterministic path (noise scale 0)
+    for a batch of encoded contexts: the one sampler every backend uses."""
+    from cosmos_policy.policy.sampler import draw_noise, euler_sample
+
+    c = net.config
+    b = int(key_bias.shape[0])
+    x_a, x_l = draw_noise(gen, (b, c.chunk, c.max_action_dim),
+                          (b, c.n_cameras, c.latent_channels, c.latent_size, c.latent_size),
+                          action_mask, scale=0.0)
+
+    def step(xa, xl, ta, tl):
+        va, vl = net.denoise_step(kv, key_bias, *(torch.from_numpy(v) for v in (xa, xl, ta, tl)),
+                                  domain)
+        return va.numpy(), vl.numpy()
+
+    acts, _ = euler_sample(step, x_a, x_l, Mode.POLICY, action_mask, steps)
+    return torch.from_numpy(acts)
 
 
 def measure(run: Path, dataset: Path) -> dict:
@@ -61,8 +93,10 @@ def measure(run: Path, dataset: Path) -> dict:
     gen = torch.Generator().manual_seed(0)
     obj, obj0, pol, pol0 = [], [], [], []
     columns = data.layout.fixture_columns
+    tcps = recorded_tcp(dataset, [len(ep.frames) for ep in data.episodes])
+    carry: list[dict[str, float]] = []
     fixtures: dict[str, list[float]] = {name: [] for name in columns}
-    for ep in data.episodes:
+    for i, ep in enumerate(data.episodes):
         dom = domains[ep.domain]
         a_mean, a_std = np.asarray(dom.action_mean), np.asarray(dom.action_std)
         n = len(ep.frames)
@@ -76,8 +110,7 @@ def measure(run: Path, dataset: Path) -> dict:
             kv, key_bias, summary = net.encode_context(
                 torch.from_numpy(ep.latents.astype(np.float32)), emb, mask,
                 torch.from_numpy(state), domain, return_summary=True)
-            acts, _ = sample(net, kv, key_bias, domain, Mode.POLICY, amask, 10, gen,
-                             noise_scale=0.0)
+            acts = policy_chunks(net, kv, key_bias, domain, amask.numpy(), gen)
             if head is not None and ep.objects is not None:
                 # x/y error (cm) of every object the head reads: (n, objects); NaN where the
                 # recording lacks the object (fixtures, recorded since 2026-12-02)
@@ -94,6 +127,9 @@ def measure(run: Path, dataset: Path) -> dict:
         err = np.linalg.norm(xyz - ep.action[steps][..., :3], axis=-1).mean(1) * 100
         pol.extend(err.tolist())
         pol0.append(float(err[0]))
+        if ep.objects is not None and "plate" in columns:
+            carry.extend(expert_state_carry(tcps[i], ep.objects, columns["plate"], xyz,
+                                            ep.action[steps][..., :3]))
 
     def med(x: list[float]) -> float | None:
         return round(float(np.median(x)), 2) if x else None
@@ -102,7 +138,36 @@ def measure(run: Path, dataset: Path) -> dict:
             "tokens_per_camera": c.tokens_per_camera,
             "object_xy_cm": {"all_frames": med(obj), "first_frame": med(obj0)},
             "policy_chunk_cm": {"all_frames": med(pol), "first_frame": med(pol0)},
-            "fixture_xy_cm": {k: med(v) for k, v in fixtures.items()}}
+            "fixture_xy_cm": {k: med(v) for k, v in fixtures.items()},
+            "carry_on_expert_states": summarise(carry)}
+
+
+def recorded_tcp(dataset: Path, lengths: list[int]) -> list[np.ndarray]:
+    """The recorded tool position (``observation.ee_pose`` x/y/z) of each episode, in the
+    order training reads them (checked against their lengths)."""
+    from cosmos_policy.data.lerobot_reader import open_dataset
+
+    cols = open_dataset(dataset).frames(["observation.ee_pose", "episode_index"])
+    episode = cols["episode_index"]
+    order = list(dict.fromkeys(episode.tolist()))
+    out = [cols["observation.ee_pose"][episode == e, :3].astype(float) for e in order]
+    if [len(t) for t in out] != lengths:
+        raise SystemExit(f"{dataset}: its episodes' frame counts {[len(t) for t in out]} do "
+                         f"not match what training read ({lengths})")
+    return out
+
+
+def expert_state_carry(tcp: np.ndarray, objects: np.ndarray, plate_at: int,
+                       policy_xyz: np.ndarray, expert_xyz: np.ndarray) -> list[dict[str, float]]:
+    """``carry_probe.carry_frames`` on a recorded episode: tool (n, 3), objects (n, >= 3;
+    the named cube first), the plate's first column, and per frame the policy's and the
+    expert's (n, T, 3) tool targets."""
+    from cosmos_policy.sim.tasks import CUBE_HALF
+
+    frames = [{"tcp": tcp[t], "cube": objects[t, :3], "plate": objects[t, plate_at:plate_at + 3],
+               "policy_chunk": policy_xyz[t], "expert_chunk": expert_xyz[t]}
+              for t in range(len(tcp)) if np.isfinite(objects[t, plate_at:plate_at + 3]).all()]
+    return carry_frames(frames, CUBE_HALF)
 
 
 def main() -> None:
@@ -142,6 +207,14 @@ def main() -> None:
             fx = "".join(f" | {k} {v}" for k, v in m["fixture_xy_cm"].items() if v is not None)
             print(f"  {emb:7s} {run:28s} patch {m['patch']}: object {o['all_frames']} / "
                   f"{o['first_frame']} | policy {p['all_frames']} / {p['first_frame']}{fx}")
+            c = m["carry_on_expert_states"]
+            if c["frames"]:
+                pc, ec = c["policy"], c["expert"]
+                print(f"    carry on the expert's states, {c['frames']} frames: towards the "
+                      f"plate {pc['towards_share']:.0%} (expert {ec['towards_share']:.0%}), "
+                      f"cos median {pc['cos_median']:.2f}, x/y move {pc['xy_median_cm']:.1f} "
+                      f"cm ({ec['xy_median_cm']:.1f}), height {pc['dz_median_cm']:.1f} cm "
+                      f"({ec['dz_median_cm']:.1f})")
     print("->", args.out)
 
 

@@ -54,3 +54,26 @@ def test_a_chunk_away_from_the_plate_scores_against_it(probe):
     episodes = [{"carry_frames": 3}, {"carry_frames": 0}]
     row = probe.table({"default": {"summary": summary, "episodes": episodes}})
     assert "| default | 1/2 | 3 | 0% (expert 100%)" in row
+
+
+def test_the_recorded_carry_reads_the_plate_column_and_skips_frames_without_it():
+    """benchmarks/localisation.py's carry on the expert's own states: the same test of a
+    carrying frame, on a recording's arrays."""
+    loc = load_benchmark("localisation")
+    from cosmos_policy.sim.tasks import CUBE_HALF
+
+    n, plate_at = 4, 6
+    tcp = np.tile([0.4, 0.0, 0.12], (n, 1))
+    objects = np.zeros((n, 9))
+    objects[:, :3] = [0.4, 0.0, CUBE_HALF + 0.08]  # held and lifted
+    objects[:, 3:6] = [0.9, 0.9, 0.0]  # another object: not the plate
+    objects[:, plate_at:] = [0.6, 0.0, 0.0]  # the plate, +x
+    objects[3, plate_at:] = np.nan  # not recorded there
+    towards = np.tile([[0.5, 0.0, 0.12]], (n, 2, 1))
+    away = np.tile([[0.3, 0.0, 0.12]], (n, 2, 1))
+    rows = loc.expert_state_carry(tcp, objects, plate_at, away, towards)
+    assert len(rows) == 3
+    assert all(r["policy_cos"] == pytest.approx(-1.0) for r in rows)
+    assert all(r["expert_cos"] == pytest.approx(1.0) for r in rows)
+    objects[:, 2] = CUBE_HALF  # resting on the table: nothing carried
+    assert loc.expert_state_carry(tcp, objects, plate_at, away, towards) == []
