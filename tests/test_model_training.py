@@ -217,6 +217,9 @@ def test_train_command_refuses_bad_arguments(tmp_path: Path,
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"),
                  "--object-weight", "-1"]) == 2
     assert "--object-weight must be >= 0" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--carry-fraction", "2"]) == 2
+    assert "--carry-fraction must be in [0, 1]" in capsys.readouterr().err
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--resume",
                  "--patch", "1"]) == 2
     assert "--resume keeps the run's own" in capsys.readouterr().err
@@ -249,6 +252,55 @@ def test_early_fraction_draws_examples_from_the_first_frames() -> None:
     assert (plain < 5).mean() < 0.1
     assert 0.45 < (early < 5).mean() < 0.6  # half forced early, plus the few drawn there anyway
     assert early.max() > 50  # the rest still cover the whole episode
+
+
+def test_carry_fraction_draws_examples_where_the_cube_is_carried() -> None:
+    from cosmos_policy.models.config import DomainSpec
+    from cosmos_policy.training.datacache import (
+        CARRY_CENTRE_Z_M,
+        Episode,
+        TrainingData,
+        carry_steps,
+    )
+    from cosmos_policy.training.layout import load_layout
+
+    layout = load_layout()
+    plate_at = layout.fixture_columns["plate"]
+    cfg = WAMConfig(d_model=32, n_layers=1, n_heads=2, image_size=16, latent_channels=4,
+                    ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4, max_state_dim=4,
+                    max_action_dim=4, n_domains=1, max_prompt_tokens=4, text_dim=16)
+    dom = DomainSpec("arm", 2, 3, (0.0, 0.0), (1.0, 1.0), (0.0,) * 3, (1.0,) * 3)  # xyz actions
+    n = 100
+    objects = np.full((n, layout.objects_dim), np.nan, np.float32)
+    objects[:, :3] = [0.4, 0.0, 0.02]  # resting
+    objects[40:60, 2] = CARRY_CENTRE_Z_M + 0.03  # lifted for frames 40-59 ...
+    objects[:, plate_at:plate_at + 3] = [0.6, 0.0, 0.0]
+    objects[55:60, :2] = [0.59, 0.0]  # ... the last five over the plate: placing
+    assert carry_steps(objects, plate_at).tolist() == list(range(40, 55))
+    no_plate = objects.copy()
+    no_plate[:, plate_at:] = np.nan
+    assert len(carry_steps(no_plate, plate_at)) == 0
+
+    def episode(objs):
+        ep = Episode(np.zeros((n, 1, 16, 16, 3), np.uint8), np.zeros((n, 2), np.float32),
+                     np.tile(np.arange(n, dtype=np.float32)[:, None], (1, 3)), "p", 0,
+                     objects=objs)
+        ep.latents = np.zeros((n, 1, 4, 4, 4), np.float16)
+        return ep
+
+    data = TrainingData([episode(objects), episode(None)], [dom], cfg, layout)
+    assert len(data.carry_index) == 15
+    rng = np.random.default_rng(0)
+    first = lambda b: b["actions"][:, 0, 0].numpy()  # the action value is the frame index
+    carried = lambda v: ((v >= 40) & (v < 55)).mean()  # noqa: E731
+    assert carried(first(data.sample(rng, 2000))) < 0.15
+    assert 0.5 < carried(first(data.sample(rng, 2000, carry_fraction=0.5))) < 0.65
+    with pytest.raises(UserError, match="no frame carries a cube"):
+        TrainingData([episode(None)], [dom], cfg, layout).sample(rng, 8, carry_fraction=0.5)
+    from cosmos_policy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="carry_fraction"):
+        TrainConfig(carry_fraction=1.5)
 
 
 def test_prompt_variants_rewrite_matching_prompts_only() -> None:

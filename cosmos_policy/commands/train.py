@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="policy,forward,inverse shares of the examples")
     options.add_training_recipe(parser)
     parser.add_argument("--early-steps", type=int, default=8)
+    parser.add_argument("--carry-fraction", type=float, default=0.0, metavar="F",
+                        help="share of examples from frames that carry a cube to the plate "
+                        "(pick_place recordings with the plate's position; docs/DAGGER.md)")
     parser.add_argument("--until", type=int, default=None, metavar="STEP",
                         help="stop after this step, leaving a resumable checkpoint (the "
                              "learning-rate schedule still spans --train-steps)")
@@ -79,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--early-fraction must be in [0, 1] and --early-steps >= 1")
     if args.until is not None and args.until < 1:
         raise UserError(f"--until must be a positive step, got {args.until}")
+    if not 0.0 <= args.carry_fraction <= 1.0:
+        raise UserError(f"--carry-fraction must be in [0, 1], got {args.carry_fraction}")
     if not args.object_weight >= 0:
         raise UserError(f"--object-weight must be >= 0, got {args.object_weight}")
     if not 0.0 <= args.paraphrase_prob <= 1.0:
@@ -91,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--paraphrase-prob: the suite has no `training` prompt templates")
     cfg = TrainConfig(steps=args.train_steps, batch=args.batch, lr=args.lr, ae_steps=args.ae_steps,
                       mode_probs=probs, early_fraction=args.early_fraction,  # type: ignore[arg-type]
-                      early_steps=args.early_steps, object_weight=args.object_weight,
+                      early_steps=args.early_steps, carry_fraction=args.carry_fraction,
+                      object_weight=args.object_weight,
                       ckpt_every=args.ckpt_every, seed=args.seed,
                       projector_only=args.projector_only, prompt_variants=variants,
                       paraphrase_prob=args.paraphrase_prob)

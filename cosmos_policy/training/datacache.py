@@ -167,6 +167,24 @@ def _aliases(robot_type: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: A frame carries the named cube when the cube's centre is this high (its bottom 5 cm above
+#: the table, the cube's half edge 2 cm: benchmarks/carry_probe.py's test) and it is still
+#: this far from the plate in x/y (closer is placing).
+CARRY_CENTRE_Z_M = 0.07
+CARRY_PLATE_CLEAR_M = 0.04
+
+
+def carry_steps(objects: np.ndarray, plate_at: int) -> np.ndarray:
+    """Frame indices of a recording (objects (L, >= plate_at + 3), the named cube first)
+    where the named cube is carried: lifted and away from the plate. None where the plate
+    was not recorded."""
+    cube, plate = objects[:, :3], objects[:, plate_at:plate_at + 3]
+    with np.errstate(invalid="ignore"):
+        lifted = cube[:, 2] > CARRY_CENTRE_Z_M
+        away = np.linalg.norm(cube[:, :2] - plate[:, :2], axis=1) > CARRY_PLATE_CLEAR_M
+    return np.flatnonzero(lifted & away & np.isfinite(plate).all(1))
+
+
 class TrainingData:
     """All episodes of all datasets, the domain table, and batch sampling."""
 
@@ -180,6 +198,13 @@ class TrainingData:
         self.index = np.concatenate([np.stack([np.full(n, i), np.arange(n)], 1)
                                      for i, n in enumerate(lengths)])
         self.prompts = sorted({e.prompt for e in episodes})
+        plate_at = self.layout.fixture_columns.get("plate")
+        carry = [np.stack([np.full(len(t), i), t], 1) for i, e in enumerate(episodes)
+                 if e.objects is not None and plate_at is not None
+                 for t in [carry_steps(e.objects, plate_at)]]
+        #: (e, t) of every frame that carries the named cube towards the plate
+        self.carry_index = (np.concatenate(carry) if carry else np.zeros((0, 2), int)
+                            ).astype(self.index.dtype)
 
     @classmethod
     def build(cls, sources: Sequence[str | Path | DatasetLike], config: WAMConfig,
@@ -231,7 +256,7 @@ class TrainingData:
             ep.latents = torch.cat(parts).to(torch.float16).numpy()
 
     def sample(self, rng: np.random.Generator, n: int, early_fraction: float = 0.0,
-               early_steps: int = 8) -> dict[str, Any]:
+               early_steps: int = 8, carry_fraction: float = 0.0) -> dict[str, Any]:
         """n training examples (normalised, padded): latents, future, state, actions,
         action_mask, domain, prompt (list of str), objects (n, layout.objects_dim) with
         objects_mask (same shape; 0 where the dataset did not record that object).
@@ -240,6 +265,9 @@ class TrainingData:
         early_fraction of them start in an episode's first ``early_steps`` frames: where a
         policy decides where to go, which only the prompt and the images can tell (later
         frames can be predicted from the motion so far, and a model may learn only that).
+        carry_fraction of them (drawn after those) are frames of :attr:`carry_index`, where a
+        pick-and-place policy must move the held cube to the plate: a few frames in each
+        episode, the longest moves of the data.
         """
         c = self.config
         picks = self.index[rng.integers(0, len(self.index), n)]
@@ -250,6 +278,14 @@ class TrainingData:
             picks = picks.copy()
             picks[early, 0] = eps
             picks[early, 1] = (rng.random(len(early)) * lens).astype(picks.dtype)
+        carry = np.flatnonzero(rng.random(n) < carry_fraction)
+        if len(carry):
+            if not len(self.carry_index):
+                raise UserError("carry_fraction > 0, but no frame carries a cube: it needs "
+                                "pick_place recordings with observation.environment_state "
+                                "holding the plate")
+            picks = picks.copy()
+            picks[carry] = self.carry_index[rng.integers(0, len(self.carry_index), len(carry))]
         lat, fut, st, act, amask, dom, prompts = [], [], [], [], [], [], []
         obj, omask, policy_only = [], [], []
         for e, t in picks:

@@ -53,7 +53,8 @@ class TrainConfig:
 
     steps: total optimizer steps including ``ae_steps`` (default: a fifth of ``steps``;
     forced to 0 when starting from ``init``). mode_probs: policy, forward, inverse.
-    early_fraction/early_steps: share of examples drawn from the first frames of episodes
+    early_fraction/early_steps: share of examples drawn from the first frames of episodes,
+    carry_fraction: from frames that carry a cube to the plate
     (see :meth:`~cosmos_policy.training.datacache.TrainingData.sample`). object_weight: weight
     of the auxiliary loss that reads the cube positions (the named one first, for a prompt
     whose colour is redrawn: :meth:`Trainer.object_batch`) off the reasoner, on datasets that
@@ -75,6 +76,7 @@ class TrainConfig:
     prompt_dropout: float = 0.1
     early_fraction: float = 0.0
     early_steps: int = 8
+    carry_fraction: float = 0.0
     object_weight: float = 0.0
     log_every: int = 10
     ckpt_every: int = 200
@@ -92,6 +94,9 @@ class TrainConfig:
                               self.ae_steps)
         if len(self.mode_probs) != 3 or min(self.mode_probs) < 0 or sum(self.mode_probs) <= 0:
             raise ConfigError("train", "mode_probs", "three non-negative weights")
+        if not 0.0 <= self.carry_fraction <= 1.0:
+            raise ConfigError("train", "carry_fraction", "a probability in [0, 1]",
+                              self.carry_fraction)
         if not self.object_weight >= 0:
             raise ConfigError("train", "object_weight", "a non-negative number",
                               self.object_weight)
@@ -365,7 +370,7 @@ class Trainer:
     def _wam_batch(self) -> tuple[FlowBatch, dict[str, Any]]:
         """A flow batch, and the sampled examples it was built from (for the object head)."""
         b = self.data.sample(self.rng, self.cfg.batch, self.cfg.early_fraction,
-                             self.cfg.early_steps)
+                             self.cfg.early_steps, self.cfg.carry_fraction)
         if self.cfg.paraphrase_prob > 0:
             swap = self.rng.random(self.cfg.batch) < self.cfg.paraphrase_prob
             b["prompts"] = [self.variants(p, self.rng) if sw else p
