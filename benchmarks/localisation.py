@@ -124,12 +124,13 @@ def measure(run: Path, dataset: Path) -> dict:
                         fixtures[name].extend(err[:, at // 3].tolist())
         xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)
         steps = np.minimum(np.arange(n)[:, None] + np.arange(c.chunk)[None], n - 1)
-        err = np.linalg.norm(xyz - ep.action[steps][..., :3], axis=-1).mean(1) * 100
+        expert_xyz = ep.action[steps][..., :3]  # the expert's next chunk actions
+        err = np.linalg.norm(xyz - expert_xyz, axis=-1).mean(1) * 100
         pol.extend(err.tolist())
         pol0.append(float(err[0]))
         if ep.objects is not None and "plate" in columns:
             carry.extend(expert_state_carry(tcps[i], ep.objects, columns["plate"], xyz,
-                                            ep.action[steps][..., :3]))
+                                            expert_xyz))
 
     def med(x: list[float]) -> float | None:
         return round(float(np.median(x)), 2) if x else None

@@ -77,3 +77,13 @@ def test_the_recorded_carry_reads_the_plate_column_and_skips_frames_without_it()
     assert all(r["expert_cos"] == pytest.approx(1.0) for r in rows)
     objects[:, 2] = CUBE_HALF  # resting on the table: nothing carried
     assert loc.expert_state_carry(tcp, objects, plate_at, away, towards) == []
+
+
+def test_training_and_the_probe_count_the_same_frames_as_carried(probe):
+    """train --carry-fraction's carrying frames (training/datacache.py) are the probe's, but
+    for the hold test: a lifted cube is in the hand."""
+    from cosmos_policy.sim.tasks import CUBE_HALF
+    from cosmos_policy.training import datacache
+
+    assert pytest.approx(CUBE_HALF + probe.LIFT_M) == datacache.CARRY_CENTRE_Z_M
+    assert datacache.CARRY_PLATE_CLEAR_M == probe.NEAR_PLATE_M

@@ -199,12 +199,13 @@ class TrainingData:
                                      for i, n in enumerate(lengths)])
         self.prompts = sorted({e.prompt for e in episodes})
         plate_at = self.layout.fixture_columns.get("plate")
-        carry = [np.stack([np.full(len(t), i), t], 1) for i, e in enumerate(episodes)
-                 if e.objects is not None and plate_at is not None
-                 for t in [carry_steps(e.objects, plate_at)]]
+        carried = [carry_steps(e.objects, plate_at)
+                   if e.objects is not None and plate_at is not None else np.zeros(0, int)
+                   for e in episodes]
         #: (e, t) of every frame that carries the named cube towards the plate
-        self.carry_index = (np.concatenate(carry) if carry else np.zeros((0, 2), int)
-                            ).astype(self.index.dtype)
+        self.carry_index = np.concatenate([np.stack([np.full(len(t), i), t], 1)
+                                           for i, t in enumerate(carried)]
+                                          ).astype(self.index.dtype)
 
     @classmethod
     def build(cls, sources: Sequence[str | Path | DatasetLike], config: WAMConfig,
