@@ -109,8 +109,10 @@ def test_a_campaign_resumes_in_parallel_with_the_training_recipe(bundle: Path,
                        rounds=1, episodes=1, train_steps=2, batch=2, val_episodes=1,
                        val_max_steps=2, max_steps=4, image_size=32, workers=2,
                        object_weight=5.0, early_fraction=0.3, paraphrase_prob=0.5)
-    train = _train_config(cfg, 1)
-    assert (train.object_weight, train.early_fraction, train.paraphrase_prob) == (5.0, 0.3, 0.5)
+    # (a carry share needs pick_place recordings: this reach campaign runs without one)
+    train = _train_config(DaggerConfig(**{**cfg.__dict__, "carry_fraction": 0.25}), 1)
+    assert (train.object_weight, train.early_fraction, train.carry_fraction,
+            train.paraphrase_prob) == (5.0, 0.3, 0.25, 0.5)
     assert train.prompt_variants  # the suite's training templates, as `train` passes them
     out = tmp_path / "campaign"
     first = run_dagger(cfg, out)
@@ -270,3 +272,19 @@ def test_the_cli_offers_exactly_the_experts_label_modes() -> None:
     dagger_cmd.add_arguments(parser)
     (action,) = [a for a in parser._actions if a.dest == "labels"]
     assert tuple(action.choices) == experts.LABELS
+
+
+def test_dagger_takes_the_carry_fraction_as_train_does(tmp_path: Path) -> None:
+    """``--carry-fraction`` is part of the shared recipe: parsed by ``dagger``, checked at its
+    boundary like ``train``'s other shares."""
+    import argparse
+
+    from cosmos_policy.commands import dagger as dagger_cmd
+
+    parser = argparse.ArgumentParser()
+    dagger_cmd.add_arguments(parser)
+    args = parser.parse_args(["--task", "pick_place", "--embodiment", "franka",
+                              "--out", str(tmp_path / "c"), "--carry-fraction", "0.25"])
+    assert args.carry_fraction == 0.25
+    with pytest.raises(UserError, match="--carry-fraction must be in"):
+        DaggerConfig(tasks=("pick_place",), embodiments=("franka",), carry_fraction=1.5)

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                        seed=DAGGER_SEED_START if args.seed is None else args.seed,
                        train_steps=args.train_steps, batch=args.batch, lr=args.lr,
                        object_weight=args.object_weight, early_fraction=args.early_fraction,
+                       carry_fraction=args.carry_fraction,
                        paraphrase_prob=args.paraphrase_prob, workers=args.workers,
                        expert_chunks=args.expert_chunks, labels=args.labels,
                        val_episodes=args.val_episodes,

@@ -162,6 +162,9 @@ def add_training_recipe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--object-weight", type=float, default=0.0,
                         help="weight of the auxiliary cube-position loss on datasets that "
                              "record observation.environment_state (0: off)")
+    parser.add_argument("--carry-fraction", type=float, default=0.0, metavar="F",
+                        help="share of examples from frames that carry a cube to the plate "
+                        "(pick_place recordings with the plate's position; docs/DAGGER.md)")
     parser.add_argument("--paraphrase-prob", type=float, default=0.0, metavar="P",
                         help="put another wording of a recorded prompt in its place with "
                         "probability P (the suite's `training` templates; never evaluation's "

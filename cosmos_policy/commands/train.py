@@ -32,9 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="policy,forward,inverse shares of the examples")
     options.add_training_recipe(parser)
     parser.add_argument("--early-steps", type=int, default=8)
-    parser.add_argument("--carry-fraction", type=float, default=0.0, metavar="F",
-                        help="share of examples from frames that carry a cube to the plate "
-                        "(pick_place recordings with the plate's position; docs/DAGGER.md)")
     parser.add_argument("--until", type=int, default=None, metavar="STEP",
                         help="stop after this step, leaving a resumable checkpoint (the "
                              "learning-rate schedule still spans --train-steps)")

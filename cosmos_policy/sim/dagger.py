@@ -95,6 +95,7 @@ class DaggerConfig:
     latency_s: float = 0.05
     train_seed: int = 0
     early_fraction: float = 0.0
+    carry_fraction: float = 0.0
     paraphrase_prob: float = 0.0
     workers: int = 1
     expert_chunks: bool = False
@@ -110,7 +111,7 @@ class DaggerConfig:
             raise UserError("--val-episodes must be >= 0")
         if self.workers < 1:
             raise UserError("--workers must be at least 1")
-        for name in ("early_fraction", "paraphrase_prob"):
+        for name in ("early_fraction", "carry_fraction", "paraphrase_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise UserError(f"--{name.replace('_', '-')} must be in [0, 1], got "
                                 f"{getattr(self, name)}")
@@ -178,6 +179,7 @@ def _train_config(cfg: DaggerConfig, r: int) -> Any:
     return TrainConfig(steps=cfg.train_steps, batch=cfg.batch, lr=cfg.lr,
                        warmup=min(100, max(1, cfg.train_steps // 10)),
                        object_weight=cfg.object_weight, early_fraction=cfg.early_fraction,
+                       carry_fraction=cfg.carry_fraction,
                        prompt_variants=variants, paraphrase_prob=cfg.paraphrase_prob,
                        ckpt_every=max(cfg.train_steps, 1), seed=cfg.train_seed + r)
 
