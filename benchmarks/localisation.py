@@ -2,7 +2,7 @@
 
     python benchmarks/localisation.py --runs data/train-s5,data/train-p1ft
         [--embodiments franka,ur5e] [--task reach] [--episodes 30] [--seed 5000]
-        [--hold-steps 15] [--data DIR]
+        [--hold-steps 15] [--data DIR] [--noise-scale 0.7 --draws 4]
 
 Closed-loop reach misses by 3-5 cm go to the right cube, so the question is whether the
 model's picture of where the cube is, or the actions it draws from it, is that coarse. For
@@ -12,7 +12,8 @@ every run, on the same held-out episodes (scripted expert, seeds from 5000: trai
 * **object head**: the auxiliary head (``RUN/train/object_head.safetensors``, written by
   ``train --object-weight``; never part of a shipped bundle) reads the named cube's position
   off the reasoner; the error is its x/y distance from the simulator's, cm.
-* **policy chunk**: the policy's action chunk (the sampler's deterministic path, noise 0)
+* **policy chunk**: the policy's action chunk (the sampler's deterministic path, noise 0;
+  ``--noise-scale 0.7 --draws K``: K draws per frame at the closed loop's noise, pooled)
   against the expert's next ``chunk`` actions, mean x/y/z distance of the tool target, cm.
 * **fixtures**: the head's yellow region and plate x/y error, cm, where the held-out
   recording holds them (recorded since 2026-12-02) and the head was trained to read them.
@@ -61,16 +62,17 @@ def _object_head(run: Path, d_model: int) -> nn.Module | None:
 
 def policy_chunks(net: nn.Module, kv: torch.Tensor, key_bias: torch.Tensor,
                   domain: torch.Tensor, action_mask: np.ndarray, gen: torch.Generator,
-                  steps: int = 10) -> torch.Tensor:
-    """The policy's normalised chunks on the sampler's deterministic path (noise scale 0)
-    for a batch of encoded contexts: the one sampler every backend uses."""
+                  steps: int = 10, noise_scale: float = 0.0) -> torch.Tensor:
+    """The policy's normalised chunks for a batch of encoded contexts, through the one
+    sampler every backend uses: its deterministic path at noise scale 0, else one draw at
+    ``noise_scale`` (the closed loop's own setting, 0.7 for the shipped model)."""
     from cosmos_policy.policy.sampler import draw_noise, euler_sample
 
     c = net.config
     b = int(key_bias.shape[0])
     x_a, x_l = draw_noise(gen, (b, c.chunk, c.max_action_dim),
                           (b, c.n_cameras, c.latent_channels, c.latent_size, c.latent_size),
-                          action_mask, scale=0.0)
+                          action_mask, scale=noise_scale)
 
     def step(xa, xl, ta, tl):
         va, vl = net.denoise_step(kv, key_bias, *(torch.from_numpy(v) for v in (xa, xl, ta, tl)),
@@ -81,8 +83,9 @@ def policy_chunks(net: nn.Module, kv: torch.Tensor, key_bias: torch.Tensor,
     return torch.from_numpy(acts)
 
 
-def measure(run: Path, dataset: Path) -> dict:
-    """Per-frame object-head and policy-chunk errors (cm) of ``run`` on ``dataset``."""
+def measure(run: Path, dataset: Path, noise_scale: float = 0.0, draws: int = 1) -> dict:
+    """Per-frame object-head and policy-chunk errors (cm) of ``run`` on ``dataset``; the
+    policy part pooled over ``draws`` chunks per frame at ``noise_scale``."""
     net, domains, _ = load_bundle(run)
     net.eval()
     c = net.config
@@ -110,7 +113,8 @@ def measure(run: Path, dataset: Path) -> dict:
             kv, key_bias, summary = net.encode_context(
                 torch.from_numpy(ep.latents.astype(np.float32)), emb, mask,
                 torch.from_numpy(state), domain, return_summary=True)
-            acts = policy_chunks(net, kv, key_bias, domain, amask.numpy(), gen)
+            chunks = [policy_chunks(net, kv, key_bias, domain, amask.numpy(), gen,
+                                    noise_scale=noise_scale) for _ in range(draws)]
             if head is not None and ep.objects is not None:
                 # x/y error (cm) of every object the head reads: (n, objects); NaN where the
                 # recording lacks the object (fixtures, recorded since 2026-12-02)
@@ -122,15 +126,16 @@ def measure(run: Path, dataset: Path) -> dict:
                 for name, at in columns.items():
                     if np.isfinite(err[:, at // 3]).all():
                         fixtures[name].extend(err[:, at // 3].tolist())
-        xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)
         steps = np.minimum(np.arange(n)[:, None] + np.arange(c.chunk)[None], n - 1)
         expert_xyz = ep.action[steps][..., :3]  # the expert's next chunk actions
-        err = np.linalg.norm(xyz - expert_xyz, axis=-1).mean(1) * 100
-        pol.extend(err.tolist())
-        pol0.append(float(err[0]))
-        if ep.objects is not None and "plate" in columns:
-            carry.extend(expert_state_carry(tcps[i], ep.objects, columns["plate"], xyz,
-                                            expert_xyz))
+        for acts in chunks:
+            xyz = acts[..., :3].numpy() * a_std[:3] + a_mean[:3]  # (n, T, 3)
+            err = np.linalg.norm(xyz - expert_xyz, axis=-1).mean(1) * 100
+            pol.extend(err.tolist())
+            pol0.append(float(err[0]))
+            if ep.objects is not None and "plate" in columns:
+                carry.extend(expert_state_carry(tcps[i], ep.objects, columns["plate"], xyz,
+                                                expert_xyz))
 
     def med(x: list[float]) -> float | None:
         return round(float(np.median(x)), 2) if x else None
@@ -182,14 +187,24 @@ def main() -> None:
     parser.add_argument("--hold-steps", type=int, default=15)
     parser.add_argument("--data", type=Path, default=None,
                         help="keep the recorded episodes here (default: a temporary folder)")
+    parser.add_argument("--noise-scale", type=float, default=0.0,
+                        help="the sampler's noise scale for the policy chunk (0: its "
+                        "deterministic path; the closed loop draws at the bundle's, 0.7)")
+    parser.add_argument("--draws", type=int, default=1,
+                        help="chunks drawn per frame, pooled (with --noise-scale > 0)")
     parser.add_argument("--out", type=Path, default=Path("outputs/localisation.json"))
     args = parser.parse_args()
+    if args.noise_scale < 0 or args.draws < 1:
+        parser.error("--noise-scale must be >= 0 and --draws >= 1")
+    if args.noise_scale == 0 and args.draws > 1:
+        parser.error("--draws > 1 repeats the deterministic path: pass --noise-scale too")
     runs = [Path(r) for r in args.runs.split(",") if r]
     for r in runs:
         if not (r / "manifest.json").is_file():
             parser.error(f"{r} is not a model bundle folder")
     result: dict = {"task": args.task, "episodes": args.episodes, "seeds_from": args.seed,
-                    "hold_steps": args.hold_steps, "cells": {}}
+                    "hold_steps": args.hold_steps, "noise_scale": args.noise_scale,
+                    "draws": args.draws, "cells": {}}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp)
         for emb in (e for e in args.embodiments.split(",") if e):
@@ -197,7 +212,8 @@ def main() -> None:
             if not (ds / "meta" / "info.json").is_file():
                 record(ds, args.task, emb, args.episodes, seed=args.seed,
                        hold_steps=args.hold_steps, progress=True, overwrite=True)
-            result["cells"][emb] = {str(r): measure(r, ds) for r in runs}
+            result["cells"][emb] = {str(r): measure(r, ds, args.noise_scale, args.draws)
+                                    for r in runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.task}, {args.episodes} held-out episodes per arm (seeds {args.seed}+), "

@@ -87,3 +87,49 @@ def test_training_and_the_probe_count_the_same_frames_as_carried(probe):
 
     assert pytest.approx(CUBE_HALF + probe.LIFT_M) == datacache.CARRY_CENTRE_Z_M
     assert datacache.CARRY_PLATE_CLEAR_M == probe.NEAR_PLATE_M
+
+
+def test_localisation_draws_the_closed_loops_chunks_at_its_noise_scale():
+    """``policy_chunks`` at noise 0 is the sampler's deterministic path (the same chunk every
+    call); at the closed loop's noise scale each call is a new seeded draw, and the
+    generator's seed fixes the draws."""
+    import torch
+
+    from cosmos_policy.models.config import WAMConfig
+    from cosmos_policy.models.network import WorldActionNet
+
+    loc = load_benchmark("localisation")
+    c = WAMConfig(d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, image_size=32,
+                  latent_channels=4, ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4,
+                  max_state_dim=8, max_action_dim=10, n_domains=1, max_prompt_tokens=6,
+                  text_dim=16)
+    torch.manual_seed(0)
+    net = WorldActionNet(c)
+    with torch.no_grad():  # the zero-initialised output layers made non-zero
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape) * 0.05)
+    net.eval()
+    b = 2
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        kv, key_bias = net.encode_context(
+            torch.randn(b, c.n_cameras, c.latent_channels, c.latent_size, c.latent_size,
+                        generator=g),
+            torch.randn(b, c.max_prompt_tokens, c.text_dim, generator=g),
+            torch.ones(b, c.max_prompt_tokens), torch.randn(b, c.max_state_dim, generator=g),
+            torch.zeros(b, dtype=torch.long))
+        domain = torch.zeros(b, dtype=torch.long)
+        mask = np.zeros((b, c.max_action_dim), np.float32)
+        mask[:, :7] = 1
+
+        def draw(scale: float, gen: torch.Generator) -> np.ndarray:
+            return loc.policy_chunks(net, kv, key_bias, domain, mask, gen,
+                                     noise_scale=scale).numpy()
+
+        gen = torch.Generator().manual_seed(0)
+        np.testing.assert_array_equal(draw(0.0, gen), draw(0.0, gen))
+        gen = torch.Generator().manual_seed(0)
+        first, second = draw(0.7, gen), draw(0.7, gen)
+        assert np.abs(first - second).max() > 1e-3
+        np.testing.assert_array_equal(first, draw(0.7, torch.Generator().manual_seed(0)))
+        assert np.all(first[..., 7:] == 0)  # the padding stays masked
