@@ -94,21 +94,14 @@ def test_localisation_draws_the_closed_loops_chunks_at_its_noise_scale():
     call); at the closed loop's noise scale each call is a new seeded draw, and the
     generator's seed fixes the draws."""
     import torch
+    from model_fakes import TINY as c
+    from model_fakes import perturbed
 
-    from cosmos_policy.models.config import WAMConfig
     from cosmos_policy.models.network import WorldActionNet
 
     loc = load_benchmark("localisation")
-    c = WAMConfig(d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, image_size=32,
-                  latent_channels=4, ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4,
-                  max_state_dim=8, max_action_dim=10, n_domains=1, max_prompt_tokens=6,
-                  text_dim=16)
     torch.manual_seed(0)
-    net = WorldActionNet(c)
-    with torch.no_grad():  # the zero-initialised output layers made non-zero
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape) * 0.05)
-    net.eval()
+    net = perturbed(WorldActionNet(c))
     b = 2
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from model_fakes import perturbed
 
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.config import WAMConfig
@@ -18,15 +19,6 @@ TINY = WAMConfig(d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, image_size=32,
                  latent_channels=4, ae_downsample=4, ae_width=8, patch=2, chunk=4, horizon=4,
                  max_state_dim=8, max_action_dim=10, n_domains=2, max_prompt_tokens=6,
                  text_dim=16)
-
-
-def _perturb(net: WorldActionNet, seed: int = 0) -> WorldActionNet:
-    """Give zero-initialised output layers non-zero weights so every path matters."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.05)
-    return net.eval()
 
 
 def _inputs(c: WAMConfig, b: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -54,7 +46,7 @@ GEN = ("noisy_actions", "noisy_latents", "t_actions", "t_latents", "domain")
 @pytest.fixture(scope="module")
 def net() -> WorldActionNet:
     torch.manual_seed(0)
-    return _perturb(WorldActionNet(TINY))
+    return perturbed(WorldActionNet(TINY))
 
 
 def test_shapes_of_every_output(net: WorldActionNet) -> None:
@@ -204,7 +196,7 @@ def test_repatched_net_splits_each_token_into_copies_of_itself() -> None:
     # side, unequal to the new side, so a transposed sub-cell order cannot pass).
     cfg = replace(TINY, image_size=48)
     torch.manual_seed(0)
-    coarse = _perturb(WorldActionNet(replace(cfg, patch=6)))
+    coarse = perturbed(WorldActionNet(replace(cfg, patch=6)))
     fine = coarse.repatched(2)
     assert fine.config == replace(cfg, patch=2)
     x = _inputs(cfg, b=2)
