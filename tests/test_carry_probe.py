@@ -126,3 +126,53 @@ def test_localisation_draws_the_closed_loops_chunks_at_its_noise_scale():
         assert np.abs(first - second).max() > 1e-3
         np.testing.assert_array_equal(first, draw(0.7, torch.Generator().manual_seed(0)))
         assert np.all(first[..., 7:] == 0)  # the padding stays masked
+
+
+def test_over_the_plate_the_probe_asks_whether_the_chunk_sets_the_cube_down(probe):
+    from cosmos_policy.sim.scene import PLATE_TOP
+
+    plate = (0.6, 0.2, 0.0)
+    over, cube = (0.6, 0.21, 0.15), (0.6, 0.21, 0.13)
+
+    def chunk(tcp, end, grip):
+        return [[*tcp, *[0.0] * 6, 1.0], [*end, *[0.0] * 6, grip]]
+
+    frames = [
+        # held over the plate: the expert lowers, the policy carries on at height, closed
+        {"tcp": over, "cube": cube, "plate": plate, "step": 7,
+         "policy_chunk": chunk(over, (0.7, 0.21, 0.15), 1.0),
+         "expert_chunk": chunk(over, (0.6, 0.21, 0.08), 1.0)},
+        # the same, the policy opens the jaws where it is
+        {"tcp": over, "cube": cube, "plate": plate,
+         "policy_chunk": chunk(over, over, 0.0), "expert_chunk": chunk(over, over, 0.0)},
+        # 3 cm off the centre: still carrying, not placing
+        {"tcp": (0.6, 0.23, 0.15), "cube": (0.6, 0.23, 0.13), "plate": plate,
+         "policy_chunk": chunk(over, over, 1.0), "expert_chunk": chunk(over, over, 1.0)},
+        # set down already (cube on the plate's top)
+        {"tcp": (0.6, 0.2, 0.05), "cube": (0.6, 0.2, PLATE_TOP + HALF), "plate": plate,
+         "policy_chunk": chunk(over, over, 1.0), "expert_chunk": chunk(over, over, 1.0)},
+    ]
+    rows = probe.place_frames(frames, HALF, PLATE_TOP)
+    assert len(rows) == 2
+    assert rows[0]["scene"]["step"] == 7
+    assert "policy_chunk" not in rows[0]["scene"]
+    assert [probe.sets_down(r, "policy") for r in rows] == [False, True]
+    assert [probe.sets_down(r, "expert") for r in rows] == [True, True]
+    summary = probe.summarise([], rows)
+    assert summary["over_plate"] == {"frames": 2, "policy_sets_down": 0.5,
+                                     "expert_sets_down": 1.0}
+    line = probe.table({"m": {"summary": summary, "episodes": [{"carry_frames": 0}]}})
+    assert line.endswith("| m | 0/1 | 0 | - | - | - | - | - | 2, 50% (expert 100%) |")
+
+
+def test_reversals_count_consecutive_moves_that_turn_round(probe):
+    def row(step, move):
+        return {"scene": {"step": step}, "policy_move_m": [*move, 0.0]}
+
+    rows = [row(0, (0.05, 0.0)), row(1, (-0.05, 0.0)),  # turns round
+            row(2, (-0.04, 0.01)),                       # goes on
+            row(3, (0.001, 0.0)),                        # too short to have a direction
+            row(4, (0.05, 0.0)),
+            row(9, (-0.05, 0.0))]                        # not consecutive
+    assert probe.reversals(rows) == pytest.approx(0.5)
+    assert probe.reversals(rows[:1]) is None
