@@ -5,12 +5,13 @@
         [--settings rtc:1:10 ensemble:1:10 rtc:0.5:10] [--max-steps N]
         [--out outputs/sampler_sweep.json] [--resume]
 
-A setting is ``BLENDING:NOISE_SCALE:STEPS`` (eval's ``--blending``, ``--noise-scale``,
-``--steps``). Every setting runs the same seeds, lockstep with 50 ms of charged latency, so
-the rows differ in the setting alone; the first setting is the reference (eval's defaults).
-Each episode's sampler noise is seeded by its seed, so a row is reproducible. Prints a
-Markdown table with 95 % Wilson intervals and writes the JSON (atomically, after every cell:
-a killed sweep keeps what it measured and ``--resume`` skips it).
+A setting is ``BLENDING:NOISE_SCALE:STEPS[:GUIDANCE]`` (eval's ``--blending``,
+``--noise-scale``, ``--steps`` and ``--guidance``, 1 when left out). Every setting runs the
+same seeds, lockstep with 50 ms of charged latency, so the rows differ in the setting alone;
+the first setting is the reference (eval's defaults). Each episode's sampler noise is seeded
+by its seed, so a row is reproducible. Prints a Markdown table with 95 % Wilson intervals and
+writes the JSON (atomically, after every cell: a killed sweep keeps what it measured and
+``--resume`` skips it).
 """
 
 from __future__ import annotations
@@ -33,27 +34,33 @@ class Setting:
     blending: str
     noise_scale: float
     steps: int
+    guidance: float = 1.0
 
     @classmethod
     def parse(cls, text: str) -> Setting:
+        from cosmos_policy.models.flow import MAX_GUIDANCE
+
         parts = text.split(":")
-        if len(parts) != 3:
-            raise UserError(f"setting {text!r}: expected BLENDING:NOISE_SCALE:STEPS, "
-                            "e.g. rtc:1:10")
-        blending, noise, steps = parts
+        if len(parts) not in (3, 4):
+            raise UserError(f"setting {text!r}: expected BLENDING:NOISE_SCALE:STEPS[:GUIDANCE], "
+                            "e.g. rtc:1:10 or rtc:0.7:10:3")
+        blending, noise, steps, *guidance = parts
         if blending not in BLENDINGS:
             raise UserError(f"setting {text!r}: blending must be one of {', '.join(BLENDINGS)}")
         try:
-            setting = cls(blending, float(noise), int(steps))
+            setting = cls(blending, float(noise), int(steps), *map(float, guidance))
         except ValueError as exc:
             raise UserError(f"setting {text!r}: {exc}") from None
         if not 0.0 <= setting.noise_scale <= 1.0 or setting.steps < 1:
             raise UserError(f"setting {text!r}: noise scale in [0, 1] and steps >= 1 expected")
+        if not 0.0 <= setting.guidance <= MAX_GUIDANCE:
+            raise UserError(f"setting {text!r}: guidance in [0, {MAX_GUIDANCE:g}] expected")
         return setting
 
     @property
     def name(self) -> str:
-        return f"{self.blending}:{self.noise_scale:g}:{self.steps}"
+        base = f"{self.blending}:{self.noise_scale:g}:{self.steps}"
+        return base if self.guidance == 1.0 else f"{base}:{self.guidance:g}"
 
 
 def run_cell(model: str, task: str, emb: str, setting: Setting, episodes: int, seed: int,
@@ -63,7 +70,8 @@ def run_cell(model: str, task: str, emb: str, setting: Setting, episodes: int, s
 
     config = EvalConfig(task=task, embodiment=emb, episodes=episodes, seed=seed, model=model,
                         backend="torch", lockstep=True, blending=setting.blending,
-                        noise_scale=setting.noise_scale, flow_steps=setting.steps, videos=0,
+                        noise_scale=setting.noise_scale, flow_steps=setting.steps,
+                        guidance=setting.guidance, videos=0,
                         max_steps=max_steps)
     t0 = time.perf_counter()
     runs = run_episodes(config, workers=workers, progress=False)

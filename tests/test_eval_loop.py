@@ -182,6 +182,12 @@ def test_eval_refuses_training_seeds_and_missing_model(tmp_path: Path,
         assert main([*cmd, "--task", "reach", "--noise-scale", "1.5", "--episodes", "1",
                      "--out", str(tmp_path)]) == 2
         assert "--noise-scale must be in [0, 1]" in capsys.readouterr().err
+    assert main(["eval", "--task", "reach", "--guidance", "-1", "--episodes", "1",
+                 "--out", str(tmp_path)]) == 2
+    assert "--guidance must be in [0, 20]" in capsys.readouterr().err
+    assert main(["eval", "--task", "reach", "--model", "oracle", "--guidance", "2",
+                 "--episodes", "1", "--lockstep", "--videos", "0", "--out", str(tmp_path)]) == 2
+    assert "--guidance is the compact model's" in capsys.readouterr().err
     assert main(["eval", "--task", "reach", "--flow-steps", "0", "--out", str(tmp_path)]) == 2
     assert "--flow-steps must be between 1 and 1000" in capsys.readouterr().err
     assert main(["eval-dynamics", "--mode", "forward", "--task", "reach", "--static-threshold",

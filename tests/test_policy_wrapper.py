@@ -115,3 +115,44 @@ def test_normalizer_round_trips_and_pads() -> None:
     rows = pad_rows(np.arange(2)[:, None], 4)
     assert rows[:, 0].tolist() == [0, 1, 1, 1]
     assert pad_rows(rows, None) is rows
+
+
+class CountingBackend:
+    """A backend that passes every call to ``inner`` and counts them per graph."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, {}
+
+    def run(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.calls[graph] = self.calls.get(graph, 0) + 1
+        return self.inner.run(graph, feeds)
+
+
+def test_guidance_extrapolates_from_the_unprompted_towards_the_prompted_velocity(
+        bundle: Path) -> None:
+    """One Euler step: the chunk is noise + velocity, so a guided chunk is the unprompted one
+    plus w times its difference to the prompted one (the affine de-normalisation keeps that).
+    Guidance 0 is the model without its prompt; 1 is the prompted model, one pass per step."""
+    def chunk(w: float, prompt: str = "push the red block") -> np.ndarray:
+        m = load_model(bundle, "franka", prompts=FixedPrompts(), steps=1, seed=5, guidance=w)
+        m.backend = CountingBackend(m.backend)
+        o = _obs(0)
+        actions = m.policy(Observation(o.images, o.state, prompt, 0.0)).actions
+        passes = 1 if w == 1.0 else 2
+        assert m.backend.calls == {"context": passes, "denoise": passes}
+        return actions
+
+    prompted, bare, guided = chunk(1.0), chunk(0.0), chunk(3.0)
+    assert np.abs(prompted - bare).max() > 1e-3  # the prompt matters to this network
+    np.testing.assert_allclose(guided, bare + 3.0 * (prompted - bare), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(bare, chunk(1.0, prompt=""), rtol=0, atol=1e-5)
+
+
+def test_guidance_is_checked_at_the_boundary(bundle: Path) -> None:
+    from cosmos_policy.policy.registry import load_model as load_named
+
+    for bad in (-0.5, 25.0, float("nan")):
+        with pytest.raises(UserError, match="guidance must be in"):
+            load_model(bundle, "franka", prompts=FixedPrompts(), guidance=bad)
+    with pytest.raises(UserError, match="the compact model's"):
+        load_named("random", "franka", guidance=2.0)

@@ -33,15 +33,16 @@ def test_each_setting_reaches_the_evaluator_and_resume_skips_done_cells(sweep, t
     monkeypatch.setattr(runner, "run_episodes", fake_run_episodes)
     out = tmp_path / "sweep.json"
     args = ["--model", "m", "--tasks", "push", "--embodiments", "franka,ur5e", "--episodes",
-            "3", "--settings", "rtc:1:10", "ensemble:0.5:4", "--out", str(out)]
+            "3", "--settings", "rtc:1:10", "ensemble:0.5:4:2.5", "--out", str(out)]
     sweep.main(args)
-    got = {(c.embodiment, c.blending, c.noise_scale, c.flow_steps) for c in seen}
-    assert got == {("franka", "rtc", 1.0, 10), ("ur5e", "rtc", 1.0, 10),
-                   ("franka", "ensemble", 0.5, 4), ("ur5e", "ensemble", 0.5, 4)}
+    got = {(c.embodiment, c.blending, c.noise_scale, c.flow_steps, c.guidance) for c in seen}
+    assert got == {("franka", "rtc", 1.0, 10, 1.0), ("ur5e", "rtc", 1.0, 10, 1.0),
+                   ("franka", "ensemble", 0.5, 4, 2.5), ("ur5e", "ensemble", 0.5, 4, 2.5)}
     assert all(c.lockstep and c.seed == 0 and c.episodes == 3 and c.task == "push"
                for c in seen)
     cells = json.loads(out.read_text())["cells"]
     assert [c["success"] for c in cells] == [2, 2, 2, 2]
+    assert {c["setting"] for c in cells} == {"rtc:1:10", "ensemble:0.5:4:2.5"}
     assert cells[0]["ci95"][0] < 2 / 3 < cells[0]["ci95"][1]
 
     # a sweep killed after its first cell: --resume runs the other three only
@@ -61,6 +62,8 @@ def test_each_setting_reaches_the_evaluator_and_resume_skips_done_cells(sweep, t
     (["--settings", "fast:1:10"], "blending must be one of"),
     (["--settings", "rtc:2:10"], "noise scale in"),
     (["--settings", "rtc:x:10"], "could not convert"),
+    (["--settings", "rtc:1:10:-1"], "guidance in"),
+    (["--settings", "rtc:1:10:2:5"], "STEPS\\[:GUIDANCE\\]"),
     (["--episodes", "5000"], "leaves the validation split"),
 ])
 def test_bad_settings_are_refused_by_name(sweep, bad, message):

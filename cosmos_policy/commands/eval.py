@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "chunks; 0: the deterministic path; default: the model's own, "
                         "sampler.noise_scale of its manifest, else 1)")
     options.add_steps(parser, old=("--flow-steps",))
+    parser.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                        help="classifier-free guidance of the compact model's chunks towards "
+                        "the prompt (1: none, the default; above 1 costs a second pass per "
+                        "step; docs/EVAL.md)")
     cosmos3_arguments(parser)
     parser.add_argument("--rerun", default=None, metavar="FILE.rrd",
                         help="write a Rerun recording of each episode (FILE-seed<N>.rrd for "
@@ -78,7 +82,7 @@ def _check_rerun(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from cosmos_policy.errors import UserError
     from cosmos_policy.models.cosmos3_use import options_from_args
-    from cosmos_policy.models.flow import check_noise_scale
+    from cosmos_policy.models.flow import check_guidance, check_noise_scale
     from cosmos_policy.sim.eval_runner import run_episodes
     from cosmos_policy.sim.evaluate import (
         EvalConfig,
@@ -99,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--latency-ms and --videos must be >= 0, --image-size >= 8")
     if args.noise_scale is not None:
         check_noise_scale(args.noise_scale, "--noise-scale")
+    check_guidance(args.guidance, "--guidance")
     if not 1 <= args.steps <= 1000:
         raise UserError(f"{options.spelled(args, 'steps', '--steps')} must be between 1 and "
                         f"1000, got {args.steps}")
@@ -109,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                         blending=args.blending, image_size=args.image_size,
                         prompt_style=args.prompt_style, max_steps=args.max_steps,
                         videos=args.videos, cosmos3=options_from_args(args),
-                        noise_scale=args.noise_scale, flow_steps=args.steps)
+                        noise_scale=args.noise_scale, flow_steps=args.steps,
+                        guidance=args.guidance)
     check_seeds(config)
     _check_rerun(args)
     config = replace(config, rerun=args.rerun, rerun_connect=args.rerun_connect)

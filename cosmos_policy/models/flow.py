@@ -95,6 +95,19 @@ def flow_loss(net: WorldActionNet, batch: FlowBatch,
     return loss, metrics
 
 
+#: the largest prompt guidance accepted (far past any useful one; guards against typos)
+MAX_GUIDANCE = 20.0
+
+
+def check_guidance(value: float, name: str = "guidance") -> float:
+    """``value`` as a float, or a :class:`UserError` naming ``name`` outside [0, MAX_GUIDANCE]
+    (1: the prompted model alone; 0: the model without its prompt; above 1: classifier-free
+    guidance towards the prompt)."""
+    if not 0.0 <= value <= MAX_GUIDANCE:  # NaN fails too
+        raise UserError(f"{name} must be in [0, {MAX_GUIDANCE:g}], got {value}")
+    return float(value)
+
+
 def check_noise_scale(value: float, name: str = "noise_scale") -> float:
     """``value`` as a float, or a :class:`UserError` naming ``name`` when it is outside [0, 1]
     (the range the sampler's ``noise_scale`` takes, :mod:`cosmos_policy.policy.sampler`)."""

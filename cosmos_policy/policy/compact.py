@@ -37,12 +37,13 @@ class CompactWAM(Policy):
     def __init__(self, net: WorldActionNet, domains: list[DomainSpec],
                  embodiment: Embodiment | str | None = None, *, steps: int = 10, seed: int = 0,
                  dt: float | None = None, return_future_frames: bool = False,
-                 noise_scale: float = 1.0, prompts: Any = None) -> None:
+                 noise_scale: float = 1.0, prompts: Any = None, guidance: float = 1.0) -> None:
         index, emb = resolve_domain(domains, embodiment)
         self.net, self.domains = net, domains
         super().__init__(NetBackend(net, index), net.config, domains[index], steps=steps,
                          seed=seed, dt=_dt(dt, emb), prompts=prompts, noise_scale=noise_scale,
-                         return_future_frames=return_future_frames, domain_index=index)
+                         return_future_frames=return_future_frames, domain_index=index,
+                         guidance=guidance)
 
 
 def load_model(path: str | Path | None = None, embodiment: Embodiment | str | None = None,
@@ -67,7 +68,8 @@ class EngineModel(Policy):
     def __init__(self, root: str | Path, backend: str = "auto", *,
                  request: EngineRequest | None = None, steps: int | None = None, seed: int = 0,
                  dt: float | None = None, return_future_frames: bool = False,
-                 prompts: Any = None, noise_scale: float | None = None) -> None:
+                 prompts: Any = None, noise_scale: float | None = None,
+                 guidance: float = 1.0) -> None:
         self.root = Path(root)
         self.manifest = m = read_manifest(self.root, request)
         if noise_scale is None:  # as the bundle it was built from samples
@@ -77,4 +79,4 @@ class EngineModel(Policy):
                          batch=m.batch, steps=m.steps if steps is None else steps, seed=seed,
                          dt=_dt(dt, emb), prompts=prompts, noise_scale=noise_scale,
                          return_future_frames=return_future_frames,
-                         domain_index=m.domain_index, stats_dtype=np.float32)
+                         domain_index=m.domain_index, stats_dtype=np.float32, guidance=guidance)

@@ -183,7 +183,8 @@ def load_model(name: str | Path | None, embodiment: Embodiment | str, *,
                backend: str = "auto", seed: int = 0, projector: object | None = None,
                cosmos3: Any = None, steps: int | None = None, noise_scale: float | None = None,
                runs_on: Sequence[str] | None = None,
-               factories: Mapping[str, Factory] | None = None) -> WorldActionModel:
+               factories: Mapping[str, Factory] | None = None,
+               guidance: float = 1.0) -> WorldActionModel:
     """The :class:`~cosmos_policy.spec.WorldActionModel` a ``--model`` / ``--backend`` pair
     names, for ``embodiment``.
 
@@ -195,9 +196,14 @@ def load_model(name: str | Path | None, embodiment: Embodiment | str, *,
     its manifest names one).
     runs_on: the backends the caller can drive; ``auto`` then means the first of them.
     factories: models only the caller can build (``oracle``: the sim layer's expert).
+    guidance: the compact model's prompt guidance (:class:`~cosmos_policy.policy.wrapper.Policy`;
+    1 is none); a Cosmos 3 checkpoint has its own (``--cosmos3-guidance``).
     """
     emb = load_embodiment(embodiment) if isinstance(embodiment, str) else embodiment
     ref = find_model(name)
+    if guidance != 1.0 and ref.kind not in ("engine", "bundle"):
+        raise UserError(f"--guidance is the compact model's; {ref.kind!r} models take none"
+                        + (" (Cosmos 3: --cosmos3-guidance)" if "cosmos3" in ref.kind else ""))
     check_backend(backend, ref.kind, runs_on)
     if backend == "auto" and runs_on:
         backend = runs_on[0]
@@ -225,15 +231,16 @@ def load_model(name: str | Path | None, embodiment: Embodiment | str, *,
     if ref.kind == "engine":  # as it was built (steps: the manifest's unless given)
         from cosmos_policy.policy.compact import EngineModel
 
-        return EngineModel(ref.path, backend, seed=seed, steps=steps, noise_scale=noise_scale)
+        return EngineModel(ref.path, backend, seed=seed, steps=steps, noise_scale=noise_scale,
+                           guidance=guidance)
     steps = 10 if steps is None else steps
     if backend == "torch":
         from cosmos_policy.policy.compact import load_model as load_compact
 
         return load_compact(ref.path, emb.name, seed=seed, noise_scale=noise_scale,
-                            steps=steps)
+                            steps=steps, guidance=guidance)
     from cosmos_policy.policy.default import default_engine
 
     return default_engine(emb.name, model=ref.path,
                           backend="onnxruntime" if backend == "auto" else backend,
-                          seed=seed, noise_scale=noise_scale, steps=steps)
+                          seed=seed, noise_scale=noise_scale, steps=steps, guidance=guidance)

@@ -24,7 +24,7 @@ import torch
 from cosmos_policy.engine.backends import Backend
 from cosmos_policy.errors import SpecError, UserError
 from cosmos_policy.models.config import DomainSpec, WAMConfig
-from cosmos_policy.models.flow import Mode, check_noise_scale
+from cosmos_policy.models.flow import Mode, check_guidance, check_noise_scale
 from cosmos_policy.models.inputs import check_inverse_frames, forward_actions
 from cosmos_policy.policy.sampler import draw_noise, euler_sample
 from cosmos_policy.policy.transforms import (
@@ -48,16 +48,22 @@ class Policy:
     (default: MiniLM, cached). noise_scale: in [0, 1], see :func:`.sampler.draw_noise`.
     return_future_frames: let ``policy`` also decode the imagined frame at t + H.
     stats_dtype: precision of the normalisation arithmetic (:class:`.transforms.Normalizer`).
+    guidance: classifier-free guidance of the policy's chunk towards its prompt, ``w``: each
+    Euler step's velocity is ``v("") + w (v(prompt) - v(""))`` from the same frames, state
+    and noise (the models learn the empty prompt: training drops prompts). 1 (default) is
+    the prompted model alone, one pass per step; any other value costs a second context and
+    a second denoise pass per step. Policy mode only.
     """
 
     def __init__(self, backend: Backend, config: WAMConfig, domain: DomainSpec, *,
                  batch: int | None = None, steps: int = 10, seed: int = 0, dt: float = 0.1,
                  prompts: Any = None, noise_scale: float = 1.0,
                  return_future_frames: bool = False, domain_index: int = 0,
-                 stats_dtype: type = np.float64) -> None:
+                 stats_dtype: type = np.float64, guidance: float = 1.0) -> None:
         if steps < 1:
             raise UserError(f"steps must be >= 1, got {steps}")
         self.noise_scale = check_noise_scale(noise_scale)
+        self.guidance = check_guidance(guidance)
         self.backend, self.config, self.domain, self.batch = backend, config, domain, batch
         self.domain_index = domain_index
         self.steps, self.seed, self.dt = steps, seed, dt
@@ -110,9 +116,11 @@ class Policy:
         """B observations -> B action chunks (T, action_dim), denormalised."""
         out: list[ActionChunk] = []
         for _, part in self._parts(observations):
-            ctx = self._context([o.images for o in part], [o.prompt for o in part],
-                                np.stack([o.state for o in part]))
-            acts, lat = self._sample(ctx, Mode.POLICY)
+            images, states = [o.images for o in part], np.stack([o.state for o in part])
+            ctx = self._context(images, [o.prompt for o in part], states)
+            bare = (None if self.guidance == 1.0
+                    else self._context(images, [""] * len(part), states))
+            acts, lat = self._sample(ctx, Mode.POLICY, unprompted=bare)
             frames = self._frames(lat, part[0].images) if self.return_future_frames else None
             out += [ActionChunk(actions=acts[i], timestamp=o.timestamp, dt=self.dt,
                                 future_frames=None if frames is None else frames[i])
@@ -175,8 +183,11 @@ class Policy:
         return self.backend.run("context", feeds)
 
     def _sample(self, ctx: dict[str, np.ndarray], mode: Mode, actions: np.ndarray | None = None,
-                future: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """One sample for the rows of ``ctx``: (denormalised actions, normalised latents)."""
+                future: np.ndarray | None = None,
+                unprompted: dict[str, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """One sample for the rows of ``ctx``: (denormalised actions, normalised latents).
+        unprompted: the same rows' context with empty prompts, to guide by (``guidance``)."""
         c, rows = self.config, ctx["key_bias"].shape[0]
         amask = np.zeros((rows, c.max_action_dim), np.float32)
         amask[:, : self.domain.action_dim] = 1.0
@@ -184,15 +195,24 @@ class Policy:
         l_shape = (rows, c.n_cameras, c.latent_channels, c.latent_size, c.latent_size)
         x_a, x_l = draw_noise(self._gen, a_shape, l_shape, amask, self.noise_scale)
         loop = getattr(self.backend, "denoise_loop", None)
-        if loop is not None:  # the backend runs the whole loop (native TensorRT)
+        if loop is not None and unprompted is None:  # the whole loop (native TensorRT)
             acts, lat = loop(ctx, x_a, x_l, mode, amask, self.steps, actions, future)
         else:
-            def step(xa: np.ndarray, xl: np.ndarray, ta: np.ndarray, tl: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
+            def velocity(c: dict[str, np.ndarray], xa: np.ndarray, xl: np.ndarray,
+                         ta: np.ndarray, tl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 out = self.backend.run("denoise", {
-                    "context_kv": ctx["context_kv"], "key_bias": ctx["key_bias"],
+                    "context_kv": c["context_kv"], "key_bias": c["key_bias"],
                     "noisy_actions": xa, "noisy_latents": xl, "t_actions": ta, "t_latents": tl})
                 return out["v_actions"], out["v_latents"]
+
+            def step(xa: np.ndarray, xl: np.ndarray, ta: np.ndarray, tl: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+                v_a, v_l = velocity(ctx, xa, xl, ta, tl)
+                if unprompted is None:
+                    return v_a, v_l
+                u_a, u_l = velocity(unprompted, xa, xl, ta, tl)
+                w = np.float32(self.guidance)
+                return u_a + w * (v_a - u_a), u_l + w * (v_l - u_l)
 
             acts, lat = euler_sample(step, x_a, x_l, mode, amask, self.steps, actions, future)
         return self.actions.denormalize(acts), lat

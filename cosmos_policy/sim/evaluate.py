@@ -57,6 +57,7 @@ class EvalConfig:
     noise_scale: the compact model's initial-noise scale (1: sampled, 0: deterministic; None:
     the model's own, its manifest's ``sampler.noise_scale``).
     flow_steps: the compact model's Euler steps per sample.
+    guidance: the compact model's prompt guidance (1: none; docs/EVAL.md).
     """
 
     task: str = "reach"
@@ -76,6 +77,7 @@ class EvalConfig:
     cosmos3: Any = None  # Cosmos3Options when ``model`` is a Cosmos 3 checkpoint folder
     noise_scale: float | None = None
     flow_steps: int = 10
+    guidance: float = 1.0
     rerun: str | None = None  # a .rrd file per episode (docs/VIZ.md)
     rerun_connect: str | None = None  # a running Rerun viewer's address
 
@@ -186,7 +188,7 @@ class Evaluator:
         self.model = TimedModel(load_model(cfg.model, emb, backend=cfg.backend, seed=cfg.seed,
                                            factories=sim_factories(self.env),
                                            cosmos3=cfg.cosmos3, noise_scale=cfg.noise_scale,
-                                           steps=cfg.flow_steps))
+                                           steps=cfg.flow_steps, guidance=cfg.guidance))
         if cfg.model != "oracle":  # lazy loads before the first episode, whose clock runs
             warm_up(self.model.model, emb)
         self.projector = None
