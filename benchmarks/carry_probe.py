@@ -2,7 +2,7 @@
 the scripted expert's own chunk from the same state, on validation seeds.
 
     python benchmarks/carry_probe.py [--models default,PATH,...] [--embodiment franka]
-        [--episodes 8] [--seed 0] [--out outputs/carry_probe.json]
+        [--episodes 8] [--seed 0] [--guidance 1] [--out outputs/carry_probe.json]
 
 Each model runs ``eval``'s lockstep loop (torch, 50 ms charged latency; the episode's own
 seed seeds its sampler). At every policy step where the named cube is held (within 3 cm of the
@@ -148,15 +148,17 @@ def summarise(rows: list[dict[str, Any]], placing: list[dict[str, Any]] | None =
     return out
 
 
-def probe_model(model: str, embodiment: str, seeds: list[int], on_episode) -> None:
-    """Run ``model`` on pick_place ``seeds``; ``on_episode(seed, success, frames)``."""
+def probe_model(model: str, embodiment: str, seeds: list[int], on_episode,
+                guidance: float = 1.0) -> None:
+    """Run ``model`` on pick_place ``seeds`` (with prompt ``guidance``, eval's
+    ``--guidance``); ``on_episode(seed, success, frames)``."""
     from cosmos_policy.data.layout import CHUNK_KEY, vector_feature
     from cosmos_policy.sim.dagger import model_chunk
     from cosmos_policy.sim.dagger_rollouts import LabelTap, dataset_features, lockstep_evaluator
 
     chunk = model_chunk(model)
     ev = lockstep_evaluator(model, "pick_place", embodiment, backend="torch", image_size=128,
-                    seed=seeds[0], latency_s=0.05, max_steps=None)
+                    seed=seeds[0], latency_s=0.05, max_steps=None, guidance=guidance)
     try:
         features, cameras, read_objects = dataset_features(ev.env)
         features[CHUNK_KEY] = vector_feature([f"a{k}" for k in range(chunk)])
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=8)
     p.add_argument("--seed", type=int, default=None, help="first seed (validation split)")
     p.add_argument("--out", type=Path, default=Path("outputs/carry_probe.json"))
+    p.add_argument("--guidance", type=float, default=1.0,
+                   help="prompt guidance of the models' chunks (eval's --guidance)")
     a = p.parse_args(argv)
     split = load_suite().split("validation")
     first = split.first if a.seed is None else a.seed
@@ -256,7 +260,8 @@ def main(argv: list[str] | None = None) -> None:
                                          indent=1))
 
         try:
-            probe_model(model, a.embodiment, list(range(first, first + a.episodes)), on_episode)
+            probe_model(model, a.embodiment, list(range(first, first + a.episodes)), on_episode,
+                        guidance=a.guidance)
         except UserError as exc:
             raise SystemExit(f"error: {exc}") from None
     print(table(results))

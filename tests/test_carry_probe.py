@@ -176,3 +176,19 @@ def test_reversals_count_consecutive_moves_that_turn_round(probe):
             row(9, (-0.05, 0.0))]                        # not consecutive
     assert probe.reversals(rows) == pytest.approx(0.5)
     assert probe.reversals(rows[:1]) is None
+
+
+def test_the_probe_runs_its_models_with_the_guidance_it_is_given(probe, tmp_path):
+    from cosmos_policy.engine.testing import tiny_bundle
+    from cosmos_policy.sim.dagger_rollouts import lockstep_evaluator
+
+    bundle = str(tiny_bundle(tmp_path / "b"))
+    ev = lockstep_evaluator(bundle, "pick_place", "franka", backend="torch", image_size=32,
+                            seed=0, latency_s=0.05, max_steps=2, guidance=2.5)
+    try:
+        assert ev.model.model.guidance == 2.5
+    finally:
+        ev.close()
+    with pytest.raises(SystemExit, match=r"guidance must be in \[0, 20\]"):
+        probe.main(["--models", bundle, "--episodes", "1", "--guidance", "-1",
+                    "--out", str(tmp_path / "p.json")])

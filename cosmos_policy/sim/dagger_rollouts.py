@@ -169,14 +169,14 @@ class RolloutStats:
 
 def lockstep_evaluator(model: str, task: str, embodiment: str, *, backend: str,
                        image_size: int, seed: int, latency_s: float,
-                       max_steps: int | None) -> Any:
+                       max_steps: int | None, guidance: float = 1.0) -> Any:
     """An :class:`Evaluator` of ``model`` in lockstep, no videos (one episode per call)."""
     from cosmos_policy.sim.evaluate import EvalConfig, Evaluator
 
     return Evaluator(EvalConfig(task=task, embodiment=embodiment, episodes=1, seed=seed,
                                 model=model, backend=backend, lockstep=True,
                                 lockstep_latency_s=latency_s, image_size=image_size, videos=0,
-                                max_steps=max_steps))
+                                max_steps=max_steps, guidance=guidance))
 
 
 def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int], out: Path, *,
