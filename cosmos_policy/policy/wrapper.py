@@ -198,10 +198,10 @@ class Policy:
         if loop is not None and unprompted is None:  # the whole loop (native TensorRT)
             acts, lat = loop(ctx, x_a, x_l, mode, amask, self.steps, actions, future)
         else:
-            def velocity(c: dict[str, np.ndarray], xa: np.ndarray, xl: np.ndarray,
+            def velocity(context: dict[str, np.ndarray], xa: np.ndarray, xl: np.ndarray,
                          ta: np.ndarray, tl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 out = self.backend.run("denoise", {
-                    "context_kv": c["context_kv"], "key_bias": c["key_bias"],
+                    "context_kv": context["context_kv"], "key_bias": context["key_bias"],
                     "noisy_actions": xa, "noisy_latents": xl, "t_actions": ta, "t_latents": tl})
                 return out["v_actions"], out["v_latents"]
 
