@@ -103,6 +103,8 @@ def place_frames(frames: list[dict[str, Any]], cube_half: float, plate_top: floa
             continue
         row: dict[str, Any] = {"scene": _scene(f)}
         _moves(f, tcp, row)
+        # the whole chunk's tool positions: where in it the descent starts
+        row["policy_path_m"] = np.asarray(f["policy_chunk"], dtype=float)[:, :3].tolist()
         out.append(row)
     return out
 

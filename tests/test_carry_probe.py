@@ -156,6 +156,7 @@ def test_over_the_plate_the_probe_asks_whether_the_chunk_sets_the_cube_down(prob
     assert len(rows) == 2
     assert rows[0]["scene"]["step"] == 7
     assert "policy_chunk" not in rows[0]["scene"]
+    assert rows[0]["policy_path_m"] == [list(over), [0.7, 0.21, 0.15]]
     assert [probe.sets_down(r, "policy") for r in rows] == [False, True]
     assert [probe.sets_down(r, "expert") for r in rows] == [True, True]
     summary = probe.summarise([], rows)
