@@ -75,8 +75,10 @@ def _pcts(samples: list[float]) -> dict[str, float]:
 
 def run_benchmark(model: str | Path | None = None, embodiment: str | None = None, *,
                   iters: int = 100, warmup: int = 10, steps: int = 10,
-                  progress: bool = True) -> dict[str, Any]:
-    """Measure and return the results (see the module docstring); nothing is printed."""
+                  progress: bool = True, guidance: float = 1.0) -> dict[str, Any]:
+    """Measure and return the results (see the module docstring); nothing is printed.
+    guidance: other than 1, the ONNX Runtime engine also runs with that prompt guidance
+    (two passes per step), side by side, and its ratio to the unguided engine is reported."""
     from tqdm import tqdm
 
     from cosmos_policy.engine.export import export_engine
@@ -110,6 +112,10 @@ def run_benchmark(model: str | Path | None = None, embodiment: str | None = None
             alt.backend = OnnxRuntimeBackend("cpu", threads=n_cpu)
             alt.backend.load(engine, manifest)
             models[f"onnxruntime {n_cpu}thr"] = alt
+        guided = f"onnxruntime W={guidance:g}"
+        if guidance != 1.0:
+            models[guided] = load_model(engine, emb, backend="onnxruntime-cpu", steps=steps,
+                                        guidance=guidance)
         for m in models.values():
             for _ in range(warmup):
                 m.policy(obs)
@@ -146,8 +152,11 @@ def run_benchmark(model: str | Path | None = None, embodiment: str | None = None
             "flops": {"context": flops["context"], "denoise_step": flops["denoise"],
                       "per_policy_call": per_call},
             "peak_matmul_gflops": {"all_threads": peak_all, "one_thread": peak_one},
-            "achieved_gflops": {name: per_call / (r["p50_ms"] / 1e3) / 1e9
-                                for name, r in res.items()},
+            "achieved_gflops": {name: per_call * (2 if name == guided else 1)
+                                / (r["p50_ms"] / 1e3) / 1e9 for name, r in res.items()},
+            **({"guidance": guidance,
+                "ratio_p50_guided_over_onnxruntime": res[guided]["p50_ms"] / ort_p50}
+               if guidance != 1.0 else {}),
         }
 
 
@@ -172,4 +181,8 @@ def format_table(r: dict[str, Any]) -> str:
               f"(goal <= 0.60x); onnxruntime graphs p50: context "
               f"{graphs['context']['p50_ms']:.2f} ms, denoise step "
               f"{graphs['denoise']['p50_ms']:.2f} ms"]
+    if "guidance" in r:
+        lines.append(f"prompt guidance W={r['guidance']:g} / onnxruntime at p50: "
+                     f"{r['ratio_p50_guided_over_onnxruntime']:.2f}x (a second context and "
+                     "denoise pass per step)")
     return "\n".join(lines)
