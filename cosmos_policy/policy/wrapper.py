@@ -116,11 +116,12 @@ class Policy:
         """B observations -> B action chunks (T, action_dim), denormalised."""
         out: list[ActionChunk] = []
         for _, part in self._parts(observations):
-            images, states = [o.images for o in part], np.stack([o.state for o in part])
-            ctx = self._context(images, [o.prompt for o in part], states)
-            bare = (None if self.guidance == 1.0
-                    else self._context(images, [""] * len(part), states))
-            acts, lat = self._sample(ctx, Mode.POLICY, unprompted=bare)
+            prompt_sets = [[o.prompt for o in part]]
+            if self.guidance != 1.0:  # and the same rows unprompted, to guide by
+                prompt_sets.append([""] * len(part))
+            ctx, *bare = self._contexts([o.images for o in part], prompt_sets,
+                                        np.stack([o.state for o in part]))
+            acts, lat = self._sample(ctx, Mode.POLICY, unprompted=bare[0] if bare else None)
             frames = self._frames(lat, part[0].images) if self.return_future_frames else None
             out += [ActionChunk(actions=acts[i], timestamp=o.timestamp, dt=self.dt,
                                 future_frames=None if frames is None else frames[i])
@@ -170,17 +171,26 @@ class Policy:
 
     def _context(self, images: Sequence[dict[str, np.ndarray]], prompts: list[str],
                  states: np.ndarray) -> dict[str, np.ndarray]:
+        return self._contexts(images, [prompts], states)[0]
+
+    def _contexts(self, images: Sequence[dict[str, np.ndarray]], prompt_sets: list[list[str]],
+                  states: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """The context of the same frames and states under each set of prompts; the frames
+        are resized and the states normalised once."""
         d = self.domain
         states = np.asarray(states, dtype=np.float32)
         if states.ndim != 2 or states.shape[1] != d.state_dim:
             raise SpecError(f"state: expected ({d.state_dim},) for domain {d.name!r}, got "
                             f"{states.shape[1:]}")
-        emb, mask = self.prompts.encode(pad_prompts(list(prompts), self.batch))
-        feeds = {"images": pad_rows(self.resize(images), self.batch),
-                 "prompt_emb": np.asarray(emb, np.float32),
-                 "prompt_mask": np.asarray(mask, np.float32),
-                 "state": pad_rows(self.states.normalize(states), self.batch)}
-        return self.backend.run("context", feeds)
+        shared = {"images": pad_rows(self.resize(images), self.batch),
+                  "state": pad_rows(self.states.normalize(states), self.batch)}
+        out = []
+        for prompts in prompt_sets:
+            emb, mask = self.prompts.encode(pad_prompts(list(prompts), self.batch))
+            out.append(self.backend.run("context", {
+                **shared, "prompt_emb": np.asarray(emb, np.float32),
+                "prompt_mask": np.asarray(mask, np.float32)}))
+        return out
 
     def _sample(self, ctx: dict[str, np.ndarray], mode: Mode, actions: np.ndarray | None = None,
                 future: np.ndarray | None = None,
