@@ -119,7 +119,8 @@ def reversals(rows: list[dict[str, Any]]) -> float | None:
     policy x/y moves point more than 90 degrees apart: a policy dithering between goals."""
     flips = []
     for a, b in zip(rows, rows[1:], strict=False):
-        if b["scene"].get("step") is None or b["scene"]["step"] != a["scene"].get("step", -9) + 1:
+        step_a, step_b = a["scene"].get("step"), b["scene"].get("step")
+        if step_a is None or step_b != step_a + 1:
             continue
         ma, mb = (np.asarray(r["policy_move_m"])[:2] for r in (a, b))
         if min(np.linalg.norm(ma), np.linalg.norm(mb)) < 0.01:
