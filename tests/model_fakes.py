@@ -16,16 +16,6 @@ TINY = WAMConfig(d_model=32, n_layers=2, n_heads=2, mlp_ratio=2, image_size=32,
                  max_state_dim=8, max_action_dim=10, max_prompt_tokens=12)
 
 
-def perturbed(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """``net`` in eval mode with its zero-initialised output layers given non-zero weights
-    (every parameter nudged by seeded noise), so every path matters."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.05)
-    return net.eval()
-
-
 FAST = TrainConfig(steps=6, batch=4, ae_steps=2, ae_batch=4, warmup=2, log_every=2,
                    ckpt_every=100, seed=3)
 

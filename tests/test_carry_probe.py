@@ -95,8 +95,8 @@ def test_localisation_draws_the_closed_loops_chunks_at_its_noise_scale():
     generator's seed fixes the draws."""
     import torch
     from model_fakes import TINY as c
-    from model_fakes import perturbed
 
+    from cosmos_policy.engine.testing import perturbed
     from cosmos_policy.models.network import WorldActionNet
 
     loc = load_benchmark("localisation")

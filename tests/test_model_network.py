@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from model_fakes import perturbed
 
+from cosmos_policy.engine.testing import perturbed
 from cosmos_policy.errors import ConfigError, UserError
 from cosmos_policy.models.config import WAMConfig
 from cosmos_policy.models.flow import FlowBatch, Mode, flow_loss
