@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cosmos_policy.cli import main
 from cosmos_policy.data.lerobot import open_dataset
@@ -168,3 +169,37 @@ def test_record_renders_offscreen_without_a_display_or_mujoco_gl(tmp_path) -> No
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "meta" / "info.json").is_file()
+
+
+def test_record_with_state_feedback_records_the_experts_answers_from_each_state(tmp_path,
+                                                                                capsys) -> None:
+    """``--feedback state``: every recorded action is the state-feedback expert's answer from
+    that frame's state, not the planning expert's command."""
+    from cosmos_policy.sim import make_env, make_expert
+    from cosmos_policy.sim.experts import ExpertConfig
+
+    eps = {}
+    for feedback in ("plan", "state"):
+        out = tmp_path / feedback
+        assert main(["record", str(out), "--task", "pick_place", "--embodiment", "franka",
+                     "--episodes", "1", "--seed", "1003", "--image-size", "32",
+                     "--feedback", feedback]) == 0
+        ds = open_dataset(out)
+        assert ds.info["cosmos_policy"]["feedback"] == feedback
+        eps[feedback] = ds.episode(0)
+    plan, state = eps["plan"], eps["state"]
+    np.testing.assert_array_equal(plan["observation.state"][0], state["observation.state"][0])
+    env = make_env("pick_place", "franka", cameras=())
+    try:
+        obs, _ = env.reset(seed=1003)
+        answer = make_expert(env, ExpertConfig(feedback="state")).label(obs)
+    finally:
+        env.close()
+    np.testing.assert_allclose(state["action"][0], answer, atol=1e-5)
+    assert np.abs(plan["action"][0] - answer).max() > 1e-3  # the plan starts from rest
+    from cosmos_policy.commands.record import record
+    from cosmos_policy.errors import UserError
+
+    with pytest.raises(UserError, match="--feedback"):
+        record(tmp_path / "x", "reach", "franka", 1, feedback="bogus")
+    assert not (tmp_path / "x.partial").exists()

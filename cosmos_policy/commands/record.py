@@ -26,6 +26,7 @@ from cosmos_policy.data.lerobot import LeRobotWriter, partial_path
 from cosmos_policy.errors import UserError
 
 _FRAMES = "frames.npz"
+FEEDBACK = ("plan", "state")  # record --feedback
 
 
 class _DriftNoise:
@@ -75,20 +76,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "stop at success); a reach demonstration that stops where the "
                              "success distance is first crossed teaches a policy to stop "
                              "there too")
+    parser.add_argument("--feedback", choices=list(FEEDBACK), default="plan",
+                        help="plan: the expert follows its own plan (its commands lead the "
+                             "arm by its velocity); state: every action is the expert's answer "
+                             "from the measured state, at rest (joint positions, no "
+                             "velocity): labels a model that sees no velocity can reproduce")
 
 
 def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 0,
            image_size: int = 128, prompt_style: str = "canonical",
            max_attempts: int | None = None, overwrite: bool = False,
            progress: bool = True, action_noise: float = 0.0,
-           hold_steps: int = 0, restart: bool = False) -> dict[str, int]:
+           hold_steps: int = 0, restart: bool = False,
+           feedback: str = "plan") -> dict[str, int]:
     """Record ``episodes`` successful expert episodes into a LeRobot v3 dataset at ``out``.
 
     Per frame: every camera (uint8 (S, S, 3), S = image_size), ``observation.state``
     (n_joints + 1,), ``observation.ee_pose`` (9,), ``observation.environment_state`` (18,:
     target cube, red, green, blue, region, plate positions) and ``action``, the unified (10,) target
     the expert commanded; with ``hold_steps`` the expert goes on that many steps after the
-    first success (recorded too). Episodes that do not succeed are dropped, and so are those
+    first success (recorded too). ``feedback``: ``plan``, the expert drives on its own
+    commands (:meth:`~cosmos_policy.sim.experts.Expert.act`), or ``state``, every action is its
+    answer from the measured state (:meth:`~cosmos_policy.sim.experts.Expert.label` with
+    ``feedback="state"``). Episodes that do not succeed are dropped, and so are those
     the simulator aborts (``mujoco.FatalError``; their seeds are kept in the provenance).
     Returns counts ``{"kept", "dropped", "sim_errors"}``.
 
@@ -102,6 +112,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
 
     if episodes < 1:
         raise UserError("--episodes must be at least 1")
+    if feedback not in FEEDBACK:
+        raise UserError(f"--feedback must be one of {', '.join(FEEDBACK)}, got {feedback!r}")
     if not 0.0 <= action_noise <= 0.1:
         raise UserError(f"--action-noise must be between 0 and 0.1 m, got {action_noise}")
     if not 0 <= hold_steps <= 1000:
@@ -123,7 +135,8 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
                         "actions")
     identity = {"task": task, "embodiment": emb.name, "seed": seed, "image_size": image_size,
                 "prompt_style": prompt_style, "action_noise_m": action_noise,
-                "hold_steps": hold_steps, "version": __version__}
+                "hold_steps": hold_steps, "version": __version__,
+                **({"feedback": feedback} if feedback != "plan" else {})}
     try:
         if fps != emb.control_rate_hz:
             raise UserError(f"{emb.name}: control.rate_hz {emb.control_rate_hz} is not a whole "
@@ -143,14 +156,15 @@ def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 
     try:
         with disk_full(work, "record"):
             kept, sim_errors = _attempts(env, work, features, cameras, read_objects, seed,
-                                         episodes, attempts, action_noise, hold_steps, bar)
+                                         episodes, attempts, action_noise, hold_steps, bar,
+                                         feedback)
             if len(kept) < episodes:
                 raise UserError(f"only {len(kept)} of {episodes} episodes succeeded in "
                                 f"{attempts} attempts; raise --max-attempts")
             provenance = {"task": task, "embodiment": emb.name, "source": "scripted expert",
                           "prompt_style": prompt_style, "seeds": kept,
                           "action_noise_m": action_noise, "hold_steps": hold_steps,
-                          "sim_errors": sim_errors}
+                          "feedback": feedback, "sim_errors": sim_errors}
             _assemble(work, out, kept, fps=fps, robot_type=emb.robot_type, features=features,
                       overwrite=overwrite, provenance=provenance)
     except BaseException as exc:
@@ -170,7 +184,7 @@ def _name(seed: int) -> str:
 
 def _attempts(env, work: Path, features: dict, cameras: list[str], read_objects,  # noqa: ANN001
               seed: int, episodes: int, attempts: int, action_noise: float, hold_steps: int,
-              bar: tqdm) -> tuple[list[int], list[str]]:
+              bar: tqdm, feedback: str = "plan") -> tuple[list[int], list[str]]:
     """Run (or take from a finished shard) attempt after attempt until ``episodes`` succeed.
 
     Each attempt's outcome is a shard, a success with its frames, a failure with none, so a
@@ -180,8 +194,10 @@ def _attempts(env, work: Path, features: dict, cameras: list[str], read_objects,
     import mujoco
 
     from cosmos_policy.sim import make_expert
+    from cosmos_policy.sim.experts import ExpertConfig
 
-    expert = make_expert(env)
+    expert = make_expert(env, ExpertConfig(feedback="state") if feedback == "state" else None)
+    answer = expert.label if feedback == "state" else expert.act
     done = shards.finished(work)
     kept: list[int] = []
     sim_errors: list[str] = []  # episodes MuJoCo aborted
@@ -193,7 +209,7 @@ def _attempts(env, work: Path, features: dict, cameras: list[str], read_objects,
             meta = shards.read_meta(work, name)
         else:
             meta, rows = _simulate(env, expert, seed + k, features, cameras, read_objects,
-                                   action_noise, hold_steps, mujoco.FatalError)
+                                   action_noise, hold_steps, mujoco.FatalError, answer)
             if meta.get("sim_error"):
                 bar.write(f"record: seed {seed + k} dropped, the simulator stopped: "
                           f"{meta['sim_error']}")
@@ -209,9 +225,11 @@ def _attempts(env, work: Path, features: dict, cameras: list[str], read_objects,
     return kept, sim_errors
 def _simulate(env, expert, seed: int, features: dict, cameras: list[str],  # noqa: ANN001
               read_objects, action_noise: float, hold_steps: int,  # noqa: ANN001
-              fatal: type[BaseException]) -> tuple[dict, dict[str, np.ndarray]]:
+              fatal: type[BaseException], answer=None) -> tuple[dict, dict[str, np.ndarray]]:  # noqa: ANN001
     """One attempt: its meta (prompt, success, simulator error) and, if it succeeded, its
-    frames (feature -> (T, ...) rows)."""
+    frames (feature -> (T, ...) rows). ``answer(obs)`` gives the action (default
+    ``expert.act``)."""
+    answer = answer or expert.act
     obs, info = env.reset(seed=seed)
     prompt = obs["prompt"]
     expert.reset()
@@ -221,7 +239,7 @@ def _simulate(env, expert, seed: int, features: dict, cameras: list[str],  # noq
     meta: dict = {"prompt": prompt}
     try:
         while not done:
-            action = np.asarray(expert.act(obs), dtype=np.float32)
+            action = np.asarray(answer(obs), dtype=np.float32)
             for c in cameras:
                 rows[f"observation.images.{c}"].append(obs["images"][c])
             rows["observation.state"].append(obs["state"])
@@ -281,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
                     image_size=args.image_size, prompt_style=args.prompt_style,
                     max_attempts=args.max_attempts, overwrite=args.overwrite,
                     action_noise=args.action_noise, hold_steps=args.hold_steps,
-                    restart=args.restart)
+                    restart=args.restart, feedback=args.feedback)
     aborted = (f", {result['sim_errors']} of them aborted by the simulator"
                if result["sim_errors"] else "")
     print(f"wrote {result['kept']} episodes to {out} "
