@@ -27,7 +27,6 @@ from cosmos_policy.errors import UnknownNameError
 from cosmos_policy.geometry import matrix_from_rotvec
 from cosmos_policy.sim.scene import CUBE_HALF, PLATE_TOP, Scene
 
-
 FEEDBACK = ("command", "state")  # ExpertConfig.feedback
 
 
