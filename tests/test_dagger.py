@@ -200,11 +200,14 @@ def test_expert_chunks_are_the_policy_targets_of_dagger_frames_only(bundle: Path
     assert (mode[~b["policy_only"]] != Mode.POLICY).all()
 
 
-def test_tolerant_labels_reach_the_expert_that_labels_the_rollouts(
-        bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``labels="tolerant"``: the rollouts are labelled by a tolerant expert, every stored
-    label is its answer from that state, and the dataset says so; an unknown name is refused
-    before any rollout."""
+@pytest.mark.parametrize(("labels", "feedback"), [("tolerant", "command"),
+                                                 ("strict", "state")])
+def test_label_settings_reach_the_expert_that_labels_the_rollouts(
+        bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labels: str,
+        feedback: str) -> None:
+    """``labels="tolerant"`` or ``feedback="state"``: the rollouts are labelled by that
+    expert, every stored label is its answer from that state, and the dataset says so; an
+    unknown name is refused before any rollout."""
     from cosmos_policy.sim import dagger_rollouts
     from cosmos_policy.sim.experts import label_config
 
@@ -225,25 +228,29 @@ def test_tolerant_labels_reach_the_expert_that_labels_the_rollouts(
                         label.copy()))
 
     rollout_dataset(str(bundle), "push", "franka", SEEDS[:1], tmp_path / "data",
-                    image_size=32, max_steps=8, on_frame=on_frame, labels="tolerant")
-    assert configs == [label_config("tolerant")] != [label_config("strict")]
+                    image_size=32, max_steps=8, on_frame=on_frame, labels=labels,
+                    feedback=feedback)
+    assert configs == [label_config(labels, feedback)] != [label_config("strict")]
     info = json.loads((tmp_path / "data/meta/info.json").read_text())
-    assert info["cosmos_policy"]["labels"] == "tolerant"
+    assert (info["cosmos_policy"]["labels"], info["cosmos_policy"]["feedback"]) == (labels,
+                                                                                    feedback)
     twin = make_env("push", "franka", cameras=())
     try:
-        tolerant = make_expert(twin, label_config("tolerant"))
+        expert = make_expert(twin, label_config(labels, feedback))
         for qpos, qvel, ctrl, q_target, label in visited:
             twin.reset(seed=SEEDS[0])
             d = twin.unwrapped.scene.data
             d.qpos[:], d.qvel[:], d.ctrl[:] = qpos, qvel, ctrl
             twin.unwrapped._q_target = q_target  # noqa: SLF001
             mujoco.mj_forward(twin.unwrapped.scene.model, d)
-            tolerant.reset()
-            np.testing.assert_allclose(tolerant.label(None), label, atol=1e-3)
+            expert.reset()
+            np.testing.assert_allclose(expert.label(None), label, atol=1e-3)
     finally:
         twin.close()
     with pytest.raises(UserError, match="label tolerance"):
         DaggerConfig(tasks=("push",), embodiments=("franka",), labels="loose")
+    with pytest.raises(UserError, match="feedback"):
+        DaggerConfig(tasks=("push",), embodiments=("franka",), feedback="velocity")
 
 
 def test_a_campaign_from_before_the_label_setting_resumes(bundle: Path, tmp_path: Path) -> None:
@@ -258,10 +265,16 @@ def test_a_campaign_from_before_the_label_setting_resumes(bundle: Path, tmp_path
     assert _resumable_rows(tmp_path, cfg) == [{"round": 0}]
     with pytest.raises(UserError, match="other settings.*labels"):
         _resumable_rows(tmp_path, DaggerConfig(**{**cfg.__dict__, "labels": "tolerant"}))
+    del saved["feedback"]  # nor feedback: command
+    (tmp_path / "dagger.json").write_text(json.dumps({"config": saved, "rounds": [{"round": 0}]}))
+    assert _resumable_rows(tmp_path, cfg) == [{"round": 0}]
+    with pytest.raises(UserError, match="other settings.*feedback"):
+        _resumable_rows(tmp_path, DaggerConfig(**{**cfg.__dict__, "feedback": "state"}))
 
 
 def test_the_cli_offers_exactly_the_experts_label_modes() -> None:
-    """``--labels`` keeps its choices literal so the parser does not import the simulator;
+    """``--labels`` and ``--feedback`` keep their choices literal so the parser does not import
+    the simulator;
     they must stay the ones :func:`experts.label_config` accepts."""
     import argparse
 
@@ -272,6 +285,8 @@ def test_the_cli_offers_exactly_the_experts_label_modes() -> None:
     dagger_cmd.add_arguments(parser)
     (action,) = [a for a in parser._actions if a.dest == "labels"]
     assert tuple(action.choices) == experts.LABELS
+    (action,) = [a for a in parser._actions if a.dest == "feedback"]
+    assert tuple(action.choices) == experts.FEEDBACK
 
 
 def test_dagger_takes_the_carry_fraction_as_train_does(tmp_path: Path) -> None:

@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "within the offsets its manoeuvre survives (a push 3 cm off the line, "
                         "a grasp 2 cm off the cube), labelled as going on, corrected, instead "
                         "of starting over (docs/DAGGER.md)")
+    parser.add_argument("--feedback", default="command", choices=("command", "state"),
+                        help="what each label starts from: command (default), the policy's "
+                        "last command and the tool's velocity; state, the measured pose at its "
+                        "profile's speed, a function of what the model sees (docs/DAGGER.md)")
     parser.add_argument("--resume", action="store_true",
                         help="go on with the campaign in --out (same options; --rounds may "
                         "grow) after a crash or to add rounds")
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                        carry_fraction=args.carry_fraction,
                        paraphrase_prob=args.paraphrase_prob, workers=args.workers,
                        expert_chunks=args.expert_chunks, labels=args.labels,
+                       feedback=args.feedback,
                        val_episodes=args.val_episodes,
                        val_seed=args.val_seed, val_max_steps=args.val_max_steps,
                        backend=args.backend, image_size=args.image_size,

@@ -72,7 +72,8 @@ class DaggerConfig:
     state with the expert's own chunk (``action.chunk``, trained in policy mode only) instead
     of its one-step label. labels: ``strict`` or ``tolerant``, how far off its own path the
     expert still labels a state as its manoeuvre going on
-    (:func:`~cosmos_policy.sim.experts.label_config`). workers: processes for rollout cells
+    (:func:`~cosmos_policy.sim.experts.label_config`). feedback: what each label starts
+    from, ``command`` or ``state`` (:class:`~cosmos_policy.sim.experts.ExpertConfig`). workers: processes for rollout cells
     and validation episodes."""
 
     tasks: tuple[str, ...]
@@ -100,11 +101,12 @@ class DaggerConfig:
     workers: int = 1
     expert_chunks: bool = False
     labels: str = "strict"
+    feedback: str = "command"
 
     def __post_init__(self) -> None:
         from cosmos_policy.sim.experts import label_config
 
-        label_config(self.labels)  # an unknown name is refused here, before any rollout
+        label_config(self.labels, self.feedback)  # an unknown name is refused before any rollout
         if self.rounds < 1 or self.episodes < 1 or self.train_steps < 1 or self.batch < 1:
             raise UserError("--rounds, --episodes, --train-steps and --batch must be >= 1")
         if self.val_episodes < 0:
@@ -142,7 +144,8 @@ def _rollouts(cfg: DaggerConfig, model: str, seeds: list[int], round_dir: Path,
 
     kwargs = {"backend": cfg.backend, "image_size": cfg.image_size,
               "latency_s": cfg.latency_s, "max_steps": cfg.max_steps,
-              "chunk": model_chunk(model) if cfg.expert_chunks else 1, "labels": cfg.labels}
+              "chunk": model_chunk(model) if cfg.expert_chunks else 1, "labels": cfg.labels,
+              "feedback": cfg.feedback}
     jobs = [(model, task, emb, seeds, str(round_dir / f"data-{task}-{emb}"), kwargs)
             for task, emb in _cells(cfg)]
     if cfg.workers == 1 or len(jobs) == 1:

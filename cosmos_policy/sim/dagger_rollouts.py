@@ -69,18 +69,20 @@ class LabelTap:
     simulator and the expert are put back exactly as they were. The labels of the next
     visited states are no substitute: they follow the policy's path, not the expert's.
     ``labels``: how far off its own path the expert still counts a state as its manoeuvre
-    under way (:func:`~cosmos_policy.sim.experts.label_config`)."""
+    under way (:func:`~cosmos_policy.sim.experts.label_config`). ``feedback``: what a label
+    starts from, ``command`` (the last command and the tool's velocity) or ``state`` (the
+    measured pose; :class:`~cosmos_policy.sim.experts.ExpertConfig`)."""
 
     def __init__(self, evaluator: Any, features: dict[str, Any], cameras: list[str],
                  read_objects: Callable[[], np.ndarray] | None,
                  on_frame: Callable[..., None] | None = None, chunk: int = 1,
-                 labels: str = "strict") -> None:
+                 labels: str = "strict", feedback: str = "command") -> None:
         from cosmos_policy.sim.experts import label_config, make_expert
 
         self.chunk = chunk
         self.env = evaluator.env
         self.scene = self.env.scene
-        self.expert = make_expert(self.env, label_config(labels))
+        self.expert = make_expert(self.env, label_config(labels, feedback))
         self.features, self.cameras, self.read_objects = features, cameras, read_objects
         self.on_frame = on_frame
         self._render, self._step = self.scene.render, self.env.step_joint_targets
@@ -182,7 +184,8 @@ def lockstep_evaluator(model: str, task: str, embodiment: str, *, backend: str,
 def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int], out: Path, *,
                     backend: str = "torch", image_size: int = 128, latency_s: float = 0.05,
                     max_steps: int | None = None, on_frame: Callable[..., None] | None = None,
-                    chunk: int = 1, labels: str = "strict") -> RolloutStats:
+                    chunk: int = 1, labels: str = "strict",
+                    feedback: str = "command") -> RolloutStats:
     """Roll ``model`` out on ``seeds`` (training split) and write the expert-labelled states
     as a LeRobot v3 dataset at ``out`` (every episode, won or lost: DAgger labels them all).
     ``chunk`` > 1: every frame also holds the expert's own ``chunk`` actions from that state
@@ -205,10 +208,12 @@ def rollout_dataset(model: str, task: str, embodiment: str, seeds: Sequence[int]
             names = features["action"]["names"]
             features[CHUNK_KEY] = vector_feature([f"{n}@{k}" for k in range(chunk)
                                                   for n in names])
-        tap = LabelTap(ev, features, cameras, read_objects, on_frame, chunk=chunk, labels=labels)
+        tap = LabelTap(ev, features, cameras, read_objects, on_frame, chunk=chunk, labels=labels,
+                       feedback=feedback)
         fps = int(round(ev.emb.control_rate_hz))
         provenance = {"task": task, "embodiment": ev.emb.name, "source": "dagger",
-                      "policy": str(model), "seeds": stats.seeds, "labels": labels}
+                      "policy": str(model), "seeds": stats.seeds, "labels": labels,
+                      "feedback": feedback}
         with LeRobotWriter(out, fps=fps, robot_type=ev.emb.robot_type, features=features,
                            extra_info={"cosmos_policy": provenance}) as writer:
             for seed in seeds:
