@@ -274,8 +274,7 @@ def test_a_campaign_from_before_the_label_setting_resumes(bundle: Path, tmp_path
 
 def test_the_cli_offers_exactly_the_experts_label_modes() -> None:
     """``--labels`` and ``--feedback`` keep their choices literal so the parser does not import
-    the simulator;
-    they must stay the ones :func:`experts.label_config` accepts."""
+    the simulator; they must stay the ones :func:`experts.label_config` accepts."""
     import argparse
 
     from cosmos_policy.commands import dagger as dagger_cmd

@@ -73,7 +73,8 @@ class DaggerConfig:
     of its one-step label. labels: ``strict`` or ``tolerant``, how far off its own path the
     expert still labels a state as its manoeuvre going on
     (:func:`~cosmos_policy.sim.experts.label_config`). feedback: what each label starts
-    from, ``command`` or ``state`` (:class:`~cosmos_policy.sim.experts.ExpertConfig`). workers: processes for rollout cells
+    from, ``command`` or ``state`` (:class:`~cosmos_policy.sim.experts.ExpertConfig`).
+    workers: processes for rollout cells
     and validation episodes."""
 
     tasks: tuple[str, ...]
