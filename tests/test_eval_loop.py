@@ -139,6 +139,36 @@ def test_oracle_through_the_runtime_reaches() -> None:
     assert all(len(r.log.times) == r.steps * 10 for r in runs)
 
 
+def test_state_feedback_oracle_picks_and_places_through_the_runtime() -> None:
+    """``ExpertOracle(feedback="state")``: every chunk starts from the expert's answer from
+    the measured state (no velocity, no memory of its commands), within one step of its
+    velocity field of the tool, and through the lockstep runtime it still picks and places."""
+    from cosmos_policy.sim.eval_models import ExpertOracle
+    from cosmos_policy.sim.evaluate import Evaluator
+
+    ev = Evaluator(EvalConfig(task="pick_place", embodiment="franka", episodes=1, seed=1,
+                              model="oracle", lockstep=True, image_size=32, videos=0))
+    leads = []
+    try:
+        oracle = ExpertOracle(ev.env, feedback="state")
+        call = oracle.policy
+
+        def policy(obs):  # noqa: ANN001, ANN202
+            chunk = call(obs)
+            leads.append(float(np.linalg.norm(chunk.actions[0, :3] - ev.env.scene.tcp_pos())))
+            return chunk
+
+        oracle.policy = policy
+        ev.model.model = oracle
+        run = ev.run_episode(1)
+    finally:
+        ev.close()
+    assert run.success, run.summary()
+    cfg = oracle.expert.cfg
+    assert cfg.feedback == "state"
+    assert max(leads) <= cfg.fast * cfg.state_lead / ev.emb.control_rate_hz + 2e-3
+
+
 def test_oracle_asynchronous_inference_reaches() -> None:
     cfg = EvalConfig(task="reach", embodiment="franka", episodes=1, seed=20, model="oracle",
                      lockstep=False, image_size=32, videos=0)

@@ -413,3 +413,17 @@ def test_the_tolerance_benchmark_finds_the_limits_of_a_grasp_and_a_push() -> Non
     assert bench.grasp_cell("franka", 4.0, 0.3, 2) == 0
     assert bench.push_cell("franka", 3.0, 0.02, 2) == 0
     assert bench.push_cell("franka", 3.0, TOLERANT["push_lateral"], 2) == 2
+
+
+def test_expert_episodes_drive_on_the_state_feedback_answers() -> None:
+    """``expert_episodes(feedback="state")`` (benchmarks/expert_success.py --feedback state)
+    drives on the answers from each measured state: other episodes than the plan's, still won;
+    an unknown feedback is refused before a scene is built."""
+    from cosmos_policy.errors import UnknownNameError
+
+    plan = list(expert_episodes("reach", "franka", 2, seed=1000))
+    state = list(expert_episodes("reach", "franka", 2, seed=1000, feedback="state"))
+    assert all(r.success for r in plan + state)
+    assert [r.steps for r in plan] != [r.steps for r in state]
+    with pytest.raises(UnknownNameError, match="feedback"):
+        next(expert_episodes("reach", "franka", 1, feedback="velocity"))

@@ -10,6 +10,7 @@ cannot build it; :func:`sim_factories` hands it the env's.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,16 +33,19 @@ class ExpertOracle:
     per action period), then returns its next ``chunk`` waypoints without committing them, so
     chunks overlap exactly as a model's do and the runtime's blending, projection and safety
     decide what is executed. The expert reads the live scene (privileged), not the frames.
+    ``feedback="state"``: each chunk starts from the expert's answer from the measured state
+    (:meth:`~cosmos_policy.sim.experts.Expert.label`), as a model that sees no velocity must.
     """
 
-    _STATIC = ("env", "scene", "cfg", "dt", "kin", "_projector", "home_rot")
+    _STATIC = ("env", "scene", "cfg", "dt", "kin", "_projector", "home_rot", "_fk")
 
-    def __init__(self, env: Any, chunk: int = 8) -> None:
-        from cosmos_policy.sim.experts import make_expert
+    def __init__(self, env: Any, chunk: int = 8, feedback: str = "command") -> None:
+        from cosmos_policy.sim.experts import ExpertConfig, make_expert
 
         if chunk < 1:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
-        self.expert = make_expert(env)
+        self.expert = make_expert(env, ExpertConfig(feedback=feedback))
+        self.feedback = feedback
         self.chunk = chunk
         self.dt = self.expert.dt
         self._t: float | None = None
@@ -52,6 +56,19 @@ class ExpertOracle:
 
     def policy(self, obs: Observation) -> ActionChunk:
         e = self.expert
+        if self.feedback == "state":  # the answer from the measured state, then its plan on
+            first = np.asarray(e.label(None), np.float32)
+            saved = {k: v for k, v in vars(e).items() if k not in self._STATIC}
+            # the answers to come, as a recording holds them: the lead stays, the pose moves on
+            # a step of the velocity field per period
+            cfg, e.cfg = e.cfg, replace(e.cfg, state_lead=1.0)
+            try:
+                rest = [np.asarray(e.act(None), np.float32) for _ in range(self.chunk - 1)]
+            finally:
+                e.cfg = cfg
+            vars(e).update(saved)
+            return ActionChunk(actions=np.stack([first, *rest]), timestamp=obs.timestamp,
+                               dt=self.dt)
         if self._t is None:
             self._t = obs.timestamp
         while self._t + 1e-9 < obs.timestamp:  # commit the steps that have passed

@@ -61,10 +61,12 @@ class ExpertConfig:
     # model that sees joint positions and no velocity can reproduce).
     feedback: str = "command"
     # feedback="state": the command leads the measured pose by this many steps of the velocity
-    # field (one step lets the arm's tracking lag slow every move: driving itself on training
-    # seeds 2000-2009, pick_place took a median 81 and 98 steps on franka and ur5e against the
-    # planning expert's 58 and 61; two: 47 and 57; 10/10 each way)
-    state_lead: float = 2.0
+    # field. More keeps the planning expert's pace when it drives the env directly (pick_place
+    # median 47 and 57 steps on franka and ur5e at 2, 81 and 98 at 1, the plan's 58 and 61) but
+    # the loop gain with it: through eval's runtime (50 ms latency, chunks cross-faded) the arm
+    # swings round the plate and the phases flap (franka, seeds 0-3: 0/3 at 2, 3/4 at 1.5, 4/4
+    # at 1, benchmarks/expert_success.py --runtime)
+    state_lead: float = 1.0
     # feedback="state": a target height within this of the tool's (m) is commanded exactly, as
     # the planning expert's command holds it: a command a step ahead of the measured pusher
     # presses the cube too lightly and rides up it (push on ur5e, seeds 2000-2019: 13/20

@@ -27,17 +27,20 @@ class EpisodeResult:
 
 def run_episode(env: TabletopEnv, expert: Expert, seed: int, record: bool = False
                 ) -> EpisodeResult:
-    """Reset ``env`` with ``seed`` and run ``expert`` until success or the step limit.
+    """Reset ``env`` with ``seed`` and run ``expert`` until success or the step limit: on its
+    own plan (``act``), or, an expert with ``feedback="state"``, on its answers from each
+    measured state (``label``).
 
     record: keep the cameras side by side (uint8 (H, W_total, 3)) of every step, the reset
         observation included.
     """
+    answer = expert.label if expert.cfg.feedback == "state" else expert.act
     obs, info = env.reset(seed=seed)
     expert.reset()
     frames = [side_by_side(list(obs["images"].values()))] if record and obs["images"] else []
     total, steps = 0.0, 0
     while True:
-        obs, reward, terminated, truncated, info = env.step(expert.act(obs))
+        obs, reward, terminated, truncated, info = env.step(answer(obs))
         total += reward
         steps += 1
         if frames:
@@ -49,15 +52,20 @@ def run_episode(env: TabletopEnv, expert: Expert, seed: int, record: bool = Fals
 
 def expert_episodes(task: str, embodiment: str, episodes: int, seed: int = 0, *,
                     record: bool = False, image_size: int | None = None,
-                    prompt_style: str = "canonical") -> Iterator[EpisodeResult]:
-    """Yield ``episodes`` expert episodes with seeds ``seed, seed + 1, ...``.
+                    prompt_style: str = "canonical", feedback: str = "command"
+                    ) -> Iterator[EpisodeResult]:
+    """Yield ``episodes`` expert episodes with seeds ``seed, seed + 1, ...``; ``feedback``
+    ``state``: the expert answers from each measured state (``record --feedback state``).
 
     Without ``record`` no camera is rendered (fast).
     """
+    from cosmos_policy.sim.experts import ExpertConfig
+
+    config = ExpertConfig(feedback=feedback)  # an unknown name fails before a scene is built
     env = make_env(task, embodiment, cameras=None if record else (), image_size=image_size,
                    prompt_style=prompt_style)
     try:
-        expert = make_expert(env)
+        expert = make_expert(env, config)
         for i in range(episodes):
             yield run_episode(env, expert, seed + i, record=record)
     finally:
