@@ -64,8 +64,8 @@ class ExpertConfig:
     # field. More keeps the planning expert's pace when it drives the env directly (pick_place
     # median 47 and 57 steps on franka and ur5e at 2, 81 and 98 at 1, the plan's 58 and 61) but
     # the loop gain with it: through eval's runtime (50 ms latency, chunks cross-faded) the arm
-    # swings round the plate and the phases flap (franka, seeds 0-3: 0/3 at 2, 3/4 at 1.5, 4/4
-    # at 1, benchmarks/expert_success.py --runtime)
+    # swings round the plate and the phases flap (franka: seeds 0-2 0/3 at 2; seeds 0-3 3/4 at
+    # 1.5, 4/4 at 1; benchmarks/expert_success.py --runtime)
     state_lead: float = 1.0
     # feedback="state": a target height within this of the tool's (m) is commanded exactly, as
     # the planning expert's command holds it: a command a step ahead of the measured pusher
