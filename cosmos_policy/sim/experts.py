@@ -12,7 +12,9 @@ pose towards the target, so the waypoints are smooth and velocity-limited.
 drives, the expert labels): the commanded pose is read back from the env's last joint
 targets, the profile's velocity from the tcp's, and the phase from where the tool, cube and
 gripper are (``phase_from_state``), so a grasp the policy began, a miss or a drop each get
-the expert's answer from that state.
+the expert's answer from that state. With ``ExpertConfig(feedback="state")`` a label starts
+from the measured pose instead, at the speed the profile has at that distance (a function of
+what a model sees: ``record --feedback state``, ``dagger --feedback state``).
 """
 
 from __future__ import annotations
@@ -203,7 +205,8 @@ class Expert:
 
     def _resync(self) -> None:
         """Commanded pose from the env's last joint targets (FK), velocity from the tcp's; with
-        ``feedback="state"`` the pose from the measured joints, at rest."""
+        ``feedback="state"`` the pose from the measured joints (its speed then comes from the
+        velocity field in :meth:`_move`)."""
         import mujoco
 
         s = self.scene
