@@ -79,8 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feedback", choices=list(FEEDBACK), default="plan",
                         help="plan: the expert follows its own plan (its commands lead the "
                              "arm by its velocity); state: every action is the expert's answer "
-                             "from the measured state, at rest (joint positions, no "
-                             "velocity): labels a model that sees no velocity can reproduce")
+                             "from the measured state (joint positions, no velocity), at the "
+                             "speed its profile has there: labels a model that sees no "
+                             "velocity can reproduce (slower; no --action-noise with it: the "
+                             "drift spoils most episodes)")
 
 
 def record(out: Path, task: str, embodiment: str, episodes: int, *, seed: int = 0,
