@@ -74,8 +74,7 @@ class DaggerConfig:
     expert still labels a state as its manoeuvre going on
     (:func:`~cosmos_policy.sim.experts.label_config`). feedback: what each label starts
     from, ``command`` or ``state`` (:class:`~cosmos_policy.sim.experts.ExpertConfig`).
-    workers: processes for rollout cells
-    and validation episodes."""
+    workers: processes for rollout cells and validation episodes."""
 
     tasks: tuple[str, ...]
     embodiments: tuple[str, ...]
