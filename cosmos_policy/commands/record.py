@@ -199,7 +199,6 @@ def _attempts(env, work: Path, features: dict, cameras: list[str], read_objects,
     from cosmos_policy.sim.experts import ExpertConfig
 
     expert = make_expert(env, ExpertConfig(feedback="state") if feedback == "state" else None)
-    answer = expert.label if feedback == "state" else expert.act
     done = shards.finished(work)
     kept: list[int] = []
     sim_errors: list[str] = []  # episodes MuJoCo aborted
@@ -211,7 +210,7 @@ def _attempts(env, work: Path, features: dict, cameras: list[str], read_objects,
             meta = shards.read_meta(work, name)
         else:
             meta, rows = _simulate(env, expert, seed + k, features, cameras, read_objects,
-                                   action_noise, hold_steps, mujoco.FatalError, answer)
+                                   action_noise, hold_steps, mujoco.FatalError)
             if meta.get("sim_error"):
                 bar.write(f"record: seed {seed + k} dropped, the simulator stopped: "
                           f"{meta['sim_error']}")
@@ -227,11 +226,9 @@ def _attempts(env, work: Path, features: dict, cameras: list[str], read_objects,
     return kept, sim_errors
 def _simulate(env, expert, seed: int, features: dict, cameras: list[str],  # noqa: ANN001
               read_objects, action_noise: float, hold_steps: int,  # noqa: ANN001
-              fatal: type[BaseException], answer=None) -> tuple[dict, dict[str, np.ndarray]]:  # noqa: ANN001
+              fatal: type[BaseException]) -> tuple[dict, dict[str, np.ndarray]]:
     """One attempt: its meta (prompt, success, simulator error) and, if it succeeded, its
-    frames (feature -> (T, ...) rows). ``answer(obs)`` gives the action (default
-    ``expert.act``)."""
-    answer = answer or expert.act
+    frames (feature -> (T, ...) rows); the expert drives (``Expert.drive``)."""
     obs, info = env.reset(seed=seed)
     prompt = obs["prompt"]
     expert.reset()
@@ -241,7 +238,7 @@ def _simulate(env, expert, seed: int, features: dict, cameras: list[str],  # noq
     meta: dict = {"prompt": prompt}
     try:
         while not done:
-            action = np.asarray(answer(obs), dtype=np.float32)
+            action = np.asarray(expert.drive(obs), dtype=np.float32)
             for c in cameras:
                 rows[f"observation.images.{c}"].append(obs["images"][c])
             rows["observation.state"].append(obs["state"])

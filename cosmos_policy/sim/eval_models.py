@@ -58,26 +58,31 @@ class ExpertOracle:
         e = self.expert
         if self.feedback == "state":  # the answer from the measured state, then its plan on
             first = np.asarray(e.label(None), np.float32)
-            saved = {k: v for k, v in vars(e).items() if k not in self._STATIC}
             # the answers to come, as a recording holds them: the lead stays, the pose moves on
             # a step of the velocity field per period
             cfg, e.cfg = e.cfg, replace(e.cfg, state_lead=1.0)
             try:
-                rest = [np.asarray(e.act(None), np.float32) for _ in range(self.chunk - 1)]
+                actions = np.stack([first, *self._ahead(self.chunk - 1)])
             finally:
                 e.cfg = cfg
-            vars(e).update(saved)
-            return ActionChunk(actions=np.stack([first, *rest]), timestamp=obs.timestamp,
-                               dt=self.dt)
+            return ActionChunk(actions=actions, timestamp=obs.timestamp, dt=self.dt)
         if self._t is None:
             self._t = obs.timestamp
         while self._t + 1e-9 < obs.timestamp:  # commit the steps that have passed
             e.act(None)
             self._t += self.dt
+        return ActionChunk(actions=np.stack(self._ahead(self.chunk)), timestamp=obs.timestamp,
+                           dt=self.dt)
+
+    def _ahead(self, n: int) -> list[np.ndarray]:
+        """The expert's next ``n`` actions, not committed: its state is put back after (the
+        act() calls rebind, never mutate, their arrays)."""
+        e = self.expert
         saved = {k: v for k, v in vars(e).items() if k not in self._STATIC}
-        actions = np.stack([np.asarray(e.act(None), np.float32) for _ in range(self.chunk)])
-        vars(e).update(saved)  # the act() calls rebind (never mutate) their arrays
-        return ActionChunk(actions=actions, timestamp=obs.timestamp, dt=self.dt)
+        try:
+            return [np.asarray(e.act(None), np.float32) for _ in range(n)]
+        finally:
+            vars(e).update(saved)
 
     def forward_dynamics(self, obs: Observation, actions: np.ndarray) -> dict[str, np.ndarray]:
         raise NotImplementedError("the oracle only acts")

@@ -226,6 +226,11 @@ class Expert:
         speed = float(np.linalg.norm(v))
         self.vel = v * min(1.0, self.cfg.fast / speed) if speed > 1e-9 else np.zeros(3)
 
+    def drive(self, obs: dict[str, Any] | None = None) -> np.ndarray:
+        """The action the expert drives the env with: its own plan (:meth:`act`), or with
+        ``feedback="state"`` its answer from the measured state (:meth:`label`)."""
+        return self.label(obs) if self.cfg.feedback == "state" else self.act(obs)
+
     def act(self, obs: dict[str, Any] | None = None) -> np.ndarray:
         """The next action in the env's action space (privileged state; ``obs`` unused)."""
         if self.pos is None:

@@ -27,20 +27,19 @@ class EpisodeResult:
 
 def run_episode(env: TabletopEnv, expert: Expert, seed: int, record: bool = False
                 ) -> EpisodeResult:
-    """Reset ``env`` with ``seed`` and run ``expert`` until success or the step limit: on its
-    own plan (``act``), or, an expert with ``feedback="state"``, on its answers from each
-    measured state (``label``).
+    """Reset ``env`` with ``seed`` and run ``expert`` until success or the step limit
+    (:meth:`~cosmos_policy.sim.experts.Expert.drive`: its plan, or with ``feedback="state"``
+    its answers from each measured state).
 
     record: keep the cameras side by side (uint8 (H, W_total, 3)) of every step, the reset
         observation included.
     """
-    answer = expert.label if expert.cfg.feedback == "state" else expert.act
     obs, info = env.reset(seed=seed)
     expert.reset()
     frames = [side_by_side(list(obs["images"].values()))] if record and obs["images"] else []
     total, steps = 0.0, 0
     while True:
-        obs, reward, terminated, truncated, info = env.step(answer(obs))
+        obs, reward, terminated, truncated, info = env.step(expert.drive(obs))
         total += reward
         steps += 1
         if frames:
