@@ -2,7 +2,7 @@
 
     python benchmarks/expert_tolerance.py --episodes 6 --out outputs/bench/expert_tolerance.json
 
-The experts' DAgger labels (``label_config`` in cosmos_policy/sim/experts.py) count a
+The experts' DAgger labels (``label_config`` in cosmos_policy/sim/expert_config.py) count a
 policy's state as the manoeuvre under way within these offsets. Two trials, no camera
 rendered, seeds from the training split (70000 up):
 
